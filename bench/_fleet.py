@@ -1,0 +1,64 @@
+"""Shared set-up for the benchmarks: real repos, a real `dagfleet up`, USS sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.fleetproc import RunningFleet, dagfleet_processes, wait_for, write_fleet  # noqa: E402
+from tests.support.gitrepo import CodeRepo  # noqa: E402
+
+__all__ = [
+    "CodeRepo",
+    "RunningFleet",
+    "code_server_uss_mib",
+    "dagfleet_processes",
+    "percentile",
+    "wait_for",
+    "write_fleet",
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def code_server_uss_mib(state: Path) -> dict[str, float]:
+    """Private memory (USS) of each live code server, children included, in MiB.
+
+    Code servers are found through their status files: a server started from a
+    warm spare keeps the spare's command line, so the PID is the reliable key.
+    """
+    out: dict[str, float] = {}
+    for path in sorted((state / "status").glob("*.json")):
+        status = json.loads(path.read_text())
+        if not status.get("pid"):
+            continue
+        try:
+            proc = psutil.Process(status["pid"])
+            total = proc.memory_full_info().uss
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_full_info().uss
+        except psutil.Error:
+            continue
+        out[status["location"]] = round(total / 2**20, 1)
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

@@ -1,0 +1,108 @@
+"""Push-to-live latency: commit a new asset to branch A, time until the webserver shows it.
+
+Two modes, each over N pushes to a local file:// remote:
+- webhook: polling effectively off, a signed GitHub push webhook after each push;
+- polling: only the poll loop (period P seconds).
+Prints JSON with p50/p95 per mode. Targets on a 2-core machine: webhook p50 <= 2.0 s
+and p95 <= 3.0 s; polling <= P + 2.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from _fleet import CodeRepo, RunningFleet, median, percentile, write_fleet
+
+from tests.e2e.conftest import with_asset
+
+SECRET = "bench-secret"
+
+
+def measure(mode: str, pushes: int, period: float) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix=f"dagfleet-bench-{mode}-") as tmp:
+        base = Path(tmp)
+        repo = CodeRepo(base / "remotes")
+        poll = 3600.0 if mode == "webhook" else period
+        fleet_dir = write_fleet(
+            base / "fleet",
+            {
+                "demo": {
+                    "git_url": repo.url,
+                    "module_name": "demo.definitions",
+                    "poll_interval": poll,
+                }
+            },
+            environments=[{"name": "A", "branch": "A"}],
+        )
+        fleet = RunningFleet(
+            fleet_dir, extra=["--no-daemon"], env={"DAGFLEET_WEBHOOK_SECRET": SECRET}
+        ).start()
+        out: list[float] = []
+        try:
+            fleet.wait_loaded({"demo-A"}, timeout=600)
+            for i in range(pushes):
+                name = f"pushed_{i}"
+                repo.commit({"demo/definitions.py": with_asset(name)}, name)
+                repo.push("A")
+                start = time.monotonic()
+                if mode == "webhook":
+                    body = json.dumps(
+                        {"ref": "refs/heads/A", "repository": {"clone_url": repo.url}}
+                    ).encode()
+                    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                    httpx.post(
+                        f"{fleet.api}/hooks/git",
+                        content=body,
+                        headers={
+                            "X-GitHub-Event": "push",
+                            "X-Hub-Signature-256": f"sha256={sig}",
+                            "Content-Type": "application/json",
+                        },
+                    ).raise_for_status()
+                deadline = start + 120
+                while name not in fleet.gql.asset_keys("demo-A"):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} not visible after 120 s")
+                    time.sleep(0.05)
+                out.append(time.monotonic() - start)
+                time.sleep(0.5)
+        finally:
+            fleet.stop()
+    return out
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": round(median(values), 2),
+        "p95": round(percentile(values, 95), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument("--period", type=float, default=5.0)
+    parser.add_argument("--modes", default="webhook,polling")
+    args = parser.parse_args()
+    result: dict[str, object] = {"poll_period_seconds": args.period}
+    for mode in args.modes.split(","):
+        result[mode] = summary(measure(mode, args.pushes, args.period))
+    result["targets"] = {
+        "webhook_p50": 2.0,
+        "webhook_p95": 3.0,
+        "polling_max": args.period + 2.5,
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""A compute log manager that files each run's step logs under its location's `logs/`.
+
+Dagster's LocalComputeLogManager keeps every run's stdout/stderr under one
+`base_dir`. dagfleet gives each location (`<repo>-<env>`) its own storage
+prefix, so this manager computes the base directory per run instead:
+
+    <storage_root>/<env>/repos/<repo>/logs/<run_id>/compute_logs/<step>.{out,err}
+
+The location is read from the run record, which both the run worker (writing,
+inside the location's venv) and the webserver (reading, for the UI) load from
+the same instance storage, so both sides compute the same path. The run's
+`remote_job_origin` is authoritative (runs launched from the UI or GraphQL);
+runs started from the Python API have no origin and may carry the
+`dagfleet/location` tag instead. Anything else stays under `base_dir`.
+
+Every path is still computed by Dagster's own `get_captured_local_path` logic
+(long-name hashing, the check that a key cannot leave its base), so the UI,
+subscriptions and downloads work as with the stock manager.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagster import Array, Field, Float, StringSource
+from dagster._core.storage.compute_log_manager import CapturedLogContext, ComputeIOType
+from dagster._core.storage.local_compute_log_manager import (
+    IO_TYPE_EXTENSION,
+    LocalComputeLogManager,
+)
+from dagster._serdes import ConfigurableClassData
+
+LOCATION_TAG = "dagfleet/location"
+_CACHE_LIMIT = 4096
+
+
+def split_location(location: str, environments: Sequence[str] = ()) -> tuple[str, str] | None:
+    """`<repo>-<env>` -> (repo, env).
+
+    Environment names may hold '-', so known environments are matched first,
+    longest first; without a list the last '-' separates them.
+    """
+    for env in sorted(environments, key=len, reverse=True):
+        suffix = f"-{env}"
+        if location.endswith(suffix) and len(location) > len(suffix):
+            return location[: -len(suffix)], env
+    if environments or "-" not in location:
+        return None
+    repo, _, env = location.rpartition("-")
+    return (repo, env) if repo and env else None
+
+
+class LocationComputeLogManager(LocalComputeLogManager):
+    """LocalComputeLogManager whose base directory is chosen per run's code location."""
+
+    def __init__(
+        self,
+        base_dir: str,
+        storage_root: str,
+        environments: Sequence[str] | None = None,
+        polling_timeout: float | None = None,
+        inst_data: ConfigurableClassData | None = None,
+        upload_root: str | None = None,
+        upload_endpoint_url: str | None = None,
+    ) -> None:
+        super().__init__(base_dir, polling_timeout=polling_timeout, inst_data=inst_data)
+        self._storage_root = storage_root
+        self._environments = tuple(environments or ())
+        self._bases: dict[str, str] = {}
+        # With an s3:// storage root the logs are captured locally (the UI reads them
+        # there) and each finished capture is copied to the location's logs/ prefix.
+        self._upload_root = upload_root.rstrip("/") if upload_root else None
+        self._upload_endpoint = upload_endpoint_url
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            "base_dir": StringSource,
+            "storage_root": StringSource,
+            "environments": Field(Array(str), is_required=False),
+            "polling_timeout": Field(Float, is_required=False),
+            "upload_root": Field(StringSource, is_required=False),
+            "upload_endpoint_url": Field(StringSource, is_required=False),
+        }
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> LocationComputeLogManager:
+        return cls(inst_data=inst_data, **config_value)
+
+    def location_dir(self, location: str) -> str | None:
+        """`<storage_root>/<env>/repos/<repo>/logs` for a location name, if it parses."""
+        parsed = split_location(location, self._environments)
+        if parsed is None:
+            return None
+        repo, env = parsed
+        if any(p in ("", ".", "..") or "/" in p or "\0" in p for p in (repo, env)):
+            return None
+        return os.path.join(self._storage_root, env, "repos", repo, "logs")
+
+    def _location_of_run(self, run_id: str) -> str | None:
+        if not self.has_instance:
+            return None
+        run = self._instance.get_run_by_id(run_id)
+        if run is None:
+            return None
+        if run.remote_job_origin is not None:
+            return run.remote_job_origin.location_name
+        return run.tags.get(LOCATION_TAG)
+
+    def base_dir_for(self, log_key: Sequence[str]) -> str:
+        """The base directory of one log key; the first part of a run's keys is its id."""
+        if not log_key:
+            return self._base_dir
+        run_id = log_key[0]
+        cached = self._bases.get(run_id)
+        if cached is not None:
+            return cached
+        location = self._location_of_run(run_id)
+        routed = self.location_dir(location) if location else None
+        base = routed or self._base_dir
+        if location is not None:  # unknown runs may appear later: do not cache a miss
+            if len(self._bases) >= _CACHE_LIMIT:
+                self._bases.clear()
+            self._bases[run_id] = base
+        return base
+
+    @contextmanager
+    def capture_logs(self, log_key: Sequence[str]) -> Generator[CapturedLogContext, None, None]:
+        with super().capture_logs(log_key) as context:
+            yield context
+        if self._upload_root:
+            self._upload(log_key)
+
+    def _upload(self, log_key: Sequence[str]) -> None:
+        """Copy a finished capture to `<upload_root>/<env>/repos/<repo>/logs/...` in S3."""
+        base = self.base_dir_for(log_key)
+        if not base.startswith(self._storage_root.rstrip("/") + "/") or not self._upload_root:
+            return
+        relative = os.path.relpath(base, self._storage_root)  # <env>/repos/<repo>/logs
+        bucket, _, prefix = self._upload_root.removeprefix("s3://").partition("/")
+        try:
+            import boto3  # installed into location envs only for s3:// fleets
+        except ImportError:
+            return
+        client = boto3.client("s3", endpoint_url=self._upload_endpoint or None)
+        for io_type in (ComputeIOType.STDOUT, ComputeIOType.STDERR):
+            path = self.get_captured_local_path(log_key, IO_TYPE_EXTENSION[io_type])
+            if not os.path.exists(path):
+                continue
+            local = os.path.relpath(path, base)
+            key = "/".join(p for p in (prefix, relative, local) if p)
+            try:
+                client.upload_file(path, bucket, key)
+            except Exception:  # a log upload must never fail the step it logged
+                continue
+
+    def get_captured_local_path(
+        self, log_key: Sequence[str], extension: str, partial: bool = False
+    ) -> str:
+        # Dagster's own path logic, pointed at the run's base directory.
+        stock = LocalComputeLogManager.__new__(LocalComputeLogManager)
+        stock._base_dir = self.base_dir_for(log_key)
+        path: str = LocalComputeLogManager.get_captured_local_path(
+            stock, log_key, extension, partial=partial
+        )
+        return path
+
+    def delete_logs(
+        self, log_key: Sequence[str] | None = None, prefix: Sequence[str] | None = None
+    ) -> None:
+        if log_key or not prefix:
+            super().delete_logs(log_key=log_key, prefix=prefix)
+            return
+        directory = Path(self.base_dir_for(prefix)).joinpath(*prefix)
+        if directory.is_dir():
+            shutil.rmtree(directory)
+
+    def get_log_keys_for_log_key_prefix(
+        self, log_key_prefix: Sequence[str], io_type: ComputeIOType
+    ) -> Sequence[list[str]]:
+        directory = Path(self.base_dir_for(log_key_prefix)).resolve().joinpath(*log_key_prefix)
+        if not directory.is_dir():
+            return []
+        suffix = "." + IO_TYPE_EXTENSION[io_type]
+        return [
+            [*log_key_prefix, obj.stem]
+            for obj in directory.iterdir()
+            if obj.is_file() and obj.suffix == suffix
+        ]

@@ -1,0 +1,1 @@
+"""dagfleet: a GitOps control plane for self-hosted Dagster."""

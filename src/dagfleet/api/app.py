@@ -1,0 +1,47 @@
+"""`create_app`: the FastAPI application serving everything under /api/v1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, FastAPI
+
+from dagfleet.api import routes_fleet, routes_playground, routes_repos
+from dagfleet.api.context import ApiContext, StatusCache
+from dagfleet.api.errors import BodyLimit, install_handlers
+from dagfleet.api.settings import ApiSettings
+from dagfleet.control import Controller
+from dagfleet.layout import Layout
+from dagfleet.registry import Registry
+
+PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: ApiSettings, controller: Controller, ready: Callable[[], bool] | None = None
+) -> FastAPI:
+    """The API for one fleet; `ready` reports whether the Dagster instance is up (readyz)."""
+    app = FastAPI(
+        title="dagfleet",
+        version="1",
+        summary="GitOps control plane for self-hosted Dagster: repos, locations, promotion.",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ApiContext(
+        settings=settings,
+        controller=controller,
+        registry=Registry(settings.fleet_dir),
+        layout=Layout.for_fleet(settings.fleet_dir),
+        statuses=StatusCache(controller, settings.status_cache_seconds),
+        ready=ready,
+    )
+    install_handlers(app)
+    api = APIRouter(prefix=PREFIX)
+    api.include_router(routes_repos.router)
+    api.include_router(routes_fleet.router)
+    api.include_router(routes_playground.router)
+    app.include_router(api)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,181 @@
+"""Fleet-wide endpoints: locations, environments, promotion, webhooks, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from dagfleet.api import metrics, webhook
+from dagfleet.api.auth import Admin, Read
+from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.api.errors import error_response
+from dagfleet.api.models import (
+    EnvironmentOut,
+    ErrorBody,
+    Health,
+    HookResult,
+    PromoteOut,
+    PromoteRequest,
+)
+from dagfleet.control import ControlError
+from dagfleet.status import LocationStatus
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+router = APIRouter()
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in (401, 403, *codes)}
+
+
+async def _statuses(ctx: ApiContext) -> tuple[list[LocationStatus], bytes]:
+    if not ctx.statuses.fresh():
+        await run_in_threadpool(ctx.statuses.refresh)
+    return ctx.statuses.get()
+
+
+@router.get(
+    "/locations",
+    tags=["locations"],
+    dependencies=[Read],
+    response_model=list[LocationStatus],
+    responses=_errors(),
+)
+async def list_locations(ctx: Ctx) -> Response:
+    """Every location: environment, commit, last good commit, port, Dagster version, conditions."""
+    _, body = await _statuses(ctx)
+    # Pre-rendered JSON (validated when cached) so polling clients cost no re-serialisation.
+    return Response(body, media_type="application/json")
+
+
+@router.get("/locations/{name}", tags=["locations"], dependencies=[Read], responses=_errors(404))
+async def get_location(ctx: Ctx, name: str) -> LocationStatus:
+    statuses, _ = await _statuses(ctx)
+    for status in statuses:
+        if status.location == name:
+            return status
+    raise ControlError(f"unknown location {name!r}", 404)
+
+
+@router.get("/environments", tags=["environments"], dependencies=[Read], responses=_errors())
+def list_environments(ctx: Ctx) -> list[EnvironmentOut]:
+    fleet = ctx.registry.fleet_spec()
+    repos = [e.spec for e in ctx.registry.list()]
+    return [
+        EnvironmentOut(
+            name=env.name,
+            branch=env.branch,
+            debug=env.debug,
+            playground=env.playground,
+            variables=sorted(env.env),
+            locations=[f"{r.name}-{env.name}" for r in repos if r.runs_in(env.name)]
+            + ([f"playground-{env.name}"] if env.playground else []),
+        )
+        for env in fleet.environments
+    ]
+
+
+@router.post(
+    "/promote", tags=["repos"], dependencies=[Admin], responses=_errors(404, 409, 413, 422, 503)
+)
+def promote(ctx: Ctx, body: PromoteRequest) -> PromoteOut:
+    """Move target's branch to the commit live and Ready in source, and push it."""
+    ctx.registry.get(body.repo)
+    outcome = ctx.controller.promote(body.repo, body.source, body.target, body.merge)
+    ctx.statuses.invalidate()
+    return PromoteOut.of(outcome)
+
+
+@router.post(
+    "/hooks/git",
+    tags=["hooks"],
+    status_code=200,
+    response_model=HookResult,
+    responses={
+        202: {"model": HookResult, "description": "Ignored: not a push of a known repo/branch"},
+        401: {"model": ErrorBody},
+        413: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
+)
+async def git_hook(request: Request, ctx: Ctx) -> Any:
+    """A push from GitHub, GitLab or Gitea: matching locations sync at once."""
+    body = await request.body()
+    try:
+        provider = webhook.verify(request.headers, body, ctx.settings.webhook_secret)
+    except webhook.BadSignature as exc:
+        return error_response(401, str(exc))
+    push = webhook.parse_push(provider, request.headers, body)
+
+    def ignored(reason: str, repo: str | None = None) -> JSONResponse:
+        result = HookResult(
+            accepted=False,
+            provider=provider,
+            event=push.event,
+            repo=repo,
+            branch=push.branch,
+            reason=reason,
+        )
+        return JSONResponse(result.model_dump(), status_code=202)
+
+    if not webhook.is_push(push):
+        return ignored(f"event {push.event!r} is not a push")
+    if push.branch is None:
+        return ignored("not a branch push")
+    entries = await run_in_threadpool(ctx.registry.list)
+    repos = webhook.matching_repos(push, [e.spec for e in entries])
+    if not repos:
+        return ignored("no registered repo has this URL")
+    hit: list[str] = []
+    for repo in repos:
+        hit += await run_in_threadpool(
+            ctx.controller.request_sync_for_push, repo.git_url, push.branch
+        )
+    if not hit:
+        return ignored(f"no location follows branch {push.branch!r}", repos[0].name)
+    return HookResult(
+        accepted=True,
+        provider=provider,
+        event=push.event,
+        repo=repos[0].name,
+        branch=push.branch,
+        locations=hit,
+        reason="syncing",
+    )
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> Health:
+    """Alive: the API answers."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", tags=["health"], response_model=Health, responses={503: {"model": Health}})
+async def readyz(ctx: Ctx) -> Any:
+    """Ready: the API answers and the Dagster instance is up."""
+    if ctx.ready is not None and not ctx.ready():
+        return JSONResponse(
+            Health(status="starting", detail="the Dagster webserver is not ready yet").model_dump(),
+            status_code=503,
+        )
+    return Health(status="ready")
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    dependencies=[Read],
+    response_class=Response,
+    responses={
+        **_errors(),
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"},
+    },
+)
+async def prometheus(ctx: Ctx) -> Response:
+    """Prometheus text format: per-location ready, sync duration, last success, failures."""
+    statuses, _ = await _statuses(ctx)
+    body = metrics.render(lambda: statuses)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

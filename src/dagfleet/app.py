@@ -1,0 +1,216 @@
+"""`dagfleet up`: the whole local fleet in one supervised process tree.
+
+Start order favours time-to-UI: code servers (one loop per location) and the
+webserver start together; every location is reloaded in the webserver as soon
+as its code server has loaded. Stop order is the reverse, and every child is
+stopped by process group with escalation to SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagfleet.envs.builder import EnvBuilder, fleet_extras
+from dagfleet.layout import Layout
+from dagfleet.reconcile.context import MirrorPool, RuntimeContext
+from dagfleet.reconcile.manager import FleetRuntime
+from dagfleet.runtime import instance
+from dagfleet.runtime.central import Supervised, daemon_args, wait_http, webserver_args
+from dagfleet.runtime.graphql import DagsterWebserver
+from dagfleet.runtime.processes import PidRegistry
+from dagfleet.runtime.spare import SparePool
+from dagfleet.spec import LocationSpec, load_fleet
+from dagfleet.status import StatusStore
+from dagfleet.storage import compute_logs_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Built once from flags and environment at start-up, then passed down."""
+
+    fleet_dir: Path
+    webserver_host: str | None = None
+    webserver_port: int | None = None
+    api_host: str | None = None
+    api_port: int | None = None
+    daemon: bool = True
+    api: bool = True
+
+
+class FleetApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.fleet = load_fleet(settings.fleet_dir)
+        self.layout = Layout.for_fleet(Path(self.fleet.root))
+        self.pids = PidRegistry(self.layout.root / "pids", marker=str(self.layout.root))
+        ws = self.fleet.spec.instance.webserver
+        self.web_host = settings.webserver_host or ws.host
+        self.web_port = settings.webserver_port if settings.webserver_port is not None else ws.port
+        api = self.fleet.spec.instance.api
+        self.api_host = settings.api_host or api.host
+        self.api_port = settings.api_port if settings.api_port is not None else api.port
+        self.web_url = f"http://{self.web_host}:{self.web_port}"
+        self.webserver: Supervised | None = None
+        self.daemon: Supervised | None = None
+        self.api_server: object | None = None
+        self.runtime: FleetRuntime | None = None
+        self._web_ready = threading.Event()
+        self._gql = DagsterWebserver(self.web_url)
+        self.spares = SparePool(self.pids, self.layout.logs, str(self.layout.root))
+        self._stopping = threading.Event()
+        self._start_lock = threading.Lock()
+        self._workspace = self.layout.dagster_home / "workspace.yaml"
+        self._env: dict[str, str] = {}
+
+    # ---- callbacks from the reconcile loops -------------------------------------------
+    def _on_published(self, location: str) -> None:
+        if not self._web_ready.is_set():
+            return
+        try:
+            self._gql.reload_location(location)
+        except Exception as exc:  # the webserver restarting is not the location's problem
+            log.warning("reloading %s in the webserver failed: %s", location, exc)
+
+    def _on_workspace_changed(self, locations: list[LocationSpec]) -> None:
+        entries = [(loc.name, self.layout.socket(loc.name)) for loc in locations]
+        changed = instance.write_workspace(
+            self.layout.dagster_home, instance.workspace_yaml(entries)
+        )
+        if changed and self._web_ready.is_set():
+            try:
+                self._gql.reload_workspace()
+            except Exception as exc:
+                log.warning("reloading the workspace failed: %s", exc)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        killed = self.pids.kill_orphans()
+        if killed:
+            log.warning("stopped %d processes left by a previous dagfleet", len(killed))
+        home = self.layout.dagster_home
+        config = instance.dagster_yaml(
+            self.fleet, home, os.environ, compute_logs_config(self.fleet)
+        )
+        instance.write_instance(home, config)
+        instance.prepare_storage(home)
+        self.layout.logs.mkdir(parents=True, exist_ok=True)
+        ctx = RuntimeContext(
+            layout=self.layout,
+            fleet_ref=[self.fleet],
+            builder=EnvBuilder(self.layout.venvs, extras=fleet_extras(self.fleet)),
+            mirrors=MirrorPool(self.layout),
+            store=StatusStore(self.layout.status),
+            pids=self.pids,
+            on_published=self._on_published,
+            spares=self.spares,
+        )
+        self.runtime = FleetRuntime(ctx, on_workspace_changed=self._on_workspace_changed)
+        if self.settings.api:
+            # First, so that an unsafe bind (no tokens, not loopback) stops us early.
+            self._start_api()
+        self.runtime.start()
+        env = instance.instance_env(home)
+        env["DAGFLEET_STATE"] = str(self.layout.root)
+        workspace = home / "workspace.yaml"
+        self.webserver = Supervised(
+            "dagster-webserver",
+            lambda: webserver_args(self.web_host, self.web_port, workspace),
+            home,
+            env,
+            self.layout.logs / "webserver.log",
+            self.pids,
+        )
+        self.webserver.start()
+        self._workspace = workspace
+        self._env = env
+        threading.Thread(target=self._await_webserver, daemon=True).start()
+        threading.Thread(target=self._after_startup, daemon=True).start()
+
+    def _after_startup(self) -> None:
+        """The daemon and warm spares wait until the UI has its locations (or 60 s).
+
+        On 2 cores every Python process that imports Dagster at the same time
+        slows the others; neither the daemon nor the spares are needed to show
+        the locations, so they start second.
+        """
+        self.wait_ready(60)
+        with self._start_lock:
+            if self._stopping.is_set():
+                return
+            if self.settings.daemon:
+                workspace = self._workspace
+                self.daemon = Supervised(
+                    "dagster-daemon",
+                    lambda: daemon_args(workspace),
+                    self.layout.dagster_home,
+                    self._env,
+                    self.layout.logs / "daemon.log",
+                    self.pids,
+                )
+                self.daemon.start()
+        self.spares.release()
+
+    def _start_api(self) -> None:
+        try:
+            from dagfleet.api.server import start_api
+        except ImportError:
+            return
+        assert self.runtime is not None
+        self.api_server = start_api(self, self.runtime)
+
+    def _await_webserver(self) -> None:
+        web = self.webserver
+        if web is None:
+            return
+        if wait_http(f"{self.web_url}/server_info", 300, lambda: web.child is not None):
+            self._web_ready.set()
+            # Locations that went live before the webserver answered: load them now.
+            try:
+                self._gql.reload_workspace()
+            except Exception as exc:
+                log.warning("initial workspace reload failed: %s", exc)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the webserver answers and every location has loaded there."""
+        deadline = time.monotonic() + timeout
+        if not self._web_ready.wait(timeout):
+            return False
+        assert self.runtime is not None
+        while time.monotonic() < deadline:
+            wanted = set(self.runtime.loops)
+            try:
+                if wanted <= self._gql.loaded_locations():
+                    return True
+            except Exception:
+                pass
+            time.sleep(0.25)
+        return False
+
+    def stop(self) -> None:
+        with self._start_lock:
+            self._stopping.set()
+        stop_api = getattr(self.api_server, "stop", None)
+        if callable(stop_api):
+            stop_api()
+        threads = []
+        if self.runtime is not None:
+            threads.append(threading.Thread(target=self.runtime.stop))
+        for proc in (self.webserver, self.daemon):
+            if proc is not None:
+                threads.append(threading.Thread(target=proc.stop))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.spares.close()
+        self._gql.close()
+        with contextlib.suppress(OSError):
+            self.layout.run.rmdir()  # only when empty: a live handoff may still own a socket

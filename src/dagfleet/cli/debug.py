@@ -1,0 +1,135 @@
+"""`dagfleet debug LOCATION`: how to attach VS Code to a location running under debugpy.
+
+Reads the fleet and the location's status (the live debug port), and prints
+the port, a `launch.json` attach configuration and, for the Kubernetes
+render, the `kubectl port-forward` command with its own configuration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from dagfleet.cli.core import FleetOpt, fleet_dir_or_exit, load_or_exit
+from dagfleet.debugging import (
+    LOCAL_HOST,
+    DebugError,
+    attach_config,
+    check_debuggable,
+    k8s_remote_root,
+    launch_json,
+    local_remote_root,
+    location_spec,
+    port_forward,
+)
+from dagfleet.layout import Layout
+from dagfleet.spec import Fleet
+from dagfleet.status import StatusStore
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def describe(fleet: Fleet, location: str) -> dict[str, Any]:
+    """Everything `dagfleet debug` prints, as one JSON-able document."""
+    loc = location_spec(fleet, location)
+    check_debuggable(fleet, loc)
+    layout = Layout.for_fleet(Path(fleet.root))
+    status = StatusStore(layout.status).read(loc.name)
+    port = status.debug_port if status is not None else None
+    remote_root = local_remote_root(layout.root, loc)
+    doc: dict[str, Any] = {
+        "location": loc.name,
+        "env": loc.env,
+        "host": LOCAL_HOST,
+        "port": port,
+        "pid": status.pid if status is not None else None,
+        "remote_root": remote_root,
+        "launch_json": None,
+        "note": None,
+        "kubernetes": None,
+    }
+    if port is None and loc.playground and importlib.util.find_spec("debugpy") is None:
+        # Playgrounds run in dagfleet's own environment (see reconcile.playground).
+        doc["note"] = (
+            f"{loc.name} runs without debugpy: install debugpy into dagfleet's environment "
+            "and restart `dagfleet up`"
+        )
+    if port is not None:
+        doc["launch_json"] = launch_json(
+            attach_config(f"Attach to {loc.name} (dagfleet)", port, remote_root)
+        )
+    try:
+        forward = port_forward(fleet, loc)
+    except DebugError as exc:
+        doc["kubernetes"] = {"note": str(exc)}
+    else:
+        doc["kubernetes"] = {
+            "namespace": forward.namespace,
+            "deployment": forward.deployment,
+            "command": forward.command(),
+            "launch_json": launch_json(
+                attach_config(
+                    f"Attach to {loc.name} (Kubernetes)",
+                    forward.local_port,
+                    k8s_remote_root(loc),
+                    host="localhost",
+                )
+            ),
+        }
+    return doc
+
+
+def _print(doc: dict[str, Any]) -> None:
+    name = doc["location"]
+    if doc["note"]:
+        err.print(doc["note"], highlight=False)
+    elif doc["port"] is None:
+        err.print(
+            f"{name} has no debug port recorded: it is not running here "
+            "(start the fleet with `dagfleet up`)"
+        )
+    if doc["port"] is not None:
+        out.print(f"{name}: debugpy listens on {doc['host']}:{doc['port']}", highlight=False)
+        out.print(
+            "The port alternates with its neighbour each time new code goes live; "
+            "run `dagfleet debug` again after a publish.",
+            highlight=False,
+        )
+        out.print("\n.vscode/launch.json:")
+        typer.echo(json.dumps(doc["launch_json"], indent=2))
+    k8s = doc["kubernetes"]
+    out.print("\nKubernetes (dagfleet render k8s):")
+    if "note" in k8s:
+        out.print(f"  {k8s['note']}", highlight=False)
+        return
+    typer.echo(f"  {k8s['command']}")
+    out.print("then attach with:")
+    typer.echo(json.dumps(k8s["launch_json"], indent=2))
+
+
+def debug(
+    location: Annotated[str, typer.Argument(help="Location, e.g. demo-A or playground-A.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fleet: FleetOpt = None,
+) -> None:
+    """Print the debug port, a VS Code attach configuration and the port-forward command."""
+    loaded = load_or_exit(fleet_dir_or_exit(fleet))
+    try:
+        doc = describe(loaded, location)
+    except DebugError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        _print(doc)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="debug")(debug)

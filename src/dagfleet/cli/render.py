@@ -1,0 +1,216 @@
+"""`dagfleet render TARGET --out DIR` and `dagfleet deploy k8s --out DIR [--apply]`.
+
+Rendering is pure (dagfleet.render); this module loads the fleet, maps flags to
+render options, writes the files and, for deploy, prints or runs the
+kubectl/helm commands of seed 001's build-and-deploy flow.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dagfleet.render import (
+    ComposeOptions,
+    EcsOptions,
+    K8sOptions,
+    Rendered,
+    render_ci,
+    render_compose,
+    render_dockerfile,
+    render_ecs,
+    render_flux,
+    render_k8s,
+)
+from dagfleet.render import options as o
+from dagfleet.render.flux import HELM_REPO_URL, FluxOptions
+from dagfleet.render.write import write
+from dagfleet.spec import Fleet, SpecError, load_fleet
+
+app = typer.Typer(no_args_is_help=True)
+deploy_app = typer.Typer(no_args_is_help=True)
+
+Out = Annotated[Path, typer.Option("--out", help="Directory to write the rendered files to.")]
+FleetDir = Annotated[Path, typer.Option("--fleet", help="Directory holding fleet.yaml.")]
+Registry = Annotated[str, typer.Option(help="Image registry; images are <registry>/<repo>:<tag>.")]
+Tag = Annotated[str, typer.Option(help="Image tag the deployments run.")]
+KubeVersion = Annotated[str, typer.Option(help="Kubernetes version the output targets.")]
+Cnpg = Annotated[bool, typer.Option(help="Postgres via CloudNativePG (else a StatefulSet).")]
+NodePort = Annotated[
+    int | None, typer.Option(help="Expose the webserver on this NodePort (seed 001: 30000).")
+]
+
+
+def _load(fleet_dir: Path) -> Fleet:
+    try:
+        return load_fleet(fleet_dir)
+    except SpecError as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from err
+
+
+def _write(result: Rendered, out: Path) -> None:
+    for path in write(result, out):
+        typer.echo(str(path))
+
+
+def _k8s_options(
+    registry: str, tag: str, kube: str, cnpg: bool, node_port: int | None
+) -> K8sOptions:
+    return K8sOptions(
+        registry=registry, image_tag=tag, kubernetes_version=kube, cnpg=cnpg, node_port=node_port
+    )
+
+
+@app.command("k8s")
+def k8s_cmd(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    registry: Registry = o.DEFAULT_REGISTRY,
+    tag: Tag = "latest",
+    kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
+    cnpg: Cnpg = True,
+    node_port: NodePort = None,
+) -> None:
+    """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
+    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    _write(render_k8s(_load(fleet), opts), out)
+
+
+@app.command("flux")
+def flux_cmd(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    repo_url: Annotated[str, typer.Option(help="Git URL where the output is committed.")] = (
+        FluxOptions.repo_url
+    ),
+    branch: Annotated[str, typer.Option(help="Branch Flux follows.")] = "main",
+    interval: Annotated[str, typer.Option(help="GitRepository interval.")] = "5m",
+    registry: Registry = o.DEFAULT_REGISTRY,
+    tag: Tag = "latest",
+    kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
+    cnpg: Cnpg = True,
+    node_port: NodePort = None,
+) -> None:
+    """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
+    k8s = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
+    _write(render_flux(_load(fleet), opts), out)
+
+
+@app.command("ecs")
+def ecs_cmd(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    s3_bucket: Annotated[str, typer.Option(help="Bucket when storage is not s3://.")] = (
+        o.DEFAULT_S3_BUCKET
+    ),
+    registry: Registry = o.DEFAULT_REGISTRY,
+    tag: Tag = "latest",
+) -> None:
+    """A CloudFormation template and the workspace.yaml it serves."""
+    opts = EcsOptions(registry=registry, image_tag=tag, s3_bucket=s3_bucket)
+    _write(render_ecs(_load(fleet), opts), out)
+
+
+@app.command("compose")
+def compose_cmd(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    registry: Registry = o.DEFAULT_REGISTRY,
+    tag: Tag = "latest",
+) -> None:
+    """compose.yaml: code servers, webserver, daemon and Postgres per environment."""
+    _write(render_compose(_load(fleet), ComposeOptions(registry=registry, image_tag=tag)), out)
+
+
+@app.command("ci")
+def ci_cmd(out: Out, fleet: FleetDir = Path("."), registry: Registry = o.DEFAULT_REGISTRY) -> None:
+    """A GitHub Actions workflow: validate, build images, push from main."""
+    _write(render_ci(_load(fleet), o.ImageOptions(registry=registry)), out)
+
+
+@app.command("dockerfile")
+def dockerfile_cmd(
+    repo: Annotated[str, typer.Argument(help="Repo name (repos/<name>.yaml).")],
+    out: Out,
+    fleet: FleetDir = Path("."),
+) -> None:
+    """A Dockerfile for one repo: uv, locked deps, non-root, dagster code-server start."""
+    loaded = _load(fleet)
+    try:
+        result = render_dockerfile(loaded, repo)
+    except KeyError as err:
+        typer.echo(f"repos/{repo}.yaml: {err.args[0]}", err=True)
+        raise typer.Exit(2) from err
+    _write(result, out)
+
+
+def deploy_commands(fleet: Fleet, out: Path, opts: K8sOptions) -> list[list[str]]:
+    from dagfleet.render.common import instance_namespace
+
+    ns = instance_namespace(fleet)
+    return [
+        ["helm", "repo", "add", "--force-update", "dagster", HELM_REPO_URL],
+        ["helm", "repo", "update", "dagster"],
+        ["kubectl", "apply", "-k", str(out / "manifests")],
+        [
+            "helm", "upgrade", "--install", opts.release_name, "dagster/dagster",
+            "--namespace", ns, "--values", str(out / "values.yaml"), "--wait",
+        ],
+    ]  # fmt: skip
+
+
+@deploy_app.command("k8s")
+def deploy_k8s(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    apply: Annotated[bool, typer.Option(help="Run the commands (needs kubectl and helm).")] = False,
+    registry: Registry = o.DEFAULT_REGISTRY,
+    tag: Tag = "latest",
+    kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
+    cnpg: Cnpg = True,
+    node_port: NodePort = None,
+) -> None:
+    """Render for Kubernetes, print the kubectl/helm commands, and run them with --apply."""
+    loaded = _load(fleet)
+    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    _write(render_k8s(loaded, opts), out)
+    commands = deploy_commands(loaded, out, opts)
+    typer.echo(
+        "\n# Once: the Secret the instance database and the chart read (no value is rendered)"
+    )
+    typer.echo(
+        "# kubectl -n "
+        + shlex.quote(commands[3][commands[3].index("--namespace") + 1])
+        + " create secret generic dagster-postgresql-secret --type=kubernetes.io/basic-auth"
+        ' --from-literal=username=dagster --from-literal=password="$PW"'
+        ' --from-literal=postgresql-password="$PW"'
+    )
+    typer.echo("\n# Deploy:")
+    for cmd in commands:
+        typer.echo(shlex.join(cmd))
+    if not apply:
+        return
+    missing = [tool for tool in ("kubectl", "helm") if shutil.which(tool) is None]
+    if missing:
+        typer.echo(
+            f"cannot apply: {' and '.join(missing)} not found on PATH; install "
+            f"{'them' if len(missing) > 1 else 'it'} or run the commands above yourself",
+            err=True,
+        )
+        raise typer.Exit(1)
+    for cmd in commands:
+        typer.echo(f"$ {shlex.join(cmd)}")
+        result = subprocess.run(cmd, check=False)
+        if result.returncode != 0:
+            typer.echo(f"failed ({result.returncode}): {shlex.join(cmd)}", err=True)
+            raise typer.Exit(result.returncode)
+    sys.stdout.flush()

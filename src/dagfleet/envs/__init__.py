@@ -1,0 +1,1 @@
+"""Python environments: one uv virtualenv per distinct dependency set, shared by locations."""

@@ -1,0 +1,60 @@
+"""What every location's loop shares: layout, fleet, mirrors, env builder, callbacks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagfleet.envs.builder import EnvBuilder
+from dagfleet.gitops.git import Mirror
+from dagfleet.layout import Layout
+from dagfleet.runtime.processes import PidRegistry
+from dagfleet.runtime.spare import SparePool
+from dagfleet.spec import Fleet
+from dagfleet.status import StatusStore
+
+
+class MirrorPool:
+    """One mirror per repo; concurrent syncs of one repo share a single fetch."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._locks: dict[str, threading.Lock] = {}
+        self._fetched_at: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def fetch(self, repo: str, url: str, since: float) -> Mirror:
+        """Fetch unless a fetch that started after `since` already completed."""
+        with self._guard:
+            lock = self._locks.setdefault(repo, threading.Lock())
+        with lock:
+            mirror = Mirror(self.layout.mirror(repo), url)
+            if self._fetched_at.get(repo, 0.0) > since and mirror.path.exists():
+                return mirror
+            started = time.monotonic()
+            if not mirror.ensure():
+                mirror.fetch()
+            self._fetched_at[repo] = started
+            return mirror
+
+    def local(self, repo: str, url: str) -> Mirror:
+        return Mirror(self.layout.mirror(repo), url)
+
+
+@dataclass
+class RuntimeContext:
+    layout: Layout
+    fleet_ref: list[Fleet]
+    builder: EnvBuilder
+    mirrors: MirrorPool
+    store: StatusStore
+    pids: PidRegistry
+    on_published: Callable[[str], None] = lambda _location: None
+    spares: SparePool | None = None
+    install_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.fleet_ref[0]

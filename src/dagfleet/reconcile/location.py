@@ -1,0 +1,377 @@
+"""One location's loop: fetch -> checkout -> env -> load check -> publish -> serve.
+
+Level-triggered: each pass compares what the branch names with what is live
+and does only the missing steps, so a pass can be killed at any point and the
+next one converges. Last good wins: a commit that fails any step is never
+published; the previous server keeps serving and a condition names the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from dagfleet.control import SyncOutcome
+from dagfleet.envs.builder import InstallError, PythonEnv
+from dagfleet.faults import checkpoint
+from dagfleet.gitops import checkout
+from dagfleet.gitops.git import GitError, Mirror
+from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.runtime import codeserver
+from dagfleet.runtime.codeserver import LoadFailed, Server
+from dagfleet.runtime.discovery import DiscoveryError, discover_target
+from dagfleet.runtime.environ import SecretMissing, location_environ
+from dagfleet.spec import CodeTarget, LocationSpec
+from dagfleet.status import LocationStatus, Reason
+from dagfleet.status.conditions import ConditionType, now
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 60.0
+STOP_GRACE = 10.0
+
+
+class StepFailed(Exception):
+    """A sub-step failed; `reason` is the condition reason, `stalled` means do not retry."""
+
+    def __init__(self, reason: Reason, message: str, stalled: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.stalled = stalled
+
+
+@dataclass
+class _Request:
+    force: bool
+    at: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: SyncOutcome | None = None
+
+
+class LocationLoop:
+    def __init__(self, ctx: RuntimeContext, spec: LocationSpec, debug_port: int | None) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.debug_port = debug_port
+        self.live: Server | None = None
+        self.error_server: Server | None = None
+        self.failed_sha: str | None = None
+        self.status = ctx.store.read(spec.name) or LocationStatus(
+            location=spec.name, repo=spec.repo, env=spec.env
+        )
+        self._requests: list[_Request] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._republish = False
+        self._backoff = 1.0
+        self._next_restart = 0.0
+        self._generation = 0
+        self._draining: set[str] = set()  # commits whose retiring servers may still run code
+        self.thread = threading.Thread(target=self._run, name=f"sync-{spec.name}", daemon=True)
+
+    # ---- control from other threads -------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def request(self, force: bool = False) -> _Request:
+        req = _Request(force=force)
+        with self._lock:
+            self._requests.append(req)
+        self._wake.set()
+        return req
+
+    def update(self, spec: LocationSpec, republish: bool) -> None:
+        self.spec = spec
+        if republish:
+            self._republish = True
+        self.request(force=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.thread.join(timeout=60)
+        for server in (self.live, self.error_server):
+            if server is not None:
+                server.child.stop(STOP_GRACE)
+                with contextlib.suppress(FileNotFoundError):
+                    server.socket.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.ctx.layout.socket(self.spec.name).unlink()
+        self.live = self.error_server = None
+
+    # ---- the loop --------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._resume()
+        except Exception:
+            log.exception("%s: resume failed", self.spec.name)
+        next_poll = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                pending, self._requests = self._requests, []
+            if pending or time.monotonic() >= next_poll:
+                force = any(r.force for r in pending)
+                since = min((r.at for r in pending), default=time.monotonic())
+                try:
+                    outcome = self.sync_once(force=force, since=since)
+                except Exception as exc:  # unknown errors are transient: report, retry
+                    log.exception("%s: sync failed", self.spec.name)
+                    outcome = SyncOutcome(self.spec.name, False, self.status.commit, error=str(exc))
+                for r in pending:
+                    r.outcome = outcome
+                    r.done.set()
+                next_poll = time.monotonic() + self.spec.poll_interval
+            self._supervise()
+            self._wake.wait(timeout=max(0.05, min(1.0, next_poll - time.monotonic())))
+            self._wake.clear()
+
+    def _write(self, **changes: object) -> None:
+        self.status = self.status.model_copy(update=changes)
+        self.ctx.store.write(self.status)
+
+    def _set(self, type_: str, ok: bool, reason: Reason, message: str = "") -> None:
+        self.status = self.status.with_condition(type_, "True" if ok else "False", reason, message)
+
+    # ---- one sync ---------------------------------------------------------------------
+    def sync_once(self, force: bool = False, since: float | None = None) -> SyncOutcome:
+        started = time.monotonic()
+        previous = self.live.sha if self.live else None
+        spec = self.spec
+        self.status = self.status.model_copy(update={"ref": spec.pin or spec.ref})
+        try:
+            mirror = self._fetch(since if since is not None else started)
+            sha = self._resolve(mirror)
+            live_ok = self.live is not None and self.live.alive()
+            if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
+                self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
+                self.failed_sha = None
+                return SyncOutcome(spec.name, False, sha, previous)
+            if sha == self.failed_sha and not force:
+                return SyncOutcome(spec.name, False, previous, previous, reason="Stalled")
+            self._publish(mirror, sha)
+            self._republish = False
+            self.failed_sha = None
+            elapsed = time.monotonic() - started
+            self._write(last_successful_sync=now(), sync_duration_seconds=round(elapsed, 3))
+            return SyncOutcome(spec.name, sha != previous, sha, previous)
+        except StepFailed as exc:
+            self._set(ConditionType.SYNCED, False, exc.reason, exc.message)
+            self.status = self.status.model_copy(update={"failures": self.status.failures + 1})
+            return SyncOutcome(
+                spec.name, False, previous, previous, error=exc.message, reason=exc.reason
+            )
+        finally:
+            self._write(last_sync=now())
+
+    def _fetch(self, since: float) -> Mirror:
+        repo = self.ctx.fleet.repos[self.spec.repo]
+        try:
+            return self.ctx.mirrors.fetch(repo.name, repo.git_url, since)
+        except GitError as exc:
+            local = self.ctx.mirrors.local(repo.name, repo.git_url)
+            if self.live is None and (local.path / "HEAD").exists():
+                # Unreachable remote at start-up: serve what the mirror already has.
+                self._set(ConditionType.SYNCED, False, Reason.GIT_FETCH_FAILED, str(exc))
+                return local
+            raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), stalled=False) from exc
+
+    def _resolve(self, mirror: Mirror) -> str:
+        ref = self.spec.pin or self.spec.ref
+        try:
+            sha = mirror.resolve(ref)
+        except GitError as exc:
+            raise StepFailed(Reason.REF_NOT_FOUND, str(exc)) from exc
+        if sha is None:
+            kind = "pin" if self.spec.pin else "branch"
+            raise StepFailed(
+                Reason.REF_NOT_FOUND,
+                f"{kind} {ref!r} not found in {self.ctx.fleet.repos[self.spec.repo].git_url}",
+                stalled=False,
+            )
+        return sha
+
+    def _target(self, tree: str) -> CodeTarget:
+        repo = self.ctx.fleet.repos[self.spec.repo]
+        if repo.code_target is not None:
+            return repo.code_target
+        try:
+            return discover_target(
+                self.ctx.layout.checkouts(self.spec.name) / tree, repo.working_directory
+            )
+        except DiscoveryError as exc:
+            raise StepFailed(Reason.CODE_TARGET_NOT_FOUND, f"{tree[:12]}: {exc}") from exc
+
+    def _env(self, sha: str, target: CodeTarget) -> PythonEnv:
+        project = self.ctx.layout.checkouts(self.spec.name) / sha / target.working_directory
+        existing = self.ctx.builder.existing(project)
+        if existing is not None:
+            return existing
+        with self.ctx.install_slots:
+            try:
+                env, _ = self.ctx.builder.ensure(project)
+            except InstallError as exc:
+                raise StepFailed(
+                    Reason.DEPENDENCY_INSTALL_FAILED, f"{sha[:12]}: {exc}\n{exc.tail}"
+                ) from exc
+        return env
+
+    def _start(self, sha: str) -> Server:
+        """Checkout -> target -> env -> a new server that has loaded its definitions."""
+        where = self.ctx.layout.checkouts(self.spec.name)
+        target = self._target(sha)
+        env = self._env(sha, target)
+        checkpoint("env")
+        try:
+            environ = location_environ(
+                self.ctx.fleet,
+                self.spec,
+                sha,
+                self.ctx.layout.dagster_home,
+                str(self.ctx.layout.root),
+            )
+        except SecretMissing as exc:
+            raise StepFailed(Reason.SECRET_NOT_FOUND, str(exc)) from exc
+        self._generation += 1
+        debug = None
+        if self.debug_port is not None:
+            # Old and new servers overlap during a handoff; alternate between two ports.
+            debug = self.debug_port + (self._generation % 2)
+        server = codeserver.start(
+            location=self.spec.name,
+            sha=sha,
+            checkout=where / sha,
+            env=env,
+            target=target,
+            run_dir=self.ctx.layout.run,
+            environ=environ,
+            log=self.ctx.layout.log(self.spec.name),
+            debug_port=debug,
+            spares=self.ctx.spares,
+        )
+        self.ctx.pids.add(server.child.pid)
+        try:
+            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name))
+        except LoadFailed as exc:
+            if self.live is None:
+                # Nothing good to serve: let the UI show the error from this server.
+                self._adopt_error_server(server)
+            else:
+                self._discard(server)
+            raise StepFailed(Reason.DEFINITIONS_INVALID, f"{sha[:12]}: {exc.detail}") from exc
+        if self.ctx.spares is not None and debug is None:
+            self.ctx.spares.replenish(env)
+        return server
+
+    def _publish(self, mirror: Mirror, sha: str) -> None:
+        where = self.ctx.layout.checkouts(self.spec.name)
+        self._set(ConditionType.SYNCED, False, Reason.PROGRESSING, f"publishing {sha[:12]}")
+        try:
+            mirror.export(sha, where / sha)
+        except GitError as exc:
+            raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), stalled=False) from exc
+        checkpoint("export")
+        try:
+            server = self._start(sha)
+        except StepFailed as exc:
+            self.failed_sha = sha
+            raise exc
+        checkpoint("loaded")
+        # Keep the previous commit's tree: runs in flight on the retiring server use it.
+        previous = self.live.sha if self.live is not None else self.status.last_good_commit
+        self._go_live(server)
+        keep = {sha, *self._draining} | ({previous} if previous else set())
+        checkout.collect_garbage(where, keep)
+
+    def _go_live(self, server: Server) -> None:
+        where = self.ctx.layout.checkouts(self.spec.name)
+        checkout.publish(where, server.sha)
+        checkpoint("current")
+        codeserver.take_over(server, self.ctx.layout.socket(self.spec.name))
+        checkpoint("takeover")
+        old, self.live = self.live, server
+        if self.error_server is not None:
+            self._discard(self.error_server)
+            self.error_server = None
+        self._set(ConditionType.SERVING, True, Reason.CODE_SERVER_RUNNING, f"serving {server.sha}")
+        self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {server.sha}")
+        self._write(
+            commit=server.sha,
+            last_good_commit=server.sha,
+            address=str(self.ctx.layout.socket(self.spec.name)),
+            pid=server.child.pid,
+            debug_port=server.debug_port,
+            dagster_version=server.env.dagster_version(),
+            dependency_hash=server.env.hash,
+        )
+        checkpoint("status")
+        self.ctx.on_published(self.spec.name)
+        if old is not None:
+            self._draining.add(old.sha)
+            threading.Thread(target=self._retire, args=(old,), daemon=True).start()
+
+    def _retire(self, server: Server) -> None:
+        codeserver.retire(server)
+        self.ctx.pids.discard(server.child.pid)
+        self._draining.discard(server.sha)
+
+    def _discard(self, server: Server) -> None:
+        server.child.stop(2.0)
+        self.ctx.pids.discard(server.child.pid)
+        with contextlib.suppress(FileNotFoundError):
+            server.socket.unlink()
+
+    def _adopt_error_server(self, server: Server) -> None:
+        if server.alive():
+            codeserver.take_over(server, self.ctx.layout.socket(self.spec.name))
+            if self.error_server is not None:
+                self._discard(self.error_server)
+            self.error_server = server
+            self.ctx.on_published(self.spec.name)
+        else:
+            self.ctx.pids.discard(server.child.pid)
+        self._set(ConditionType.SERVING, False, Reason.NO_GOOD_COMMIT, "no commit has loaded yet")
+
+    # ---- resume and supervision -------------------------------------------------------
+    def _resume(self) -> None:
+        """Serve `current` again right away after a restart, before any fetch."""
+        sha = checkout.current_sha(self.ctx.layout.checkouts(self.spec.name))
+        if sha is None or self.spec.repo not in self.ctx.fleet.repos:
+            return
+        try:
+            server = self._start(sha)
+        except StepFailed as exc:
+            self._set(ConditionType.SERVING, False, exc.reason, exc.message)
+            return
+        self._go_live(server)
+
+    def _supervise(self) -> None:
+        live = self.live
+        if live is None or live.alive() or self._stop.is_set():
+            if live is not None and time.monotonic() - live.started > MAX_BACKOFF:
+                self._backoff = 1.0
+            return
+        if time.monotonic() < self._next_restart:
+            return
+        code = live.child.proc.returncode
+        self._set(
+            ConditionType.SERVING,
+            False,
+            Reason.CODE_SERVER_CRASHED,
+            f"code server for {live.sha[:12]} exited with {code}; restarting",
+        )
+        self._write()
+        self.ctx.pids.discard(live.child.pid)
+        try:
+            server = self._start(live.sha)
+        except StepFailed as exc:
+            self._next_restart = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            self._set(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, exc.message)
+            self._write()
+            return
+        self.live = None  # the dead one needs no drain
+        self._go_live(server)

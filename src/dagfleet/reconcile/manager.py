@@ -1,0 +1,245 @@
+"""The fleet runtime: a loop per location, the registry watcher, the Controller.
+
+It reloads the fleet files when they change (the REST API and CLI write them),
+starts loops for new locations, stops loops of removed or suspended repos, and
+keeps workspace.yaml listing exactly the fleet's locations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
+from dagfleet.gitops.urls import same_url
+from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.reconcile.location import LocationLoop
+from dagfleet.reconcile.playground import PlaygroundLoop
+from dagfleet.spec import Fleet, LocationSpec, SpecError, load_fleet
+from dagfleet.status import LocationStatus, Reason
+from dagfleet.status.conditions import ConditionType
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 0.5
+SYNC_WAIT = 900.0
+
+
+def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    files = [root / "fleet.yaml", *sorted((root / "repos").glob("*.y*ml"))]
+    out = []
+    for f in files:
+        with contextlib.suppress(FileNotFoundError):
+            st = f.stat()
+            out.append((f.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+class FleetRuntime:
+    def __init__(
+        self,
+        ctx: RuntimeContext,
+        on_workspace_changed: Callable[[list[LocationSpec]], None],
+    ) -> None:
+        self.ctx = ctx
+        self.on_workspace_changed = on_workspace_changed
+        self.loops: dict[str, LocationLoop | PlaygroundLoop] = {}
+        self._lock = threading.RLock()
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self._sig = _signature(Path(ctx.fleet.root))
+        self._watcher = threading.Thread(target=self._watch, name="registry-watch", daemon=True)
+        self.last_error: str | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        self._apply(self.ctx.fleet, initial=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        with self._lock:
+            loops = list(self.loops.values())
+        threads = [threading.Thread(target=lp.stop) for lp in loops]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def debug_port_for(self, fleet: Fleet, spec: LocationSpec) -> int | None:
+        if not fleet.environment(spec.env).debug:
+            return None
+        debug_locs = [loc.name for loc in fleet.locations() if fleet.environment(loc.env).debug]
+        index = sorted(debug_locs).index(spec.name)
+        return fleet.spec.instance.debug_port_base + 2 * index
+
+    def _apply(self, fleet: Fleet, initial: bool = False) -> None:
+        old_fleet = self.ctx.fleet
+        self.ctx.fleet_ref[0] = fleet
+        wanted = {loc.name: loc for loc in fleet.locations()}
+        with self._lock:
+            for name in list(self.loops):
+                if name not in wanted:
+                    gone = self.loops.pop(name)
+                    threading.Thread(target=self._remove, args=(gone, fleet), daemon=True).start()
+            for name, spec in wanted.items():
+                loop = self.loops.get(name)
+                if loop is None:
+                    port = self.debug_port_for(fleet, spec)
+                    loop = (
+                        PlaygroundLoop(self.ctx, spec, port)
+                        if spec.playground
+                        else LocationLoop(self.ctx, spec, port)
+                    )
+                    self.loops[name] = loop
+                    loop.start()
+                elif spec.playground:
+                    loop.update(spec, republish=False)
+                elif not initial:
+                    old_repo = old_fleet.repos.get(spec.repo)
+                    new_repo = fleet.repos[spec.repo]
+                    env_changed = old_fleet.environment(spec.env) != fleet.environment(spec.env)
+                    republish = (
+                        old_repo is None
+                        or _runtime_fields(old_repo) != _runtime_fields(new_repo)
+                        or env_changed
+                    )
+                    if republish or loop.spec != spec:
+                        loop.update(spec, republish=republish)
+            self._mark_suspended(fleet)
+        self.on_workspace_changed(list(wanted.values()))
+
+    def _mark_suspended(self, fleet: Fleet) -> None:
+        for repo in fleet.repos.values():
+            if not repo.suspend:
+                continue
+            for env in fleet.spec.environments:
+                if not repo.runs_in(env.name):
+                    continue
+                name = f"{repo.name}-{env.name}"
+                status = self.ctx.store.read(name) or LocationStatus(
+                    location=name, repo=repo.name, env=env.name
+                )
+                status = status.with_condition(
+                    ConditionType.SUSPENDED, "True", Reason.SUSPENDED, "suspend: true in repo file"
+                )
+                self.ctx.store.write(status.model_copy(update={"pid": None}))
+
+    def _remove(self, loop: LocationLoop | PlaygroundLoop, fleet: Fleet) -> None:
+        loop.stop()
+        repo = fleet.repos.get(loop.spec.repo)
+        if repo is not None and repo.suspend:
+            return  # keep checkouts and status: resuming starts where it was
+        self.ctx.store.remove(loop.spec.name)
+        shutil.rmtree(self.ctx.layout.checkouts(loop.spec.name), ignore_errors=True)
+
+    def _watch(self) -> None:
+        root = Path(self.ctx.fleet.root)
+        while not self._stop.is_set():
+            self._changed.wait(WATCH_INTERVAL)
+            self._changed.clear()
+            if self._stop.is_set():
+                return
+            sig = _signature(root)
+            if sig == self._sig:
+                continue
+            self._sig = sig
+            try:
+                fleet = load_fleet(root)
+            except SpecError as err:
+                self.last_error = str(err)
+                log.error("fleet files invalid, keeping the running fleet:\n%s", err)
+                continue
+            self.last_error = None
+            self._apply(fleet)
+
+    # ---- Controller -------------------------------------------------------------------
+    def fleet(self) -> Fleet:
+        return self.ctx.fleet
+
+    def registry_changed(self) -> None:
+        self._changed.set()
+
+    def statuses(self) -> list[LocationStatus]:
+        with self._lock:
+            live = {name: loop.status for name, loop in self.loops.items()}
+        out = []
+        for loc in self.ctx.fleet.locations():
+            if loc.name in live:
+                out.append(live[loc.name])
+        for status in self.ctx.store.all():
+            if status.location not in live and status.repo in self.ctx.fleet.repos:
+                out.append(status)
+        return out
+
+    def _git_loops(self) -> list[LocationLoop]:
+        with self._lock:
+            return [lp for lp in self.loops.values() if isinstance(lp, LocationLoop)]
+
+    def playground_changed(self, env: str) -> None:
+        """Files in `env`'s playground changed: hand over to a new server now."""
+        with self._lock:
+            loop = self.loops.get(f"playground-{env}")
+        if isinstance(loop, PlaygroundLoop):
+            loop.poke()
+
+    def _matching(self, repo: str | None, env: str | None) -> list[LocationLoop]:
+        loops = self._git_loops()
+        if repo is not None and repo not in self.ctx.fleet.repos:
+            raise ControlError(f"unknown repo {repo!r}", 404)
+        return [
+            lp
+            for lp in loops
+            if (repo is None or lp.spec.repo == repo) and (env is None or lp.spec.env == env)
+        ]
+
+    def sync(self, repo: str | None, env: str | None, wait: bool) -> list[SyncOutcome]:
+        self.registry_changed()
+        loops = self._matching(repo, env)
+        requests = [(lp, lp.request(force=True)) for lp in loops]
+        if not wait:
+            return []
+        deadline = time.monotonic() + SYNC_WAIT
+        out = []
+        for lp, req in requests:
+            req.done.wait(max(0.0, deadline - time.monotonic()))
+            out.append(
+                req.outcome
+                or SyncOutcome(lp.spec.name, False, lp.status.commit, error="still syncing")
+            )
+        return out
+
+    def request_sync_for_push(self, git_url: str, branch: str) -> list[str]:
+        hit = []
+        for lp in self._git_loops():
+            repo = self.ctx.fleet.repos.get(lp.spec.repo)
+            if (
+                repo
+                and same_url(repo.git_url, git_url)
+                and lp.spec.ref == branch
+                and not lp.spec.pin
+            ):
+                lp.request(force=False)
+                hit.append(lp.spec.name)
+        return hit
+
+    def promote(self, repo: str, source: str, target: str, merge: bool) -> PromoteOutcome:
+        from dagfleet.reconcile.promote import promote
+
+        outcome: PromoteOutcome = promote(self, repo, source, target, merge)
+        return outcome
+
+
+def _runtime_fields(repo: object) -> object:
+    """The parts of a repo spec that change what a running code server is."""
+    from dagfleet.spec import RepoSpec
+
+    assert isinstance(repo, RepoSpec)
+    return repo.model_dump(
+        exclude={"poll_interval", "resources", "suspend", "branch", "branches", "pins"}
+    )

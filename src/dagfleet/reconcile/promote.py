@@ -1,0 +1,96 @@
+"""Promotion A -> B: move B's branch to the commit live and Ready in A, and push it.
+
+Promotes what A *serves*, not A's newest tip: a commit that never loaded in A
+is never promoted. Fast-forward by default; `merge=True` records a merge
+commit as seed 000's `git checkout B && git merge A` does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagfleet.control import ControlError, PromoteOutcome
+from dagfleet.gitops.git import GitError, Mirror, run_git
+
+if TYPE_CHECKING:
+    from dagfleet.reconcile.manager import FleetRuntime
+
+_IDENTITY = ["-c", "user.name=dagfleet", "-c", "user.email=dagfleet@localhost"]
+
+
+def _has_identity() -> bool:
+    result = subprocess.run(["git", "config", "user.email"], capture_output=True, check=False)
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def promote(
+    rt: FleetRuntime, repo_name: str, source: str, target: str, merge: bool
+) -> PromoteOutcome:
+    fleet = rt.fleet()
+    repo = fleet.repos.get(repo_name)
+    if repo is None:
+        raise ControlError(f"unknown repo {repo_name!r}", 404)
+    for env in (source, target):
+        try:
+            fleet.environment(env)
+        except KeyError:
+            raise ControlError(f"unknown environment {env!r}", 404) from None
+        if not repo.runs_in(env):
+            raise ControlError(f"repo {repo_name!r} does not run in environment {env!r}", 409)
+    if source == target:
+        raise ControlError("source and target environments are the same", 422)
+    if target in repo.pins:
+        raise ControlError(
+            f"{repo_name}-{target} is pinned to {repo.pins[target]!r}: remove the pin to promote",
+            409,
+        )
+    src = rt.loops.get(f"{repo_name}-{source}")
+    if src is None or src.live is None or not src.status.ready:
+        raise ControlError(
+            f"{repo_name}-{source} has no live, Ready commit to promote: "
+            "check `dagfleet status` and fix it first",
+            409,
+        )
+    sha = src.live.sha
+    branch = repo.ref_for(fleet.environment(target))
+    mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, since=float("inf"))
+    previous = mirror.resolve(branch)
+    if previous == sha or (previous is not None and mirror.is_ancestor(sha, previous)):
+        raise ControlError(f"{branch} already contains {sha[:12]}; nothing to promote", 409)
+    merged = False
+    try:
+        if previous is None or mirror.is_ancestor(previous, sha):
+            # Push by URL: the mirror's `origin` is a mirror remote that refuses refspecs.
+            mirror.git("push", "--quiet", repo.git_url, f"{sha}:refs/heads/{branch}")
+        elif not merge:
+            raise ControlError(
+                f"{branch} has diverged from {repo_name}-{source}'s live commit {sha[:12]}: "
+                "merge it by hand, or run promote with --merge to create a merge commit",
+                409,
+            )
+        else:
+            _push_merge(mirror, repo.git_url, branch, sha, source, target)
+            merged = True
+    except GitError as exc:
+        raise ControlError(f"pushing {branch} failed: {exc}", 502) from exc
+    rt.sync(repo_name, target, wait=False)
+    return PromoteOutcome(repo_name, source, target, sha, branch, merged, previous)
+
+
+def _push_merge(mirror: Mirror, url: str, branch: str, sha: str, source: str, target: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="dagfleet-promote-") as tmp:
+        work = Path(tmp) / "work"
+        run_git("clone", "--quiet", "--branch", branch, "--", str(mirror.path), str(work))
+        identity = [] if _has_identity() else _IDENTITY
+        message = f"Promote {source} -> {target}: merge {sha[:12]}"
+        try:
+            run_git(*identity, "merge", "--no-ff", "--quiet", "-m", message, sha, cwd=work)
+        except GitError as exc:
+            raise ControlError(
+                f"merging {sha[:12]} into {branch} conflicts; resolve it by hand: {exc}", 409
+            ) from exc
+        run_git("push", "--quiet", url, f"HEAD:refs/heads/{branch}", cwd=work)
+    mirror.fetch()

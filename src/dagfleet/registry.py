@@ -1,0 +1,260 @@
+"""The repo registry: the only writer of `repos/<name>.yaml`.
+
+Every write is validated with the loader's own rules (`parse_repo` plus the
+cross-checks against fleet.yaml's environments), written atomically (temp
+file, fsync, rename) and serialised by a process-wide lock plus an `fcntl`
+lock on `<fleet>/.registry.lock`, so concurrent writers in threads or
+processes never lose an update. Each repo file has an ETag (a hash of its
+bytes); replace/patch/delete honour If-Match.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dagfleet.fsutil import atomic_write, fsync_dir
+from dagfleet.spec import FleetSpec, RepoSpec, SpecError, SpecProblem, parse_repo
+from dagfleet.spec.load import (
+    FLEET_FILE,
+    REPOS_DIR,
+    _cross_check,
+    _read_yaml,
+    _validate,
+)
+from dagfleet.spec.names import check_repo_name
+
+LOCK_FILE = ".registry.lock"
+HEADER = "# One git repository served as a code location in each environment.\n"
+_SUFFIXES = (".yaml", ".yml")
+
+# One in-process lock per fleet directory: flock alone would also serialise
+# threads, but this keeps them from spinning on the same file descriptor.
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class RegistryError(Exception):
+    """A registry request refused; status_code is the HTTP status the API returns."""
+
+    status_code = 400
+
+
+class NotFound(RegistryError):
+    status_code = 404
+
+
+class Conflict(RegistryError):
+    status_code = 409
+
+
+class PreconditionFailed(RegistryError):
+    status_code = 412
+
+
+@dataclass(frozen=True)
+class RepoEntry:
+    """One registered repo: its validated spec and the ETag of its file."""
+
+    spec: RepoSpec
+    etag: str
+
+
+def etag_of(raw: bytes) -> str:
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def matches(if_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-Match: `*`, or any listed tag (weak prefixes ignored)."""
+    if if_match is None:
+        return True
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def to_document(spec: RepoSpec) -> dict[str, Any]:
+    """The repo as written to its file: defaults left out so files stay short."""
+    doc: dict[str, Any] = spec.model_dump(mode="json", exclude_defaults=True)
+    doc["name"] = spec.name
+    doc["git_url"] = spec.git_url
+    return {"name": doc.pop("name"), "git_url": doc.pop("git_url"), **doc}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: null deletes a key, objects merge, the rest replaces."""
+    if not isinstance(patch, Mapping):
+        return patch
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class Registry:
+    """CRUD on one fleet directory's repo files; safe across threads and processes."""
+
+    def __init__(self, fleet_dir: Path) -> None:
+        self.root = fleet_dir.resolve()
+        self.repos_dir = self.root / REPOS_DIR
+
+    # ---- reading ----------------------------------------------------------------------
+    def path(self, name: str) -> Path | None:
+        for suffix in _SUFFIXES:
+            candidate = self.repos_dir / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _read(self, path: Path) -> RepoEntry:
+        raw = path.read_bytes()
+        shown = f"{REPOS_DIR}/{path.name}"
+        try:
+            data = yaml.safe_load(raw) or {}
+        except yaml.YAMLError as exc:
+            raise SpecError([SpecProblem(shown, "", f"invalid YAML: {exc}")]) from None
+        if not isinstance(data, dict):
+            raise SpecError([SpecProblem(shown, "", "must be a mapping of keys to values")])
+        return RepoEntry(parse_repo(data, shown), etag_of(raw))
+
+    def get(self, name: str) -> RepoEntry:
+        if check_repo_name(name) is not None:
+            raise NotFound(f"unknown repo {name!r}")
+        path = self.path(name)
+        if path is None:
+            raise NotFound(f"unknown repo {name!r}")
+        try:
+            return self._read(path)
+        except FileNotFoundError:
+            raise NotFound(f"unknown repo {name!r}") from None
+
+    def list(self) -> list[RepoEntry]:
+        """Every valid repo file, by name; invalid files are the loader's to report."""
+        out: dict[str, RepoEntry] = {}
+        for suffix in _SUFFIXES:
+            for path in sorted(self.repos_dir.glob(f"*{suffix}")):
+                with contextlib.suppress(SpecError, OSError):
+                    entry = self._read(path)
+                    out.setdefault(entry.spec.name, entry)
+        return [out[k] for k in sorted(out)]
+
+    def fleet_spec(self) -> FleetSpec:
+        data, problems = _read_yaml(self.root / FLEET_FILE, FLEET_FILE)
+        spec = None
+        if data is not None:
+            spec, problems = _validate(FleetSpec, data, FLEET_FILE)
+        if spec is None:
+            raise SpecError(problems)
+        return spec
+
+    def locations(self, spec: RepoSpec, fleet: FleetSpec | None = None) -> builtins.list[str]:
+        """The location names this repo has (or would have, when suspended)."""
+        envs = (fleet or self.fleet_spec()).environments
+        return [f"{spec.name}-{e.name}" for e in envs if spec.runs_in(e.name)]
+
+    # ---- validation -------------------------------------------------------------------
+    def validate(self, doc: Mapping[str, Any], name: str | None = None) -> RepoSpec:
+        """parse_repo plus the loader's cross-checks; `name` is the one the path names."""
+        shown = f"{REPOS_DIR}/{name or doc.get('name', '?')}.yaml"
+        spec = parse_repo(dict(doc), shown)
+        if name is not None and spec.name != name:
+            raise SpecError(
+                [SpecProblem(shown, "name", f"{spec.name!r} must match the repo name {name!r}")]
+            )
+        problems = _cross_check(self.fleet_spec(), {spec.name: spec})
+        if problems:
+            raise SpecError(problems)
+        return spec
+
+    # ---- writing ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive access to the registry across threads and processes."""
+        key = str(self.root)
+        with _locks_guard:
+            lock = _locks.setdefault(key, threading.Lock())
+        with lock:
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def _write(self, spec: RepoSpec, path: Path | None = None) -> RepoEntry:
+        raw = (HEADER + yaml.safe_dump(to_document(spec), sort_keys=False)).encode()
+        atomic_write(path or self.repos_dir / f"{spec.name}.yaml", raw)
+        return RepoEntry(spec, etag_of(raw))
+
+    def _current(self, name: str, if_match: str | None) -> tuple[RepoEntry, Path]:
+        path = self.path(name) if check_repo_name(name) is None else None
+        if path is None:
+            raise NotFound(f"unknown repo {name!r}")
+        entry = self._read(path)
+        if not matches(if_match, entry.etag):
+            raise PreconditionFailed(
+                f"repo {name!r} changed since you read it (ETag is {entry.etag}): "
+                "read it again and retry"
+            )
+        return entry, path
+
+    def create(self, doc: Mapping[str, Any]) -> RepoEntry:
+        spec = self.validate(doc)
+        with self.locked():
+            if self.path(spec.name) is not None:
+                raise Conflict(f"repo {spec.name!r} already exists: use PUT or PATCH to change it")
+            return self._write(spec)
+
+    def replace(self, name: str, doc: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
+        spec = self.validate(doc, name)
+        with self.locked():
+            _, path = self._current(name, if_match)
+            return self._write(spec, path)
+
+    def patch(self, name: str, patch: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
+        with self.locked():
+            entry, path = self._current(name, if_match)
+            merged = merge_patch(to_document(entry.spec), patch)
+            spec = self.validate(merged, name)
+            return self._write(spec, path)
+
+    def set_suspend(self, name: str, suspend: bool) -> RepoEntry:
+        return self.patch(name, {"suspend": True if suspend else None})
+
+    def purge_data(self, name: str) -> tuple[builtins.list[str], builtins.list[str]]:
+        """Delete a removed repo's local data in every environment: (removed paths, notes)."""
+        if check_repo_name(name) is not None:
+            raise NotFound(f"unknown repo {name!r}")
+        fleet = self.fleet_spec()
+        if fleet.storage.is_s3:
+            return [], [f"data under {fleet.storage.root} is not purged: remove it with S3 tools"]
+        root = Path(fleet.storage.root)
+        if not root.is_absolute():
+            root = self.root / root
+        removed = []
+        for env in fleet.environments:
+            path = root / env.name / "repos" / name
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(str(path))
+        return removed, []
+
+    def delete(self, name: str, if_match: str | None = None) -> RepoSpec:
+        with self.locked():
+            entry, path = self._current(name, if_match)
+            path.unlink()
+            fsync_dir(path.parent)
+            return entry.spec

@@ -1,0 +1,182 @@
+"""What every renderer shares: names, labels, paths, storage variables and secret mapping.
+
+Names: environments keep their case in the fleet (A, B) but Kubernetes names are
+DNS-1123 labels, so everything rendered is lower-cased and kept within 63
+characters (a stable hash suffix replaces the overflow, which the spec limits
+make rare). Secrets: an `EnvVar` with `from_env`/`from_file` never has its value
+rendered; it becomes a reference (`secret_key`) into one Secret per repo and
+environment, `dagfleet-<repo>` in the environment's namespace (Kubernetes), or
+`<fleet>/<env>/<repo>/<key>` in Secrets Manager (ECS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from dagfleet.spec.models import EnvVar, Fleet, LocationSpec, RepoSpec
+
+# A render result: relative path -> a YAML document (dict), several (list of
+# dicts, written as a multi-document stream) or text (str).
+Rendered = dict[str, Any]
+
+MAX_NAME = 63
+CODE_PORT = 4000
+DEBUG_PORT = 5678
+RELOAD_PORT = 8085
+WEBSERVER_PORT = 3001
+APP_DIR = "/opt/dagster/app"
+CHECKOUT_DIR = "/opt/dagster/git"
+CHECKOUT_LINK = "current"
+PLAYGROUND_DIR = "/opt/dagster/app/playground"
+LAUNCHER_DIR = "/opt/dagfleet"
+LAUNCHER_PATH = f"{LAUNCHER_DIR}/launch.py"
+DAGSTER_HOME = "/opt/dagster/dagster_home"
+LAYERS = ("bronze", "silver", "gold")
+_INVALID = re.compile(r"[^a-z0-9-]+")
+
+
+def k8s_name(*parts: str, limit: int = MAX_NAME) -> str:
+    """A DNS-1123 label from `parts`: lower-cased, '-'-joined, at most `limit` characters."""
+    raw = "-".join(p for p in parts if p)
+    name = _INVALID.sub("-", raw.lower()).strip("-") or "x"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+def namespace(fleet: Fleet, env: str) -> str:
+    """Seed 000's `datpipe-A`, lower-cased: `<fleet>-<env>`."""
+    return k8s_name(fleet.name, env)
+
+
+def instance_namespace(fleet: Fleet) -> str:
+    """Where the central webserver and daemon run (the Helm release namespace)."""
+    return k8s_name(fleet.name)
+
+
+def location_k8s_name(loc: LocationSpec) -> str:
+    return k8s_name(loc.name)
+
+
+def secret_name(repo: str) -> str:
+    """The Secret (in each environment's namespace) holding a repo's referenced values."""
+    return k8s_name("dagfleet", repo)
+
+
+def secret_key(var: EnvVar) -> str:
+    """The key a secret reference is stored under: the source variable or file's base name."""
+    source = var.from_env or (var.from_file or "").rstrip("/").rsplit("/", 1)[-1] or var.name
+    return re.sub(r"[^-._a-zA-Z0-9]", "_", source)
+
+
+def labels(fleet: Fleet, component: str, **extra: str) -> dict[str, str]:
+    out = {
+        "app.kubernetes.io/part-of": "dagfleet",
+        "app.kubernetes.io/managed-by": "dagfleet",
+        "app.kubernetes.io/component": component,
+        "dagfleet.dev/fleet": fleet.name,
+    }
+    out.update({f"dagfleet.dev/{k}": k8s_name(v) for k, v in extra.items()})
+    return out
+
+
+def repo_of(fleet: Fleet, loc: LocationSpec) -> RepoSpec | None:
+    return None if loc.playground else fleet.repos[loc.repo]
+
+
+def literal_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
+    """Plain (non-secret) variables of a location: environment vars, then the repo's values."""
+    out = dict(fleet.environment(loc.env).env)
+    repo = repo_of(fleet, loc)
+    for var in repo.environment if repo else []:
+        if var.value is not None:
+            out[var.name] = var.value
+    out.update(
+        {
+            "DAGFLEET_FLEET": fleet.name,
+            "DAGFLEET_ENV": loc.env,
+            "DAGFLEET_REPO": loc.repo,
+            "DAGFLEET_LOCATION": loc.name,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return out
+
+
+def secret_vars(fleet: Fleet, loc: LocationSpec) -> list[EnvVar]:
+    repo = repo_of(fleet, loc)
+    return [v for v in (repo.environment if repo else []) if v.is_secret]
+
+
+def s3_root(fleet: Fleet, bucket: str) -> str:
+    """The fleet's s3:// storage root, or `s3://<bucket>` when storage is local."""
+    root = fleet.spec.storage.root
+    return root.rstrip("/") if fleet.spec.storage.is_s3 else f"s3://{bucket}"
+
+
+def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
+    """Seed 004's layout: `<root>/<env>/repos/<repo>/{assets,runs,logs}` and `<env>/shared`."""
+    base = f"{s3_root(fleet, bucket)}/{env}"
+    out = {
+        "DAGFLEET_STORAGE_ROOT": f"{base}/repos/{repo}",
+        "DAGFLEET_ASSETS": f"{base}/repos/{repo}/assets",
+        "DAGFLEET_SHARED": f"{base}/shared",
+    }
+    if fleet.spec.storage.endpoint_url:
+        out["AWS_ENDPOINT_URL"] = fleet.spec.storage.endpoint_url
+    return out
+
+
+def local_env(env: str, repo: str, root: str = "/data") -> dict[str, str]:
+    """Local volumes: seed 001's bronze/silver/gold mounts under `root`, one set per environment."""
+    out = {
+        "DAGFLEET_STORAGE_ROOT": root,
+        "DAGFLEET_ASSETS": f"{root}/repos/{repo}/assets",
+        "DAGFLEET_SHARED": f"{root}/shared",
+    }
+    out.update({f"DAGFLEET_{layer.upper()}": f"{root}/{layer}" for layer in LAYERS})
+    return out
+
+
+def bucket_and_prefix(s3_url: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
+    rest = s3_url.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix.strip("/")
+
+
+def target_args(fleet: Fleet, loc: LocationSpec, code_dir: str) -> list[str] | None:
+    """`dagster code-server start` target flags, or None when the launcher must discover them.
+
+    The working directory is the checkout *link* path, never a resolved one, so a
+    reload after git-sync flips the link loads the new commit.
+    """
+    repo = repo_of(fleet, loc)
+    if repo is None:
+        return ["--python-file", f"{PLAYGROUND_DIR}/definitions.py", "-d", PLAYGROUND_DIR]
+    target = repo.code_target
+    wd = code_dir if repo.working_directory == "." else f"{code_dir}/{repo.working_directory}"
+    if target is None:
+        return None
+    args = target.dagster_args()
+    args[args.index("--working-directory") + 1] = wd
+    return args
+
+
+def working_dir(fleet: Fleet, loc: LocationSpec, code_dir: str) -> str:
+    repo = repo_of(fleet, loc)
+    if repo is None:
+        return PLAYGROUND_DIR
+    return code_dir if repo.working_directory == "." else f"{code_dir}/{repo.working_directory}"
+
+
+def cpu_quantity(cpu_units: int) -> str:
+    """ECS cpu units (1024 = 1 vCPU, seed 004) as a Kubernetes quantity in millicores."""
+    return f"{max(1, round(cpu_units * 1000 / 1024))}m"
+
+
+def memory_quantity(mib: int) -> str:
+    return f"{mib}Mi"

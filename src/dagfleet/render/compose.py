@@ -1,0 +1,191 @@
+"""`render compose`: seed 003's three services from one image, per environment.
+
+Per environment `<env>`: one code server per location (`<location>`, gRPC on
+4000 inside the network), a webserver (`webserver-<env>`, port 3001 inside,
+published on 3001, 3002, ... in environment order), a daemon (`daemon-<env>`)
+and a Postgres (`postgres-<env>`), with volumes for the database, DAGSTER_HOME
+(compute logs shared by all three) and, when storage is local, the data. The
+webserver and daemon use the image of the environment's first repo: every
+image from `render dockerfile` carries dagster-webserver and dagster-postgres.
+Runs use the DefaultRunLauncher, which starts them inside the code servers.
+
+Secrets are never written: `from_env` variables become `${NAME:?...}`
+interpolations read when `docker compose up` runs, `from_file` ones become
+compose secrets read into the variable by the launcher, and the database
+password is `${DAGSTER_POSTGRES_PASSWORD}` from the shell or an `.env` file.
+Playgrounds are not rendered here (they rely on `kubectl cp`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from dagfleet.render import common as c
+from dagfleet.render.options import ComposeOptions
+from dagfleet.spec.models import Fleet
+
+PG_PASSWORD = "${DAGSTER_POSTGRES_PASSWORD:?set DAGSTER_POSTGRES_PASSWORD}"
+
+
+def instance_yaml() -> dict[str, Any]:
+    def env(name: str) -> dict[str, str]:
+        return {"env": name}
+
+    return {
+        "storage": {
+            "postgres": {
+                "postgres_db": {
+                    "username": env("DAGSTER_POSTGRES_USER"),
+                    "password": env("DAGSTER_POSTGRES_PASSWORD"),
+                    "hostname": env("DAGSTER_POSTGRES_HOST"),
+                    "db_name": env("DAGSTER_POSTGRES_DB"),
+                    "port": 5432,
+                }
+            }
+        },
+        "telemetry": {"enabled": False},
+    }
+
+
+def _secret_name(repo: str, env: str, key: str) -> str:
+    return c.k8s_name(repo, env, key)
+
+
+def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Rendered:
+    opts = opts or ComposeOptions()
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    locations = [loc for loc in fleet.locations() if not loc.playground]
+    for index, env in enumerate(fleet.spec.environments):
+        e = c.k8s_name(env.name)
+        pg = {
+            "DAGSTER_POSTGRES_HOST": f"postgres-{e}",
+            "DAGSTER_POSTGRES_USER": "dagster",
+            "DAGSTER_POSTGRES_DB": "dagster",
+            "DAGSTER_POSTGRES_PASSWORD": PG_PASSWORD,
+            "DAGSTER_HOME": c.DAGSTER_HOME,
+        }
+        mounts = [f"dagster-home-{e}:{c.DAGSTER_HOME}"]
+        volumes[f"dagster-home-{e}"] = {}
+        volumes[f"pgdata-{e}"] = {}
+        if not fleet.spec.storage.is_s3:
+            volumes[f"data-{e}"] = {}
+            mounts.append(f"data-{e}:/data")
+        env_locs = [loc for loc in locations if loc.env == env.name]
+        for loc in env_locs:
+            name = c.location_k8s_name(loc)
+            storage = (
+                c.s3_env(fleet, loc.env, loc.repo, "")
+                if fleet.spec.storage.is_s3
+                else c.local_env(loc.env, loc.repo)
+            )
+            environment = {**c.literal_env(fleet, loc), **storage, **pg}
+            environment.update(
+                {
+                    "DAGFLEET_CODE_DIR": c.working_dir(fleet, loc, c.APP_DIR),
+                    "DAGFLEET_PORT": str(c.CODE_PORT),
+                }
+            )
+            args = c.target_args(fleet, loc, c.APP_DIR)
+            if args is not None:
+                environment["DAGFLEET_TARGET_ARGS"] = json.dumps(args)
+            service_secrets = []
+            for var in c.secret_vars(fleet, loc):
+                if var.from_env:
+                    environment[var.name] = f"${{{var.from_env}:?set {var.from_env}}}"
+                else:
+                    sname = _secret_name(loc.repo, loc.env, c.secret_key(var))
+                    secrets[sname] = {"file": var.from_file}
+                    service_secrets.append(sname)
+                    environment[f"DAGFLEET_FILE__{var.name}"] = f"/run/secrets/{sname}"
+            service: dict[str, Any] = {
+                "image": opts.repo_image(loc.repo),
+                "command": ["python", c.LAUNCHER_PATH],
+                "environment": environment,
+                "volumes": list(mounts),
+                "depends_on": {f"postgres-{e}": {"condition": "service_healthy"}},
+                "healthcheck": {
+                    "test": ["CMD", "dagster", "api", "grpc-health-check", "-p", str(c.CODE_PORT)],
+                    "interval": "10s",
+                    "timeout": "5s",
+                    "retries": 6,
+                    "start_period": "30s",
+                },
+                "restart": "unless-stopped",
+            }
+            if service_secrets:
+                service["secrets"] = service_secrets
+            services[name] = service
+        workspace = {
+            "load_from": [
+                {
+                    "grpc_server": {
+                        "host": c.location_k8s_name(loc),
+                        "port": c.CODE_PORT,
+                        "location_name": loc.name,
+                    }
+                }
+                for loc in env_locs
+            ]
+        }
+        image = opts.repo_image(env_locs[0].repo) if env_locs else opts.repo_image("dagster")
+        write = (
+            'printf "%s" "$$DAGSTER_YAML" > "$$DAGSTER_HOME/dagster.yaml" && '
+            'printf "%s" "$$WORKSPACE_YAML" > "$$DAGSTER_HOME/workspace.yaml" && exec '
+        )
+        instance_env = {
+            **pg,
+            "DAGSTER_YAML": yaml.safe_dump(instance_yaml(), sort_keys=False),
+            "WORKSPACE_YAML": yaml.safe_dump(workspace, sort_keys=False),
+        }
+        depends = {f"postgres-{e}": {"condition": "service_healthy"}}
+        depends.update(
+            {c.location_k8s_name(loc): {"condition": "service_started"} for loc in env_locs}
+        )
+        port = c.WEBSERVER_PORT + index
+        services[f"webserver-{e}"] = {
+            "image": image,
+            "entrypoint": ["sh", "-c"],
+            "command": [
+                write + f"dagster-webserver -h 0.0.0.0 -p {c.WEBSERVER_PORT} "
+                '-w "$$DAGSTER_HOME/workspace.yaml"'
+            ],
+            "environment": instance_env,
+            "ports": [f"{port}:{c.WEBSERVER_PORT}"],
+            "volumes": list(mounts),
+            "depends_on": depends,
+            "restart": "unless-stopped",
+        }
+        services[f"daemon-{e}"] = {
+            "image": image,
+            "entrypoint": ["sh", "-c"],
+            "command": [write + 'dagster-daemon run -w "$$DAGSTER_HOME/workspace.yaml"'],
+            "environment": instance_env,
+            "volumes": list(mounts),
+            "depends_on": depends,
+            "restart": "unless-stopped",
+        }
+        services[f"postgres-{e}"] = {
+            "image": opts.postgres_image,
+            "environment": {
+                "POSTGRES_USER": "dagster",
+                "POSTGRES_DB": "dagster",
+                "POSTGRES_PASSWORD": PG_PASSWORD,
+            },
+            "volumes": [f"pgdata-{e}:/var/lib/postgresql/data"],
+            "healthcheck": {
+                "test": ["CMD-SHELL", "pg_isready -U dagster -d dagster"],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 10,
+            },
+            "restart": "unless-stopped",
+        }
+    doc: dict[str, Any] = {"name": fleet.name, "services": services, "volumes": volumes}
+    if secrets:
+        doc["secrets"] = secrets
+    return {"compose.yaml": doc}

@@ -1,0 +1,282 @@
+"""CloudFormation building blocks for `ecs.py`: roles, prefix policies, logs, services.
+
+The IAM prefix policy is the isolation contract of seed 004: a location's task
+role may read and write only `<prefix>/<env>/repos/<repo>/*` of the bucket, may
+read `<prefix>/<env>/shared/*`, and may list only those two prefixes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dagfleet.render import common as c
+from dagfleet.spec.models import Fleet, LocationSpec
+
+PARAMETERS: dict[str, Any] = {
+    "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the fleet"},
+    "SubnetIds": {
+        "Type": "List<AWS::EC2::Subnet::Id>",
+        "Description": "Private subnets for every service",
+    },
+    "PostgresHost": {"Type": "String", "Description": "Hostname of the instance database"},
+    "PostgresUser": {"Type": "String", "Default": "dagster"},
+    "PostgresDb": {"Type": "String", "Default": "dagster"},
+    "PostgresPasswordSecretArn": {
+        "Type": "String",
+        "Description": "ARN of the Secrets Manager secret holding the database password",
+    },
+}
+
+
+def logical_id(name: str) -> str:
+    """CloudFormation logical IDs are alphanumeric: `medallion-A` -> `MedallionA`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
+SECRET_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+EXECUTION_POLICY = (
+    "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+)
+
+
+def secret_arn(fleet: Fleet, loc: LocationSpec, key: str) -> dict[str, str]:
+    name = f"{fleet.name}/{loc.env}/{loc.repo}/{key}"
+    return {"Fn::Sub": SECRET_ARN + name}
+
+
+def postgres_environment() -> list[dict[str, Any]]:
+    return [
+        {"Name": "DAGSTER_POSTGRES_HOST", "Value": {"Ref": "PostgresHost"}},
+        {"Name": "DAGSTER_POSTGRES_USER", "Value": {"Ref": "PostgresUser"}},
+        {"Name": "DAGSTER_POSTGRES_DB", "Value": {"Ref": "PostgresDb"}},
+    ]
+
+
+def postgres_secrets() -> list[dict[str, Any]]:
+    return [
+        {"Name": "DAGSTER_POSTGRES_PASSWORD", "ValueFrom": {"Ref": "PostgresPasswordSecretArn"}}
+    ]
+
+
+def log_group(fleet: Fleet, name: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {"LogGroupName": f"/dagfleet/{fleet.name}/{name}", "RetentionInDays": 30},
+    }
+
+
+def log_configuration(group: str, prefix: str) -> dict[str, Any]:
+    return {
+        "LogDriver": "awslogs",
+        "Options": {
+            "awslogs-group": {"Ref": group},
+            "awslogs-region": {"Ref": "AWS::Region"},
+            "awslogs-stream-prefix": prefix,
+        },
+    }
+
+
+def _assume_ecs_tasks() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def s3_prefixes(fleet: Fleet, env: str, repo: str, bucket: str) -> tuple[str, str, str]:
+    """(bucket, the location's own prefix, the environment's shared prefix), no slashes around."""
+    bucket, base = c.bucket_and_prefix(c.s3_root(fleet, bucket))
+    root = f"{base}/{env}" if base else env
+    return bucket, f"{root}/repos/{repo}", f"{root}/shared"
+
+
+def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, Any]:
+    bucket, own, shared = s3_prefixes(fleet, env, repo, bucket)
+    arn = f"arn:${{AWS::Partition}}:s3:::{bucket}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": {"Fn::Sub": f"{arn}/{own}/*"},
+            },
+            {
+                "Sid": "SharedReadOnly",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": {"Fn::Sub": f"{arn}/{shared}/*"},
+            },
+            {
+                "Sid": "ListOwnAndShared",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": {"Fn::Sub": arn},
+                "Condition": {"StringLike": {"s3:prefix": [f"{own}/*", f"{shared}/*"]}},
+            },
+        ],
+    }
+
+
+def task_role(fleet: Fleet, loc: LocationSpec, bucket: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": _assume_ecs_tasks(),
+            "Policies": [
+                {
+                    "PolicyName": "storage-prefix",
+                    "PolicyDocument": prefix_policy(fleet, loc.env, loc.repo, bucket),
+                }
+            ],
+        },
+    }
+
+
+def instance_role(fleet: Fleet) -> dict[str, Any]:
+    """The webserver and daemon launch run tasks (EcsRunLauncher) and pass their roles."""
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": _assume_ecs_tasks(),
+            "Policies": [
+                {
+                    "PolicyName": "ecs-run-launcher",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "ecs:DescribeTaskDefinition",
+                                    "ecs:DescribeTasks",
+                                    "ecs:ListAccountSettings",
+                                    "ecs:RegisterTaskDefinition",
+                                    "ecs:RunTask",
+                                    "ecs:StopTask",
+                                    "ecs:TagResource",
+                                    "ec2:DescribeNetworkInterfaces",
+                                    "secretsmanager:DescribeSecret",
+                                    "secretsmanager:ListSecrets",
+                                ],
+                                "Resource": "*",
+                            },
+                            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def shared_resources(fleet: Fleet) -> dict[str, Any]:
+    secrets = {"Fn::Sub": SECRET_ARN + f"{fleet.name}/*"}
+    return {
+        "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": fleet.name}},
+        "ExecutionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": _assume_ecs_tasks(),
+                "ManagedPolicyArns": [{"Fn::Sub": EXECUTION_POLICY}],
+                "Policies": [
+                    {
+                        "PolicyName": "read-fleet-secrets",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "secretsmanager:GetSecretValue",
+                                    "Resource": [secrets, {"Ref": "PostgresPasswordSecretArn"}],
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "InstanceSecurityGroup": _security_group("dagster webserver and daemon", []),
+        "CodeServerSecurityGroup": _security_group(
+            "dagfleet code servers: gRPC from the instance only",
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": c.CODE_PORT,
+                    "ToPort": c.CODE_PORT,
+                    "SourceSecurityGroupId": {"Ref": "InstanceSecurityGroup"},
+                }
+            ],
+        ),
+    }
+
+
+def _security_group(description: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
+    props: dict[str, Any] = {"GroupDescription": description, "VpcId": {"Ref": "VpcId"}}
+    if ingress:
+        props["SecurityGroupIngress"] = ingress
+    return {"Type": "AWS::EC2::SecurityGroup", "Properties": props}
+
+
+def dns_namespace_resource(name: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ServiceDiscovery::PrivateDnsNamespace",
+        "Properties": {"Name": name, "Vpc": {"Ref": "VpcId"}},
+    }
+
+
+def discovery_service(name: str, env: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ServiceDiscovery::Service",
+        "Properties": {
+            "Name": name,
+            "NamespaceId": {"Ref": f"Namespace{logical_id(env)}"},
+            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 10}], "RoutingPolicy": "MULTIVALUE"},
+            "HealthCheckCustomConfig": {"FailureThreshold": 1},
+        },
+    }
+
+
+def task_definition(
+    family: str, containers: list[dict[str, Any]], *, cpu: int, memory: int, task_role: str
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ECS::TaskDefinition",
+        "Properties": {
+            "Family": family,
+            "RequiresCompatibilities": ["FARGATE"],
+            "NetworkMode": "awsvpc",
+            "Cpu": str(cpu),
+            "Memory": str(memory),
+            "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+            "TaskRoleArn": {"Fn::GetAtt": [task_role, "Arn"]},
+            "ContainerDefinitions": containers,
+        },
+    }
+
+
+def service(task: str, security_group: str, discovery: str | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "Cluster": {"Ref": "Cluster"},
+        "LaunchType": "FARGATE",
+        "DesiredCount": 1,
+        "TaskDefinition": {"Ref": task},
+        "NetworkConfiguration": {
+            "AwsvpcConfiguration": {
+                "AssignPublicIp": "DISABLED",
+                "Subnets": {"Ref": "SubnetIds"},
+                "SecurityGroups": [{"Ref": security_group}],
+            }
+        },
+    }
+    if discovery:
+        props["ServiceRegistries"] = [{"RegistryArn": {"Fn::GetAtt": [discovery, "Arn"]}}]
+    return {"Type": "AWS::ECS::Service", "Properties": props}

@@ -1,0 +1,168 @@
+"""`render k8s`: every Kubernetes object of a fleet, plus the Helm values for the instance.
+
+Layout of the result (the CLI writes it under --out):
+- `values.yaml`: values for the official `dagster/dagster` chart (helm_values.py);
+- `manifests/kustomization.yaml`: lists every manifest (`kubectl apply -k`, Flux);
+- `manifests/instance/`: the instance Namespace `<fleet>`, the workspace
+  ConfigMap, the instance database and, with `node_port`, a NodePort Service;
+- `manifests/<env>/`: per environment the Namespace `<fleet>-<env>` (seed 000),
+  the code servers' ServiceAccount, a NetworkPolicy that lets only the instance
+  namespace reach port 4000, a Role/RoleBinding letting the instance's service
+  account run jobs there (K8sRunLauncher), the launcher ConfigMap, the
+  environment database, PVCs bronze/silver/gold when storage is local (seed
+  001), and one file per location with its Deployment and Service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagfleet.render import common as c
+from dagfleet.render import helm_values as hv
+from dagfleet.render import k8s_location as kl
+from dagfleet.render import postgres
+from dagfleet.render.launcher import LAUNCHER_SOURCE
+from dagfleet.render.options import K8sOptions
+from dagfleet.spec.models import Fleet
+
+
+def _namespace(fleet: Fleet, name: str, opts: K8sOptions, env: str | None) -> dict[str, Any]:
+    extra = {"env": env} if env else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": c.labels(fleet, "environment" if env else "instance", **extra),
+            "annotations": {"dagfleet.dev/kubernetes-version": opts.kubernetes_version},
+        },
+    }
+
+
+def _meta(fleet: Fleet, name: str, ns: str, component: str) -> dict[str, Any]:
+    return {"name": name, "namespace": ns, "labels": c.labels(fleet, component)}
+
+
+def environment_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[str, Any]]:
+    """The objects every location of an environment shares."""
+    ns = c.namespace(fleet, env)
+    instance_ns = c.instance_namespace(fleet)
+    return [
+        _namespace(fleet, ns, opts, env),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(fleet, kl.CODE_SERVER_SA, ns, "code-server"),
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(fleet, "code-servers-from-instance", ns, "code-server"),
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "code-server"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": instance_ns}
+                                }
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": c.CODE_PORT}],
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(fleet, "dagster-run-launcher", ns, "instance"),
+            "rules": [
+                {
+                    "apiGroups": ["batch"],
+                    "resources": ["jobs", "jobs/status"],
+                    "verbs": ["create", "delete", "get", "list", "watch"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "pods/log", "pods/status", "events"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(fleet, "dagster-run-launcher", ns, "instance"),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "dagster-run-launcher",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": hv.INSTANCE_SA, "namespace": instance_ns}
+            ],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(fleet, "dagfleet-launcher", ns, "code-server"),
+            "data": {"launch.py": LAUNCHER_SOURCE},
+        },
+    ]
+
+
+def storage_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[str, Any]]:
+    if fleet.spec.storage.is_s3:
+        return []
+    out = []
+    for layer in c.LAYERS:
+        spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": opts.pvc_size}},
+        }
+        if opts.storage_class:
+            spec["storageClassName"] = opts.storage_class
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": _meta(fleet, layer, c.namespace(fleet, env), "storage"),
+                "spec": spec,
+            }
+        )
+    return out
+
+
+def render_k8s(fleet: Fleet, opts: K8sOptions | None = None) -> c.Rendered:
+    opts = opts or K8sOptions()
+    files: c.Rendered = {}
+    instance = [
+        _namespace(fleet, c.instance_namespace(fleet), opts, None),
+        hv.workspace_configmap(fleet),
+    ]
+    if opts.node_port is not None:
+        instance.append(hv.nodeport_service(fleet, opts, opts.node_port))
+    files["manifests/instance/instance.yaml"] = instance
+    files["manifests/instance/postgres.yaml"] = postgres.instance_database(fleet, opts)
+    for env in fleet.spec.environments:
+        d = f"manifests/{c.k8s_name(env.name)}"
+        files[f"{d}/environment.yaml"] = environment_objects(fleet, env.name, opts)
+        files[f"{d}/postgres.yaml"] = postgres.env_database(fleet, opts, env.name)
+        if not fleet.spec.storage.is_s3:
+            files[f"{d}/storage.yaml"] = storage_objects(fleet, env.name, opts)
+    for loc in fleet.locations():
+        d = f"manifests/{c.k8s_name(loc.env)}"
+        files[f"{d}/{c.location_k8s_name(loc)}.yaml"] = [
+            kl.deployment(fleet, loc, opts),
+            kl.service(fleet, loc),
+        ]
+    files["manifests/kustomization.yaml"] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(p.removeprefix("manifests/") for p in files),
+    }
+    files["values.yaml"] = hv.helm_values(fleet, opts)
+    return files

@@ -1,0 +1,62 @@
+"""Render options the fleet files do not carry, with the defaults dagfleet chose.
+
+Defaults and why:
+- `kubernetes_version` "1.30": the oldest Kubernetes still in upstream support
+  when this was written; every object uses only GA APIs of that version, and the
+  integration tests validate against it.
+- `registry` "ghcr.io/dagfleet": images are `<registry>/<repo>:<tag>`, the
+  seed-002 naming; CI pushes the same names.
+- `image_tag` "latest": seed 002 deploys `latest` with pullPolicy Always; pin a
+  SHA tag for rollbacks.
+- `cnpg` True: seed 002 runs Postgres with CloudNativePG; off renders a plain
+  StatefulSet with the same Service name, so nothing else changes.
+- `node_port` None: the webserver stays ClusterIP; seed 001 used 30000.
+- `git_sync_image` v4.4.0 of the official image, `period` from the repo poll
+  interval (fleet default 10s).
+- `s3_bucket` "dagster-storage" (seed 004's bucket) when the fleet storage root
+  is not already an s3:// URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_KUBERNETES_VERSION = "1.30"
+DEFAULT_REGISTRY = "ghcr.io/dagfleet"
+DEFAULT_GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.4.0"
+DEFAULT_POSTGRES_IMAGE = "postgres:16"
+DEFAULT_DAGSTER_VERSION = "1.13.0"
+DEFAULT_S3_BUCKET = "dagster-storage"
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    registry: str = DEFAULT_REGISTRY
+    image_tag: str = "latest"
+
+    def repo_image(self, repo: str) -> str:
+        return f"{self.registry.rstrip('/')}/{repo}:{self.image_tag}"
+
+
+@dataclass(frozen=True)
+class K8sOptions(ImageOptions):
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    cnpg: bool = True
+    node_port: int | None = None
+    git_sync_image: str = DEFAULT_GIT_SYNC_IMAGE
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE
+    dagster_version: str = DEFAULT_DAGSTER_VERSION
+    pvc_size: str = "10Gi"
+    storage_class: str | None = None
+    release_name: str = "dagster"
+
+
+@dataclass(frozen=True)
+class EcsOptions(ImageOptions):
+    s3_bucket: str = DEFAULT_S3_BUCKET
+    dagster_image: str = "dagster/dagster-celery-k8s:latest"
+
+
+@dataclass(frozen=True)
+class ComposeOptions(ImageOptions):
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE

@@ -1,0 +1,1 @@
+"""Local runtime: supervised processes, code servers, the central Dagster instance."""

@@ -1,0 +1,144 @@
+"""One `dagster api grpc` process per location, handed over without downtime.
+
+Why `dagster api grpc` and not `dagster code-server start`: the latter reloads
+code in place but costs a proxy plus a child (~163 MiB per location measured)
+and still has to load the new code after we have checked it. Here the check
+*is* the new server: it starts from the new commit's checkout and environment
+on a private Unix socket, and only once it has loaded its definitions is that
+socket hard-linked over the location's stable socket path (an atomic rename).
+New connections reach the new server at once; the old one finishes the runs
+it is executing and is then shut down. The webserver's workspace names only
+the stable path, so no workspace rewrite is needed to publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagfleet.envs.builder import PythonEnv
+from dagfleet.runtime import grpc
+from dagfleet.runtime.processes import Child, spawn
+from dagfleet.runtime.spare import SparePool
+from dagfleet.spec import CodeTarget
+
+LOAD_TIMEOUT = 300.0
+_counter = itertools.count()
+
+
+class LoadFailed(Exception):
+    """The new code did not load; `detail` is the user's error (traceback tail)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class Server:
+    child: Child
+    socket: Path
+    sha: str
+    env: PythonEnv
+    checkout: Path
+    debug_port: int | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def alive(self) -> bool:
+        return self.child.alive()
+
+
+def server_args(
+    env: PythonEnv,
+    target: CodeTarget,
+    location: str,
+    socket: Path,
+    debug_port: int | None,
+) -> list[str]:
+    """The code server's command line (pure)."""
+    args = [str(env.python)]
+    if debug_port is not None:
+        # debugpy follows subprocesses: the run worker and each step process
+        # become debuggable through this one port (issue 6).
+        args += ["-m", "debugpy", "--listen", f"127.0.0.1:{debug_port}"]
+    args += ["-m", "dagster", "api", "grpc", "--socket", str(socket)]
+    args += target.dagster_args()
+    args += ["--location-name", location, "--lazy-load-user-code"]
+    return args
+
+
+def start(
+    *,
+    location: str,
+    sha: str,
+    checkout: Path,
+    env: PythonEnv,
+    target: CodeTarget,
+    run_dir: Path,
+    environ: dict[str, str],
+    log: Path,
+    debug_port: int | None = None,
+    spares: SparePool | None = None,
+) -> Server:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    socket = run_dir / f"{location}.{sha[:10]}.{os.getpid()}-{next(_counter)}.sock"
+    with contextlib.suppress(FileNotFoundError):
+        socket.unlink()
+    cwd = checkout / target.working_directory
+    name = f"code server {location}@{sha[:10]}"
+    args = server_args(env, target, location, socket, debug_port)
+    child = None
+    spare = spares.take(env) if spares is not None and debug_port is None else None
+    if spare is not None and spares is not None:
+        # args[0] is the interpreter; the spare already is one.
+        child = spares.assign(spare, name, args[3:], cwd, environ, log)
+    if child is None:
+        child = spawn(name, args, cwd=cwd, env=environ, log=log)
+    return Server(child, socket, sha, env, checkout, debug_port)
+
+
+def wait_loaded(server: Server, log: Path, timeout: float = LOAD_TIMEOUT) -> None:
+    """Block until the server serves its definitions; raise LoadFailed with the error."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise LoadFailed(_log_tail(log) or "the code server exited while starting")
+        if server.socket.exists() and grpc.is_serving(server.socket):
+            error = grpc.load_error(server.socket)
+            if error is not None:
+                raise LoadFailed(error[-4000:])
+            return
+        time.sleep(0.02)
+    raise LoadFailed(f"the code server did not answer within {timeout:.0f}s")
+
+
+def take_over(server: Server, stable: Path) -> None:
+    """Make `stable` reach `server`: hard-link its socket, rename over the stable path."""
+    tmp = stable.with_name(f".{stable.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.link(server.socket, tmp)
+    os.replace(tmp, stable)
+
+
+def retire(server: Server, drain_timeout: float = 3600.0, grace: float = 10.0) -> None:
+    """Let the old server finish the runs it executes, then stop it and its socket."""
+    deadline = time.monotonic() + drain_timeout
+    while server.alive() and time.monotonic() < deadline and grpc.active_runs(server.socket):
+        time.sleep(1.0)
+    server.child.stop(grace)
+    with contextlib.suppress(FileNotFoundError):
+        server.socket.unlink()
+
+
+def _log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    marker = text.rfind("--- dagfleet: starting")
+    return "\n".join(text[marker:].splitlines()[1:][-lines:]) if marker >= 0 else text[-3000:]

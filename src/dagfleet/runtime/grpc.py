@@ -1,0 +1,55 @@
+"""Talk to a location's code server over gRPC with Dagster's own client."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from dagster._api.list_repositories import sync_list_repositories_grpc
+from dagster._grpc.client import DagsterGrpcClient
+
+
+def client(socket: Path) -> DagsterGrpcClient:
+    return DagsterGrpcClient(socket=str(socket))
+
+
+def is_serving(socket: Path) -> bool:
+    """Health check: the server answers a ping."""
+    try:
+        client(socket).ping("dagfleet")
+    except Exception:
+        return False
+    return True
+
+
+def load_error(socket: Path) -> str | None:
+    """None when the server loaded its definitions, else the user's error text."""
+    try:
+        sync_list_repositories_grpc(client(socket))
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def server_id(socket: Path) -> str | None:
+    try:
+        return client(socket).get_server_id(timeout=2)
+    except Exception:
+        return None
+
+
+def active_runs(socket: Path) -> list[str]:
+    """Runs the server is still executing (DefaultRunLauncher runs live in it)."""
+    from dagster._grpc.types import GetCurrentRunsResult
+    from dagster_shared.serdes import deserialize_value
+
+    try:
+        raw = client(socket).get_current_runs()
+        return list(deserialize_value(raw, GetCurrentRunsResult).current_runs)
+    except Exception:
+        return []
+
+
+def shutdown(socket: Path) -> None:
+    with contextlib.suppress(Exception):
+        client(socket).shutdown_server(timeout=5)

@@ -1,0 +1,185 @@
+"""Read fleet.yaml and repos/*.yaml into a `Fleet`, reporting every problem at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dagfleet.spec.errors import SpecError, SpecProblem
+from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec, duplicate_env_name
+from dagfleet.spec.names import check_env_name
+
+FLEET_FILE = "fleet.yaml"
+REPOS_DIR = "repos"
+RESERVED_REPO_NAMES = frozenset({"playground"})
+M = TypeVar("M", bound=BaseModel)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts)
+
+
+def _problems(file: str, err: ValidationError) -> list[SpecProblem]:
+    out = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not str(x).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling"
+        elif e["type"] == "missing":
+            msg = "required: add it"
+        out.append(SpecProblem(file, _field(loc), msg))
+    return out
+
+
+def _read_yaml(path: Path, shown: str) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [SpecProblem(shown, "", f"{where}invalid YAML: {problem}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [SpecProblem(shown, "", f"cannot be read: {exc}")]
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return None, [SpecProblem(shown, "", "must be a mapping of keys to values")]
+    return data, []
+
+
+def _validate(
+    model: type[M], data: dict[str, Any], shown: str
+) -> tuple[M | None, list[SpecProblem]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as err:
+        return None, _problems(shown, err)
+
+
+def parse_repo(data: dict[str, Any], shown: str) -> RepoSpec:
+    """Validate one repo document (from a file or an API body); raises SpecError."""
+    repo, problems = _validate(RepoSpec, data, shown)
+    if repo is not None and repo.name in RESERVED_REPO_NAMES:
+        problems.append(
+            SpecProblem(shown, "name", f"{repo.name!r} is reserved for playground locations")
+        )
+    if problems or repo is None:
+        raise SpecError(problems)
+    return repo
+
+
+def load_repo_file(path: Path) -> RepoSpec:
+    shown = f"{REPOS_DIR}/{path.name}"
+    data, problems = _read_yaml(path, shown)
+    if data is None:
+        raise SpecError(problems)
+    repo = parse_repo(data, shown)
+    if repo.name != path.stem:
+        raise SpecError(
+            [SpecProblem(shown, "name", f"{repo.name!r} must match the file name {path.stem!r}")]
+        )
+    return repo
+
+
+def _cross_check(spec: FleetSpec, repos: dict[str, RepoSpec]) -> list[SpecProblem]:
+    known = {e.name for e in spec.environments}
+    out: list[SpecProblem] = []
+    hint = f"known environments: {', '.join(sorted(known))}"
+    for repo in repos.values():
+        shown = f"{REPOS_DIR}/{repo.name}.yaml"
+        for key, envs in (
+            ("branches", list(repo.branches)),
+            ("pins", list(repo.pins)),
+            ("environments", repo.environments or []),
+        ):
+            for env in envs:
+                if env not in known:
+                    out.append(SpecProblem(shown, f"{key}.{env}", f"unknown environment; {hint}"))
+    return out
+
+
+def _raw_duplicates(data: dict[str, Any]) -> list[SpecProblem]:
+    """Duplicate environments, also when another environment in the list is invalid."""
+    envs = data.get("environments")
+    if not isinstance(envs, list):
+        return []
+    names = [e.get("name") if isinstance(e, dict) else None for e in envs]
+    valid = [n for n in names if isinstance(n, str) and check_env_name(n) is None]
+    if len(valid) == len(names):
+        return []  # every item is valid: the model reported any duplicate itself
+    message = duplicate_env_name(list(names))
+    return [SpecProblem(FLEET_FILE, "environments", message)] if message else []
+
+
+def _collisions(spec: FleetSpec, repos: dict[str, RepoSpec]) -> list[SpecProblem]:
+    """`sales` in `eu-prod` and `sales-eu` in `prod` would both be `sales-eu-prod`."""
+    owners: dict[str, str] = {}
+    out: list[SpecProblem] = []
+    for repo in sorted(repos.values(), key=lambda r: r.name):
+        for env in spec.environments:
+            if not repo.runs_in(env.name):
+                continue
+            name = f"{repo.name}-{env.name}".lower()
+            if name in owners and owners[name] != repo.name:
+                out.append(
+                    SpecProblem(
+                        f"{REPOS_DIR}/{repo.name}.yaml",
+                        "name",
+                        f"location {repo.name}-{env.name} collides with repo "
+                        f"{owners[name]!r}'s location of the same name: rename one repo",
+                    )
+                )
+            owners.setdefault(name, repo.name)
+    return out
+
+
+def load_fleet(root: Path) -> Fleet:
+    """Load and validate a fleet directory; raises SpecError listing every problem."""
+    root = root.resolve()
+    problems: list[SpecProblem] = []
+    fleet_path = root / FLEET_FILE
+    spec: FleetSpec | None = None
+    if not fleet_path.exists():
+        problems.append(
+            SpecProblem(FLEET_FILE, "", f"not found in {root}: run `dagfleet init {root}`")
+        )
+    else:
+        data, file_problems = _read_yaml(fleet_path, FLEET_FILE)
+        problems += file_problems
+        if data is not None:
+            spec, file_problems = _validate(FleetSpec, data, FLEET_FILE)
+            problems += file_problems
+            if spec is None:
+                problems += _raw_duplicates(data)
+    repos: dict[str, RepoSpec] = {}
+    repo_dir = root / REPOS_DIR
+    paths = sorted(repo_dir.glob("*.yaml")) + sorted(repo_dir.glob("*.yml"))
+    for path in paths:
+        try:
+            repo = load_repo_file(path)
+        except SpecError as err:
+            problems += err.problems
+            continue
+        if repo.name in repos:
+            problems.append(
+                SpecProblem(f"{REPOS_DIR}/{path.name}", "name", f"{repo.name!r} is already defined")
+            )
+            continue
+        repos[repo.name] = repo
+    if spec is not None:
+        problems += _cross_check(spec, repos)
+        problems += _collisions(spec, repos)
+    if problems or spec is None:
+        raise SpecError(problems)
+    return Fleet(root=str(root), spec=spec, repos=repos)

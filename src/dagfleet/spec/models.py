@@ -1,0 +1,421 @@
+"""Typed, immutable models of fleet.yaml and repos/<name>.yaml.
+
+Repo files keep the shape of seed 004's `config.yml` (name, git_url, branch,
+python_file | module_name | package_name, working_directory, environment,
+resources, s3_prefix) and add per-environment refs (`branches`), pins, the
+environments a repo runs in, a poll period and `suspend`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dagfleet.spec import names
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _raise(error: str | None) -> None:
+    if error:
+        raise ValueError(error)
+
+
+class EnvVar(_Model):
+    """One environment variable: a literal value or a reference resolved at code-server start.
+
+    `from_env` names a variable of dagfleet's own environment; `from_file` a file
+    holding the value (a mounted secret). References are how secrets stay out of git.
+    """
+
+    name: str
+    value: str | None = None
+    from_env: str | None = None
+    from_file: str | None = None
+
+    @field_validator("name", "from_env")
+    @classmethod
+    def _var_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_env_var_name(v))
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVar:
+        given = [x for x in (self.value, self.from_env, self.from_file) if x is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"{self.name}: give exactly one of value, from_env (an environment variable "
+                "holding the secret) or from_file (a file holding it)"
+            )
+        return self
+
+    @property
+    def is_secret(self) -> bool:
+        return self.value is None
+
+
+class Resources(_Model):
+    """ECS-style units as in seed 004: cpu in 1/1024 vCPU, memory in MiB."""
+
+    cpu: Annotated[int, Field(gt=0, le=65536)] = 256
+    memory: Annotated[int, Field(gt=0, le=1048576)] = 512
+
+
+class CodeTarget(_Model):
+    """What a code server loads: exactly one of python_file, module_name, package_name."""
+
+    python_file: str | None = None
+    module_name: str | None = None
+    package_name: str | None = None
+    attribute: str | None = None
+    working_directory: str = "."
+
+    @property
+    def kind(self) -> Literal["python_file", "module_name", "package_name"]:
+        if self.python_file:
+            return "python_file"
+        if self.module_name:
+            return "module_name"
+        return "package_name"
+
+    @property
+    def value(self) -> str:
+        return self.python_file or self.module_name or self.package_name or ""
+
+    def dagster_args(self) -> list[str]:
+        """The loadable-target flags of `dagster api grpc` / `dagster code-server start`."""
+        flag = {"python_file": "-f", "module_name": "-m", "package_name": "--package-name"}
+        args = [flag[self.kind], self.value, "--working-directory", "."]
+        if self.attribute:
+            args += ["-a", self.attribute]
+        return args
+
+
+class RepoSpec(_Model):
+    """One git repository holding Dagster code (`repos/<name>.yaml`)."""
+
+    name: str
+    git_url: str
+    branch: str | None = None
+    branches: dict[str, str] = Field(default_factory=dict)
+    pins: dict[str, str] = Field(default_factory=dict)
+    environments: list[str] | None = None
+    python_file: str | None = None
+    module_name: str | None = None
+    package_name: str | None = None
+    attribute: str | None = None
+    working_directory: str = "."
+    environment: list[EnvVar] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    s3_prefix: str | None = None
+    poll_interval: Annotated[float, Field(gt=0, le=86400)] | None = None
+    suspend: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _raise(names.check_repo_name(v))
+        return v
+
+    @field_validator("git_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        _raise(names.check_git_url(v))
+        return v
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_git_ref(v))
+        return v
+
+    @field_validator("branches")
+    @classmethod
+    def _branches(cls, v: dict[str, str]) -> dict[str, str]:
+        for env, ref in v.items():
+            _raise(names.check_env_name(env))
+            _raise(names.check_git_ref(ref))
+        return v
+
+    @field_validator("pins")
+    @classmethod
+    def _pins(cls, v: dict[str, str]) -> dict[str, str]:
+        for env, pin in v.items():
+            _raise(names.check_env_name(env))
+            _raise(names.check_pin(pin))
+        return v
+
+    @field_validator("environments")
+    @classmethod
+    def _envs(cls, v: list[str] | None) -> list[str] | None:
+        for env in v or []:
+            _raise(names.check_env_name(env))
+        return v
+
+    @field_validator("python_file", "working_directory", "s3_prefix")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_relative_path(v))
+        return v
+
+    @field_validator("module_name", "package_name")
+    @classmethod
+    def _modules(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_module_name(v))
+        return v
+
+    @field_validator("environment")
+    @classmethod
+    def _unique_vars(cls, v: list[EnvVar]) -> list[EnvVar]:
+        seen: set[str] = set()
+        for var in v:
+            if var.name in seen:
+                raise ValueError(f"{var.name} is set twice: keep one entry")
+            seen.add(var.name)
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RepoSpec:
+        given = [t for t in (self.python_file, self.module_name, self.package_name) if t]
+        if len(given) > 1:
+            raise ValueError(
+                "give at most one of python_file, module_name and package_name "
+                "(none lets dagfleet read [tool.dg]/[tool.dagster] or workspace.yaml)"
+            )
+        return self
+
+    @property
+    def code_target(self) -> CodeTarget | None:
+        """The target named in the repo file, or None to discover it from the checkout."""
+        if not (self.python_file or self.module_name or self.package_name):
+            return None
+        return CodeTarget(
+            python_file=self.python_file,
+            module_name=self.module_name,
+            package_name=self.package_name,
+            attribute=self.attribute,
+            working_directory=self.working_directory,
+        )
+
+    def ref_for(self, env: EnvironmentSpec) -> str:
+        """The branch this repo follows in `env`.
+
+        Most specific first: the repo's `branches[env]`, the repo's `branch`, the
+        environment's default branch (seed 000: A follows A), then `main`.
+        """
+        return self.branches.get(env.name) or self.branch or env.branch or "main"
+
+    def runs_in(self, env: str) -> bool:
+        return self.environments is None or env in self.environments
+
+
+class EnvironmentSpec(_Model):
+    """An isolated stage (seed 000's A and B): default branch, vars, debug and playground."""
+
+    name: str
+    branch: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    debug: bool = False
+    playground: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _raise(names.check_env_name(v))
+        return v
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_git_ref(v))
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _vars(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            _raise(names.check_env_var_name(key))
+        return v
+
+
+class PostgresSpec(_Model):
+    """Dagster's run, event and schedule storage in PostgreSQL (dagster-postgres)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 5432
+    user: str = "postgres"
+    password_env: str | None = None
+    db: str = "postgres"
+
+    @field_validator("password_env")
+    @classmethod
+    def _var(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_env_var_name(v))
+        return v
+
+
+class RunQueueSpec(_Model):
+    """Queue runs in the daemon (QueuedRunCoordinator) instead of launching them at once."""
+
+    max_concurrent_runs: Annotated[int, Field(ge=-1)] = 10
+    dequeue_interval_seconds: Annotated[int, Field(ge=1, le=60)] = 1
+
+
+class Endpoint(_Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, lt=65536)]
+
+
+class InstanceSpec(_Model):
+    """The central Dagster instance and dagfleet's own API server."""
+
+    webserver: Endpoint = Field(default_factory=lambda: Endpoint(port=3000))
+    api: Endpoint = Field(default_factory=lambda: Endpoint(port=3030))
+    postgres: PostgresSpec | None = None
+    run_queue: RunQueueSpec | None = None
+    code_server_port_base: Annotated[int, Field(gt=0, lt=65000)] = 4000
+    debug_port_base: Annotated[int, Field(gt=0, lt=65000)] = 5678
+
+
+class StorageSpec(_Model):
+    """Where each location's data lives: a local directory or s3://bucket/prefix."""
+
+    root: str = ".dagfleet/data"
+    endpoint_url: str | None = None
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not v or "\0" in v:
+            raise ValueError("the storage root is empty: give a directory or s3://bucket/prefix")
+        return v
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+
+def duplicate_env_name(names: list[object]) -> str | None:
+    """The first environment name given twice (case-insensitively), as an error message."""
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        if name.lower() in seen:
+            return (
+                f"environment {name!r} is defined twice (names are compared "
+                "case-insensitively because Kubernetes lower-cases them)"
+            )
+        seen.add(name.lower())
+    return None
+
+
+class FleetDefaults(_Model):
+    poll_interval: Annotated[float, Field(gt=0, le=86400)] = 10.0
+
+
+class FleetSpec(_Model):
+    """fleet.yaml."""
+
+    name: str = "dagfleet"
+    instance: InstanceSpec = Field(default_factory=InstanceSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    defaults: FleetDefaults = Field(default_factory=FleetDefaults)
+    environments: list[EnvironmentSpec] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _raise(names.check_fleet_name(v))
+        return v
+
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _some(cls, v: object) -> object:
+        if not v:
+            raise ValueError("define at least one environment, e.g. [{name: A}, {name: B}]")
+        return v
+
+    @field_validator("environments")
+    @classmethod
+    def _unique(cls, v: list[EnvironmentSpec]) -> list[EnvironmentSpec]:
+        duplicate = duplicate_env_name([env.name for env in v])
+        if duplicate:
+            raise ValueError(duplicate)
+        return v
+
+
+class LocationSpec(_Model):
+    """One Dagster code location: a repo in an environment (or a playground)."""
+
+    name: str
+    repo: str
+    env: str
+    ref: str
+    pin: str | None = None
+    poll_interval: float
+    playground: bool = False
+
+
+class Fleet(_Model):
+    """The loaded fleet: fleet.yaml, every repo file and where they live."""
+
+    root: str
+    spec: FleetSpec
+    repos: dict[str, RepoSpec] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def environment(self, name: str) -> EnvironmentSpec:
+        for env in self.spec.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    def locations(self) -> list[LocationSpec]:
+        """Every location, repo locations first, in a stable order."""
+        out: list[LocationSpec] = []
+        for repo in sorted(self.repos.values(), key=lambda r: r.name):
+            if repo.suspend:
+                continue
+            for env in self.spec.environments:
+                if not repo.runs_in(env.name):
+                    continue
+                out.append(
+                    LocationSpec(
+                        name=location_name(repo.name, env.name),
+                        repo=repo.name,
+                        env=env.name,
+                        ref=repo.ref_for(env),
+                        pin=repo.pins.get(env.name),
+                        poll_interval=repo.poll_interval or self.spec.defaults.poll_interval,
+                    )
+                )
+        for env in self.spec.environments:
+            if env.playground:
+                out.append(
+                    LocationSpec(
+                        name=f"playground-{env.name}",
+                        repo="playground",
+                        env=env.name,
+                        ref="",
+                        poll_interval=self.spec.defaults.poll_interval,
+                        playground=True,
+                    )
+                )
+        return out
+
+
+def location_name(repo: str, env: str) -> str:
+    return f"{repo}-{env}"

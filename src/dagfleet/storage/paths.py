@@ -1,0 +1,76 @@
+"""The storage layout of one fleet, as strings (local paths or s3:// URLs)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagfleet.spec import Fleet
+
+REPO_DIRS = ("assets", "runs", "logs")
+ENV_DIRS = ("shared", "system", "temp")
+
+
+def is_remote(root: str) -> bool:
+    return "://" in root and not root.startswith("file://")
+
+
+def storage_root(fleet: Fleet) -> str:
+    """The fleet's storage root: s3://... as given, local roots absolute (relative to the fleet)."""
+    root = fleet.spec.storage.root
+    if is_remote(root):
+        return root.rstrip("/")
+    local = root.removeprefix("file://")
+    path = Path(local) if os.path.isabs(local) else Path(fleet.root) / local
+    return os.path.abspath(path)
+
+
+def _join(root: str, *parts: str) -> str:
+    if is_remote(root):
+        return "/".join([root.rstrip("/"), *parts])
+    return os.path.join(root, *parts)
+
+
+@dataclass(frozen=True)
+class StoragePaths:
+    """Every prefix one location (repo x environment) is given."""
+
+    root: str
+    env_root: str
+    location: str
+    assets: str
+    runs: str
+    logs: str
+    shared: str
+    system: str
+    temp: str
+
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.root)
+
+
+def storage_paths(fleet: Fleet, repo: str, env: str) -> StoragePaths:
+    """The layout of `repo` in `env`.
+
+    The repo's prefix is always `repos/<repo>`: names are validated, unique and
+    cannot nest, so no location can be handed a prefix inside another's.
+    """
+    for name, value in (("repo", repo), ("env", env)):
+        if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+            raise ValueError(f"{name} {value!r} cannot name a storage prefix")
+    root = storage_root(fleet)
+    env_root = _join(root, env)
+    location = _join(env_root, "repos", repo)
+    return StoragePaths(
+        root=root,
+        env_root=env_root,
+        location=location,
+        assets=_join(location, "assets"),
+        runs=_join(location, "runs"),
+        logs=_join(location, "logs"),
+        shared=_join(env_root, "shared"),
+        system=_join(env_root, "system"),
+        temp=_join(env_root, "temp"),
+    )

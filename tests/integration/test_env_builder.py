@@ -1,0 +1,108 @@
+"""Real uv environments: built once per dependency hash, shared, never left half-built.
+
+Needs a warm uv cache for dagster==1.13.27 (the project's own lock pins it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dagfleet.envs.builder import EnvBuilder, InstallError, PythonEnv
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REQUIREMENTS = "dagster==1.13.27\n"
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("venvs")
+
+
+@pytest.fixture(scope="module")
+def built(
+    venvs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[EnvBuilder, Path, PythonEnv, bool]:
+    src = project(
+        tmp_path_factory.mktemp("checkout"),
+        {"requirements.txt": REQUIREMENTS, "sales/definitions.py": "defs = 1\n"},
+    )
+    builder = EnvBuilder(venvs)
+    env, built_now = builder.ensure(src)
+    return builder, src, env, built_now
+
+
+def test_builds_a_working_env(built: tuple[EnvBuilder, Path, PythonEnv, bool]) -> None:
+    builder, src, env, built_now = built
+    assert built_now is True
+    assert env.path == builder.venvs / builder.hash_for(src)
+    assert (env.path / ".dagfleet-complete").read_text() == env.hash + "\n"
+    assert env.dagster_version() == "1.13.27"
+    # Built under a temporary name and renamed: the interpreter must still work there.
+    out = subprocess.run(
+        [
+            str(env.python),
+            "-c",
+            "import sys, dagster, dagster_postgres, debugpy, dagfleet_runtime\n"
+            "print(dagster.__version__, dagster_postgres.__version__, sys.prefix)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["1.13.27", "0.29.27", str(env.path)]
+
+
+def test_reused_without_rebuild(built: tuple[EnvBuilder, Path, PythonEnv, bool]) -> None:
+    builder, src, env, _ = built
+    marker = env.path / ".dagfleet-complete"
+    stamp = marker.stat().st_mtime_ns
+    again, built_now = builder.ensure(src)
+    assert (again, built_now) == (env, False)
+    assert marker.stat().st_mtime_ns == stamp
+    assert builder.existing(src) == env
+
+
+def test_same_dependencies_share_the_env_code_changes_do_not_rebuild(
+    built: tuple[EnvBuilder, Path, PythonEnv, bool], tmp_path: Path
+) -> None:
+    builder, _, env, _ = built
+    other = project(
+        tmp_path / "other-commit",
+        {"requirements.txt": REQUIREMENTS, "sales/definitions.py": "defs = 2\n", "NEW.md": "x"},
+    )
+    assert builder.ensure(other) == (env, False)
+    changed = project(tmp_path / "dep-change", {"requirements.txt": REQUIREMENTS + "# bump\n"})
+    assert builder.existing(changed) is None
+    assert builder.hash_for(changed) != env.hash
+
+
+def test_uninstallable_requirement_leaves_nothing(
+    venvs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offline: the resolver answers from the cache and queries no registry for this name.
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    bad = project(
+        tmp_path / "bad", {"requirements.txt": REQUIREMENTS + "dagfleet-test-no-such-dist==1.0\n"}
+    )
+    builder = EnvBuilder(venvs)
+    key = builder.hash_for(bad)
+    before = {p.name for p in venvs.iterdir()}
+    with pytest.raises(InstallError) as caught:
+        builder.ensure(bad)
+    assert "dagfleet-test-no-such-dist" in caught.value.tail
+    assert str(caught.value).startswith("`uv pip` failed")
+    after = {p.name for p in venvs.iterdir()}
+    assert after - before <= {f".{key}.lock"}, "no env and no .building dir left behind"
+    assert builder.existing(bad) is None

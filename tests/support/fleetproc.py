@@ -1,0 +1,177 @@
+"""Run `dagfleet up` as a real subprocess on free ports, and always stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from dagfleet.runtime.graphql import DagsterWebserver
+
+DAGFLEET = str(Path(sys.executable).parent / "dagfleet")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the thing may not be up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_exc})"
+    )
+
+
+def write_fleet(
+    directory: Path,
+    repos: dict[str, dict[str, Any]],
+    environments: list[dict[str, Any]] | None = None,
+    **spec: Any,
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "name": "test",
+        "environments": environments
+        or [{"name": "A", "branch": "A"}, {"name": "B", "branch": "B"}],
+        **spec,
+    }
+    (directory / "fleet.yaml").write_text(yaml.safe_dump(doc))
+    (directory / "repos").mkdir(exist_ok=True)
+    for name, repo in repos.items():
+        (directory / "repos" / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **repo}))
+    return directory
+
+
+def dagfleet_processes(state_root: Path) -> list[psutil.Process]:
+    """Every live process started for this fleet (they carry DAGFLEET_STATE)."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("DAGFLEET_STATE") == str(state_root):
+                found.append(proc)
+    return found
+
+
+class RunningFleet:
+    def __init__(
+        self,
+        fleet_dir: Path | None,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
+        """`fleet_dir=None` runs `dagfleet up` without --fleet in `cwd` (the default fleet)."""
+        self.cwd = cwd or fleet_dir or Path.cwd()
+        self.fleet_dir = fleet_dir
+        base = fleet_dir if fleet_dir is not None else self.cwd / ".dagfleet"
+        self.state = base / ".dagfleet" if base.name != ".dagfleet" else base
+        self.web_port = free_port()
+        self.api_port = free_port()
+        self.log_path = self.cwd.parent / f"up-{self.web_port}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.extra = extra or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.gql = DagsterWebserver(f"http://127.0.0.1:{self.web_port}")
+        self.api = f"http://127.0.0.1:{self.api_port}/api/v1"
+
+    def start(self) -> RunningFleet:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        fleet_args = ["--fleet", str(self.fleet_dir)] if self.fleet_dir is not None else []
+        self.proc = subprocess.Popen(
+            [
+                DAGFLEET,
+                "up",
+                *fleet_args,
+                "--port",
+                str(self.web_port),
+                "--api-port",
+                str(self.api_port),
+                "-v",
+                *self.extra,
+            ],
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_loaded(self, locations: set[str], timeout: float = 240) -> None:
+        def loaded() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log()[-3000:]
+            return locations <= self.gql.loaded_locations()
+
+        wait_for(loaded, timeout, f"locations {sorted(locations)} loaded")
+
+    def status(self, location: str) -> dict[str, Any]:
+        path = self.state / "status" / f"{location}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def condition(self, location: str, type_: str) -> dict[str, Any]:
+        for c in self.status(location).get("conditions", []):
+            if c["type"] == type_:
+                return dict(c)
+        return {}
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> float:
+        """SIGTERM dagfleet; returns seconds until it and all its children were gone."""
+        started = time.monotonic()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        leftovers = (
+            wait_for(
+                lambda: not dagfleet_processes(self.state) or None,
+                5,
+                "children to exit",
+            )
+            if dagfleet_processes(self.state)
+            else None
+        )
+        del leftovers
+        self.gql.close()
+        return time.monotonic() - started
+
+    def force_cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for proc in dagfleet_processes(self.state):
+            with contextlib.suppress(psutil.Error):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

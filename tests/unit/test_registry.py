@@ -1,0 +1,165 @@
+"""The registry: validation naming fields, ETags and If-Match, merge patches, suspend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dagfleet.registry import (
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    Registry,
+    matches,
+    merge_patch,
+)
+from dagfleet.spec import SpecError, load_fleet
+from dagfleet.spec.defaults import default_fleet_document
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(default_fleet_document()))
+    (tmp_path / "repos").mkdir()
+    return Registry(tmp_path)
+
+
+def _doc(**extra: Any) -> dict[str, Any]:
+    return {"name": "sales", "git_url": "https://example.com/sales.git", **extra}
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (_doc(name="Sales"), "name"),
+        (_doc(name="playground"), "name"),
+        (_doc(git_url="ext::sh -c id"), "git_url"),
+        (_doc(git_url="-uoops"), "git_url"),
+        (_doc(branch="-x"), "branch"),
+        (_doc(branch="a..b"), "branch"),
+        (_doc(python_file="../etc/passwd"), "python_file"),
+        (_doc(python_file="/abs.py"), "python_file"),
+        (_doc(working_directory="a\0b"), "working_directory"),
+        (_doc(s3_prefix="-p"), "s3_prefix"),
+        (_doc(environment=[{"name": "1BAD", "value": "x"}]), "environment[0].name"),
+        (_doc(environment=[{"name": "K", "from_env": "BAD-NAME"}]), "environment[0].from_env"),
+        (_doc(branches={"C": "main"}), "branches.C"),
+        (_doc(environments=["A", "Z"]), "environments.Z"),
+        (_doc(colour="red"), "colour"),
+    ],
+)
+def test_create_refuses_invalid_documents_naming_the_field(
+    reg: Registry, doc: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        reg.create(doc)
+    assert field in [p.field for p in info.value.problems], info.value.problems
+    assert list((reg.root / "repos").iterdir()) == []
+
+
+def test_created_file_is_what_the_loader_reads(reg: Registry) -> None:
+    env = [{"name": "TOKEN", "from_env": "SALES_TOKEN"}, {"name": "MODE", "value": "x"}]
+    entry = reg.create(_doc(branch="main", module_name="sales.defs", environment=env))
+    fleet = load_fleet(reg.root)
+    assert fleet.repos["sales"] == entry.spec
+    assert reg.get("sales").etag == entry.etag
+    text = (reg.root / "repos" / "sales.yaml").read_text()
+    assert "SALES_TOKEN" in text and "working_directory" not in text  # defaults left out
+
+
+@pytest.mark.parametrize(
+    ("op", "error"),
+    [
+        (lambda r: r.create(_doc()), Conflict),
+        (lambda r: r.get("nope"), NotFound),
+        (lambda r: r.get("../fleet"), NotFound),
+        (lambda r: r.delete("nope"), NotFound),
+        (lambda r: r.patch("nope", {}), NotFound),
+        (lambda r: r.replace("sales", _doc(), if_match='"stale"'), PreconditionFailed),
+        (lambda r: r.patch("sales", {"branch": "x"}, if_match='"stale"'), PreconditionFailed),
+        (lambda r: r.delete("sales", if_match='"stale"'), PreconditionFailed),
+    ],
+)
+def test_refusals(reg: Registry, op: Any, error: type[Exception]) -> None:
+    reg.create(_doc())
+    with pytest.raises(error):
+        op(reg)
+    assert reg.get("sales").spec.branch is None
+
+
+def test_replace_with_another_name_names_the_field(reg: Registry) -> None:
+    reg.create(_doc())
+    with pytest.raises(SpecError) as info:
+        reg.replace("sales", _doc(name="other"))
+    assert info.value.problems[0].field == "name"
+
+
+def test_etag_follows_the_bytes_and_if_match_guards_updates(reg: Registry) -> None:
+    first = reg.create(_doc())
+    second = reg.patch("sales", {"branch": "main"}, if_match=first.etag)
+    assert second.etag != first.etag
+    with pytest.raises(PreconditionFailed):
+        reg.patch("sales", {"branch": "dev"}, if_match=first.etag)
+    third = reg.replace("sales", _doc(branch="dev"), if_match=f"W/{second.etag}")
+    assert third.spec.branch == "dev"
+
+
+def test_suspend_and_resume_keep_the_rest(reg: Registry) -> None:
+    reg.create(_doc(branch="main"))
+    assert reg.set_suspend("sales", True).spec.suspend
+    resumed = reg.set_suspend("sales", False)
+    assert not resumed.spec.suspend and resumed.spec.branch == "main"
+    assert "suspend" not in (reg.root / "repos" / "sales.yaml").read_text()
+
+
+def test_hand_written_yml_files_are_updated_in_place(reg: Registry) -> None:
+    (reg.root / "repos" / "sales.yml").write_text(yaml.safe_dump(_doc()))
+    reg.patch("sales", {"branch": "main"})
+    assert sorted(p.name for p in (reg.root / "repos").iterdir()) == ["sales.yml"]
+    with pytest.raises(Conflict):
+        reg.create(_doc())
+
+
+def test_delete_and_purge(reg: Registry) -> None:
+    reg.create(_doc())
+    data = reg.root / ".dagfleet" / "data" / "A" / "repos" / "sales" / "assets"
+    data.mkdir(parents=True)
+    reg.delete("sales")
+    removed, notes = reg.purge_data("sales")
+    assert removed == [str(data.parent)] and notes == []
+    assert not data.exists() and reg.list() == []
+
+
+@pytest.mark.parametrize(
+    ("header", "etag", "ok"),
+    [
+        (None, '"a"', True),
+        ("*", '"a"', True),
+        ('"a"', '"a"', True),
+        ('"b", "a"', '"a"', True),
+        ('W/"a"', '"a"', True),
+        ('"b"', '"a"', False),
+        ("a", '"a"', False),
+    ],
+)
+def test_if_match(header: str | None, etag: str, ok: bool) -> None:
+    assert matches(header, etag) is ok
+
+
+@pytest.mark.parametrize(
+    ("target", "patch", "result"),
+    [
+        ({"a": 1}, {"a": 2}, {"a": 2}),
+        ({"a": 1, "b": 2}, {"a": None}, {"b": 2}),
+        ({"a": {"x": 1, "y": 2}}, {"a": {"y": None, "z": 3}}, {"a": {"x": 1, "z": 3}}),
+        ({"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
+        ({"a": 1}, {}, {"a": 1}),
+    ],
+)
+def test_merge_patch(target: dict[str, Any], patch: dict[str, Any], result: Any) -> None:
+    assert merge_patch(target, patch) == result
