@@ -296,6 +296,9 @@ class LocationLoop:
         if self.error_server is not None:
             self._discard(self.error_server)
             self.error_server = None
+        # Reload the webserver before recording the commit: a status naming a commit
+        # means the UI already shows that commit's definitions.
+        self.ctx.on_published(self.spec.name)
         self._set(ConditionType.SERVING, True, Reason.CODE_SERVER_RUNNING, f"serving {server.sha}")
         self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {server.sha}")
         self._write(
@@ -308,7 +311,6 @@ class LocationLoop:
             dependency_hash=server.env.hash,
         )
         checkpoint("status")
-        self.ctx.on_published(self.spec.name)
         if old is not None:
             self._draining.add(old.sha)
             threading.Thread(target=self._retire, args=(old,), daemon=True).start()

@@ -140,8 +140,8 @@ class PlaygroundLoop:
         if self.ctx.spares is not None and debug is None:
             self.ctx.spares.replenish(env)
         old, self.live = self.live, server
-        self._record(error, digest, server, time.monotonic() - started)
         self.ctx.on_published(self.spec.name)
+        self._record(error, digest, server, time.monotonic() - started)
         if old is not None:
             threading.Thread(target=self._retire, args=(old,), daemon=True).start()
 
