@@ -27,7 +27,7 @@ from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
-from dagfleet.storage import compute_logs_config
+from dagfleet.storage import compute_logs_config, write_prefixes
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class FleetApp:
             log.warning("reloading %s in the webserver failed: %s", location, exc)
 
     def _on_workspace_changed(self, locations: list[LocationSpec]) -> None:
+        if self.runtime is not None:
+            write_prefixes(self.runtime.ctx.fleet)  # where step logs of each repo go
         entries = [(loc.name, self.layout.socket(loc.name)) for loc in locations]
         changed = instance.write_workspace(
             self.layout.dagster_home, instance.workspace_yaml(entries)

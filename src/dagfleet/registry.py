@@ -29,9 +29,9 @@ from dagfleet.spec import FleetSpec, RepoSpec, SpecError, SpecProblem, parse_rep
 from dagfleet.spec.load import (
     FLEET_FILE,
     REPOS_DIR,
-    _cross_check,
     _read_yaml,
     _validate,
+    cross_repo_problems,
 )
 from dagfleet.spec.names import check_repo_name
 
@@ -174,7 +174,8 @@ class Registry:
             raise SpecError(
                 [SpecProblem(shown, "name", f"{spec.name!r} must match the repo name {name!r}")]
             )
-        problems = _cross_check(self.fleet_spec(), {spec.name: spec})
+        others = {e.spec.name: e.spec for e in self.list() if e.spec.name != spec.name}
+        problems = cross_repo_problems(self.fleet_spec(), spec, others)
         if problems:
             raise SpecError(problems)
         return spec
@@ -212,15 +213,15 @@ class Registry:
         return entry, path
 
     def create(self, doc: Mapping[str, Any]) -> RepoEntry:
-        spec = self.validate(doc)
         with self.locked():
+            spec = self.validate(doc)
             if self.path(spec.name) is not None:
                 raise Conflict(f"repo {spec.name!r} already exists: use PUT or PATCH to change it")
             return self._write(spec)
 
     def replace(self, name: str, doc: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
-        spec = self.validate(doc, name)
         with self.locked():
+            spec = self.validate(doc, name)
             _, path = self._current(name, if_match)
             return self._write(spec, path)
 
@@ -234,10 +235,8 @@ class Registry:
     def set_suspend(self, name: str, suspend: bool) -> RepoEntry:
         return self.patch(name, {"suspend": True if suspend else None})
 
-    def purge_data(self, name: str) -> tuple[builtins.list[str], builtins.list[str]]:
+    def purge_data(self, spec: RepoSpec) -> tuple[builtins.list[str], builtins.list[str]]:
         """Delete a removed repo's local data in every environment: (removed paths, notes)."""
-        if check_repo_name(name) is not None:
-            raise NotFound(f"unknown repo {name!r}")
         fleet = self.fleet_spec()
         if fleet.storage.is_s3:
             return [], [f"data under {fleet.storage.root} is not purged: remove it with S3 tools"]
@@ -246,7 +245,7 @@ class Registry:
             root = self.root / root
         removed = []
         for env in fleet.environments:
-            path = root / env.name / "repos" / name
+            path = root / env.name / spec.storage_prefix
             if path.exists():
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(str(path))

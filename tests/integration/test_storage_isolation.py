@@ -33,8 +33,8 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.storage.dagster_run import DagsterRun
 
-from dagfleet.spec import Fleet, FleetSpec, StorageSpec
-from dagfleet.storage import compute_logs_config, ensure_layout, location_env
+from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
+from dagfleet.storage import compute_logs_config, ensure_layout, location_env, write_prefixes
 
 pytestmark = [pytest.mark.integration]
 
@@ -212,6 +212,25 @@ def test_step_stdout_lands_under_location_logs(fleet: Fleet, tmp_path: Path) -> 
         assert data.stdout is not None and STDOUT_MARK.encode() in data.stdout
         assert manager.is_capture_complete(log_key)
     assert not (tmp_path / "home" / "compute_logs" / run_id).exists()
+
+
+def test_step_stdout_follows_a_repo_s3_prefix(fleet: Fleet, tmp_path: Path) -> None:
+    """A repo file's `s3_prefix` moves its logs/ too, also for repos added while running."""
+    with instance_from_dagster_yaml(tmp_path / "home", fleet) as instance:
+        # The instance is already up when the repo arrives, as with `dagfleet repo add`.
+        grown = fleet.model_copy(
+            update={"repos": {"sales": RepoSpec(name="sales", git_url="/s", s3_prefix="t/sales")}}
+        )
+        write_prefixes(grown)
+        result = execute_job(
+            reconstructable(talking_job), instance=instance, tags={"dagfleet/location": "sales-B"}
+        )
+        assert result.success
+    logs = Path(location_env(grown, "sales", "B")["DAGFLEET_LOGS"])
+    assert logs == Path(fleet.root) / "data" / "B" / "t" / "sales" / "logs"
+    outs = list((logs / result.run_id / "compute_logs").glob("*.out"))
+    assert outs and STDOUT_MARK in outs[0].read_text()
+    assert not (Path(fleet.root) / "data" / "B" / "repos" / "sales").exists()
 
 
 def test_remote_origin_decides_the_location(fleet: Fleet, tmp_path: Path) -> None:

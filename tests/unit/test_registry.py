@@ -129,10 +129,42 @@ def test_delete_and_purge(reg: Registry) -> None:
     reg.create(_doc())
     data = reg.root / ".dagfleet" / "data" / "A" / "repos" / "sales" / "assets"
     data.mkdir(parents=True)
-    reg.delete("sales")
-    removed, notes = reg.purge_data("sales")
+    removed, notes = reg.purge_data(reg.delete("sales"))
     assert removed == [str(data.parent)] and notes == []
     assert not data.exists() and reg.list() == []
+
+
+def test_purge_follows_the_repo_prefix(reg: Registry) -> None:
+    reg.create(_doc(s3_prefix="teams/sales"))
+    data = reg.root / ".dagfleet" / "data" / "A" / "teams" / "sales" / "assets"
+    data.mkdir(parents=True)
+    other = reg.root / ".dagfleet" / "data" / "A" / "repos" / "sales"
+    other.mkdir(parents=True)
+    removed, _ = reg.purge_data(reg.delete("sales"))
+    assert removed == [str(data.parent)]
+    assert not data.exists() and other.exists()
+
+
+def test_a_prefix_inside_another_repos_is_refused(reg: Registry) -> None:
+    reg.create(_doc())
+    with pytest.raises(SpecError) as err:
+        reg.create(_doc(name="ledger", s3_prefix="repos/sales/ledger"))
+    assert "repos/ledger.yaml: s3_prefix: storage prefix 'repos/sales/ledger' overlaps" in str(
+        err.value
+    )
+    assert reg.path("ledger") is None
+
+
+def test_a_colliding_location_name_is_refused(tmp_path: Path) -> None:
+    doc = default_fleet_document()
+    doc["environments"] = [{"name": "prod"}, {"name": "eu-prod"}]
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "repos").mkdir()
+    reg = Registry(tmp_path)
+    reg.create(_doc(name="sales-eu"))
+    with pytest.raises(SpecError, match="a location would be named sales-eu-prod"):
+        reg.create(_doc(name="sales"))
+    assert reg.path("sales") is None
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def delete_repo(
     """Unregister a repo: its code servers stop; its data stays unless purge_data=true."""
     spec = ctx.registry.delete(name, if_match)
     ctx.changed()
-    removed, notes = ctx.registry.purge_data(spec.name) if purge_data else ([], [])
+    removed, notes = ctx.registry.purge_data(spec) if purge_data else ([], [])
     return DeleteResult(name=spec.name, purged=purge_data, purged_paths=removed, notes=notes)
 
 

@@ -130,7 +130,7 @@ class Local:
         if method == "DELETE":
             spec = self.registry.delete(name)
             purge = bool(params.get("purge_data"))
-            removed, notes = self.registry.purge_data(spec.name) if purge else ([], [])
+            removed, notes = self.registry.purge_data(spec) if purge else ([], [])
             return DeleteResult(
                 name=spec.name, purged=purge, purged_paths=removed, notes=notes
             ).model_dump()

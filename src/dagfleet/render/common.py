@@ -117,12 +117,19 @@ def s3_root(fleet: Fleet, bucket: str) -> str:
     return root.rstrip("/") if fleet.spec.storage.is_s3 else f"s3://{bucket}"
 
 
+def repo_prefix(fleet: Fleet, repo: str) -> str:
+    """The repo's prefix under `<root>/<env>/`: its `s3_prefix`, else `repos/<repo>`."""
+    spec = fleet.repos.get(repo)
+    return spec.storage_prefix if spec is not None else f"repos/{repo}"
+
+
 def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
-    """Seed 004's layout: `<root>/<env>/repos/<repo>/{assets,runs,logs}` and `<env>/shared`."""
+    """Seed 004's layout: `<root>/<env>/<repo prefix>/{assets,runs,logs}` and `<env>/shared`."""
     base = f"{s3_root(fleet, bucket)}/{env}"
+    own = f"{base}/{repo_prefix(fleet, repo)}"
     out = {
-        "DAGFLEET_STORAGE_ROOT": f"{base}/repos/{repo}",
-        "DAGFLEET_ASSETS": f"{base}/repos/{repo}/assets",
+        "DAGFLEET_STORAGE_ROOT": own,
+        "DAGFLEET_ASSETS": f"{own}/assets",
         "DAGFLEET_SHARED": f"{base}/shared",
     }
     if fleet.spec.storage.endpoint_url:
@@ -130,11 +137,14 @@ def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
     return out
 
 
-def local_env(env: str, repo: str, root: str = "/data") -> dict[str, str]:
-    """Local volumes: seed 001's bronze/silver/gold mounts under `root`, one set per environment."""
+def local_env(prefix: str, root: str = "/data") -> dict[str, str]:
+    """Local volumes: seed 001's bronze/silver/gold mounts under `root`, one set per environment.
+
+    `prefix` is the repo's prefix (`repo_prefix`) for its assets under the root.
+    """
     out = {
         "DAGFLEET_STORAGE_ROOT": root,
-        "DAGFLEET_ASSETS": f"{root}/repos/{repo}/assets",
+        "DAGFLEET_ASSETS": f"{root}/{prefix}/assets",
         "DAGFLEET_SHARED": f"{root}/shared",
     }
     out.update({f"DAGFLEET_{layer.upper()}": f"{root}/{layer}" for layer in LAYERS})

@@ -81,7 +81,7 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
             storage = (
                 c.s3_env(fleet, loc.env, loc.repo, "")
                 if fleet.spec.storage.is_s3
-                else c.local_env(loc.env, loc.repo)
+                else c.local_env(c.repo_prefix(fleet, loc.repo))
             )
             environment = {**c.literal_env(fleet, loc), **storage, **pg}
             environment.update(

@@ -1,7 +1,7 @@
 """CloudFormation building blocks for `ecs.py`: roles, prefix policies, logs, services.
 
 The IAM prefix policy is the isolation contract of seed 004: a location's task
-role may read and write only `<prefix>/<env>/repos/<repo>/*` of the bucket, may
+role may read and write only `<prefix>/<env>/<repo prefix>/*` of the bucket, may
 read `<prefix>/<env>/shared/*`, and may list only those two prefixes.
 """
 
@@ -94,7 +94,7 @@ def s3_prefixes(fleet: Fleet, env: str, repo: str, bucket: str) -> tuple[str, st
     """(bucket, the location's own prefix, the environment's shared prefix), no slashes around."""
     bucket, base = c.bucket_and_prefix(c.s3_root(fleet, bucket))
     root = f"{base}/{env}" if base else env
-    return bucket, f"{root}/repos/{repo}", f"{root}/shared"
+    return bucket, f"{root}/{c.repo_prefix(fleet, repo)}", f"{root}/shared"
 
 
 def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], lis
 def storage_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
     if fleet.spec.storage.is_s3:
         return c.s3_env(fleet, loc.env, loc.repo, "")
-    return c.local_env(loc.env, loc.repo)
+    return c.local_env(c.repo_prefix(fleet, loc.repo))
 
 
 def container_context(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from dagfleet.spec.errors import SpecError, SpecProblem
 from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec, duplicate_env_name
-from dagfleet.spec.names import check_env_name
+from dagfleet.spec.names import check_env_name, prefixes_overlap
 
 FLEET_FILE = "fleet.yaml"
 REPOS_DIR = "repos"
@@ -144,6 +144,47 @@ def _collisions(spec: FleetSpec, repos: dict[str, RepoSpec]) -> list[SpecProblem
     return out
 
 
+def _prefix_overlaps(repos: dict[str, RepoSpec], others: dict[str, RepoSpec]) -> list[SpecProblem]:
+    """Each repo in `repos` needs a storage prefix that no repo in `others` shares or nests in."""
+    out: list[SpecProblem] = []
+    for repo in sorted(repos.values(), key=lambda r: r.name):
+        mine = repo.storage_prefix
+        for other in sorted(others.values(), key=lambda r: r.name):
+            if other.name == repo.name or not prefixes_overlap(mine, other.storage_prefix):
+                continue
+            field = "s3_prefix" if repo.s3_prefix else "name"
+            out.append(
+                SpecProblem(
+                    f"{REPOS_DIR}/{repo.name}.yaml",
+                    field,
+                    f"storage prefix {mine!r} overlaps repo {other.name!r}'s "
+                    f"{other.storage_prefix!r}: give each repo a prefix of its own",
+                )
+            )
+    return out
+
+
+def cross_repo_problems(
+    spec: FleetSpec, repo: RepoSpec, others: dict[str, RepoSpec]
+) -> list[SpecProblem]:
+    """What adding or changing `repo` beside `others` would break (the registry's check)."""
+    problems = _cross_check(spec, {repo.name: repo}) + _prefix_overlaps({repo.name: repo}, others)
+    mine = {f"{repo.name}-{e.name}".lower() for e in spec.environments if repo.runs_in(e.name)}
+    for other in sorted(others.values(), key=lambda r: r.name):
+        for env in spec.environments:
+            name = f"{other.name}-{env.name}"
+            if other.name != repo.name and other.runs_in(env.name) and name.lower() in mine:
+                problems.append(
+                    SpecProblem(
+                        f"{REPOS_DIR}/{repo.name}.yaml",
+                        "name",
+                        f"a location would be named {name}, like repo {other.name!r}'s: "
+                        "rename the repo",
+                    )
+                )
+    return problems
+
+
 def load_fleet(root: Path) -> Fleet:
     """Load and validate a fleet directory; raises SpecError listing every problem."""
     root = root.resolve()
@@ -180,6 +221,7 @@ def load_fleet(root: Path) -> Fleet:
     if spec is not None:
         problems += _cross_check(spec, repos)
         problems += _collisions(spec, repos)
+    problems += _prefix_overlaps(repos, repos)
     if problems or spec is None:
         raise SpecError(problems)
     return Fleet(root=str(root), spec=spec, repos=repos)

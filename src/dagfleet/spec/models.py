@@ -157,11 +157,18 @@ class RepoSpec(_Model):
             _raise(names.check_env_name(env))
         return v
 
-    @field_validator("python_file", "working_directory", "s3_prefix")
+    @field_validator("python_file", "working_directory")
     @classmethod
     def _paths(cls, v: str | None) -> str | None:
         if v is not None:
             _raise(names.check_relative_path(v))
+        return v
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(names.check_storage_prefix(v))
         return v
 
     @field_validator("module_name", "package_name")
@@ -203,6 +210,14 @@ class RepoSpec(_Model):
             attribute=self.attribute,
             working_directory=self.working_directory,
         )
+
+    @property
+    def storage_prefix(self) -> str:
+        """The repo's prefix under `<root>/<env>/`: `s3_prefix` (seed 004), else `repos/<name>`.
+
+        It applies to local roots too; the loader refuses prefixes that overlap.
+        """
+        return names.normalize_prefix(self.s3_prefix or f"repos/{self.name}")
 
     def ref_for(self, env: EnvironmentSpec) -> str:
         """The branch this repo follows in `env`.

@@ -123,6 +123,43 @@ def check_relative_path(path: str) -> str | None:
     return None
 
 
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# `<root>/<env>/` holds these beside the repos' prefixes (seed 004's layout).
+RESERVED_PREFIXES = ("shared", "system", "temp")
+
+
+def normalize_prefix(prefix: str) -> str:
+    """`repos//sales/` -> `repos/sales`: the form prefixes are compared and joined in."""
+    return "/".join(part for part in prefix.split("/") if part)
+
+
+def check_storage_prefix(prefix: str) -> str | None:
+    """A repo's storage prefix under `<root>/<env>/`: plain relative segments only."""
+    parts = normalize_prefix(prefix).split("/")
+    if parts == [""]:
+        return "the prefix is empty: remove the key to use repos/<name>"
+    if prefix.startswith("/"):
+        return f"{prefix!r} is absolute: give a prefix relative to <root>/<env>/, e.g. repos/sales"
+    if "\0" in prefix:
+        return "the path contains a NUL byte"
+    for part in parts:
+        if part in (".", ".."):
+            return f"{prefix!r} contains {part!r}: give a plain path such as repos/sales"
+        if not _PREFIX_SEGMENT.match(part):
+            return (
+                f"{prefix!r}: segment {part!r} may hold only letters, digits, '.', '_' and '-' "
+                "and must not start with '.' or '-'"
+            )
+    if parts[0] in RESERVED_PREFIXES:
+        return f"{prefix!r} is inside <env>/{parts[0]}/, which dagfleet reserves: use repos/<name>"
+    return None
+
+
+def prefixes_overlap(a: str, b: str) -> bool:
+    """Whether one normalized prefix equals or contains the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def check_module_name(name: str) -> str | None:
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
         return f"{name!r} is not a valid Python module name"

@@ -54,15 +54,18 @@ class StoragePaths:
 def storage_paths(fleet: Fleet, repo: str, env: str) -> StoragePaths:
     """The layout of `repo` in `env`.
 
-    The repo's prefix is always `repos/<repo>`: names are validated, unique and
-    cannot nest, so no location can be handed a prefix inside another's.
+    The repo's prefix is its `storage_prefix` (`repos/<repo>` unless the repo file
+    sets `s3_prefix`); the loader refuses prefixes that equal or contain another
+    repo's, so no location can be handed a prefix inside another's.
     """
     for name, value in (("repo", repo), ("env", env)):
         if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
             raise ValueError(f"{name} {value!r} cannot name a storage prefix")
+    spec = fleet.repos.get(repo)
+    prefix = spec.storage_prefix if spec is not None else f"repos/{repo}"
     root = storage_root(fleet)
     env_root = _join(root, env)
-    location = _join(env_root, "repos", repo)
+    location = _join(env_root, *prefix.split("/"))
     return StoragePaths(
         root=root,
         env_root=env_root,

@@ -4,7 +4,11 @@ Dagster's LocalComputeLogManager keeps every run's stdout/stderr under one
 `base_dir`. dagfleet gives each location (`<repo>-<env>`) its own storage
 prefix, so this manager computes the base directory per run instead:
 
-    <storage_root>/<env>/repos/<repo>/logs/<run_id>/compute_logs/<step>.{out,err}
+    <storage_root>/<env>/<repo prefix>/logs/<run_id>/compute_logs/<step>.{out,err}
+
+The repo prefix is `repos/<repo>` unless the repo file sets `s3_prefix`;
+dagfleet writes every repo's prefix to `prefixes_file` (JSON), which is read
+again whenever it changes, so repos added while the instance runs are routed too.
 
 The location is read from the run record, which both the run worker (writing,
 inside the location's venv) and the webserver (reading, for the UI) load from
@@ -20,6 +24,7 @@ subscriptions and downloads work as with the stock manager.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Generator, Mapping, Sequence
@@ -55,6 +60,28 @@ def split_location(location: str, environments: Sequence[str] = ()) -> tuple[str
     return (repo, env) if repo and env else None
 
 
+def _safe_segment(part: str) -> bool:
+    return part not in ("", ".", "..") and "/" not in part and "\\" not in part and "\0" not in part
+
+
+def _read_prefixes(path: str) -> dict[str, list[str]]:
+    """`{repo: "a/b"}` -> `{repo: ["a", "b"]}`, dropping anything that could leave the root."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for repo, prefix in data.items():
+            if not isinstance(repo, str) or not isinstance(prefix, str):
+                continue
+            parts = prefix.split("/")
+            if all(_safe_segment(p) for p in parts):
+                out[repo] = parts
+    return out
+
+
 class LocationComputeLogManager(LocalComputeLogManager):
     """LocalComputeLogManager whose base directory is chosen per run's code location."""
 
@@ -67,11 +94,15 @@ class LocationComputeLogManager(LocalComputeLogManager):
         inst_data: ConfigurableClassData | None = None,
         upload_root: str | None = None,
         upload_endpoint_url: str | None = None,
+        prefixes_file: str | None = None,
     ) -> None:
         super().__init__(base_dir, polling_timeout=polling_timeout, inst_data=inst_data)
         self._storage_root = storage_root
         self._environments = tuple(environments or ())
         self._bases: dict[str, str] = {}
+        self._prefixes_file = prefixes_file
+        self._prefixes: dict[str, list[str]] = {}
+        self._prefixes_stamp: tuple[int, int] | None = None
         # With an s3:// storage root the logs are captured locally (the UI reads them
         # there) and each finished capture is copied to the location's logs/ prefix.
         self._upload_root = upload_root.rstrip("/") if upload_root else None
@@ -86,6 +117,7 @@ class LocationComputeLogManager(LocalComputeLogManager):
             "polling_timeout": Field(Float, is_required=False),
             "upload_root": Field(StringSource, is_required=False),
             "upload_endpoint_url": Field(StringSource, is_required=False),
+            "prefixes_file": Field(StringSource, is_required=False),
         }
 
     @classmethod
@@ -94,15 +126,29 @@ class LocationComputeLogManager(LocalComputeLogManager):
     ) -> LocationComputeLogManager:
         return cls(inst_data=inst_data, **config_value)
 
+    def _repo_prefix(self, repo: str) -> list[str]:
+        """The repo's prefix as path segments, from `prefixes_file` when it names the repo."""
+        if self._prefixes_file:
+            try:
+                st = os.stat(self._prefixes_file)
+            except OSError:
+                st = None
+            stamp = (st.st_mtime_ns, st.st_size) if st is not None else None
+            if stamp != self._prefixes_stamp:
+                self._prefixes = _read_prefixes(self._prefixes_file) if stamp else {}
+                self._prefixes_stamp = stamp
+                self._bases.clear()
+        return self._prefixes.get(repo) or ["repos", repo]
+
     def location_dir(self, location: str) -> str | None:
-        """`<storage_root>/<env>/repos/<repo>/logs` for a location name, if it parses."""
+        """`<storage_root>/<env>/<repo prefix>/logs` for a location name, if it parses."""
         parsed = split_location(location, self._environments)
         if parsed is None:
             return None
         repo, env = parsed
-        if any(p in ("", ".", "..") or "/" in p or "\0" in p for p in (repo, env)):
+        if any(not _safe_segment(p) for p in (repo, env)):
             return None
-        return os.path.join(self._storage_root, env, "repos", repo, "logs")
+        return os.path.join(self._storage_root, env, *self._repo_prefix(repo), "logs")
 
     def _location_of_run(self, run_id: str) -> str | None:
         if not self.has_instance:
