@@ -132,9 +132,21 @@ def compose_cmd(
 
 
 @app.command("ci")
-def ci_cmd(out: Out, fleet: FleetDir = Path("."), registry: Registry = o.DEFAULT_REGISTRY) -> None:
+def ci_cmd(
+    out: Out,
+    fleet: FleetDir = Path("."),
+    registry: Registry = o.DEFAULT_REGISTRY,
+    dagfleet_source: Annotated[
+        str,
+        typer.Option(
+            help="What CI installs dagfleet from (`uv tool install` requirement): "
+            "a version pin, a wheel URL or git+https://...@tag."
+        ),
+    ] = "dagfleet",
+) -> None:
     """A GitHub Actions workflow: validate, build images, push from main."""
-    _write(render_ci(_load(fleet), o.ImageOptions(registry=registry)), out)
+    opts = o.CiOptions(registry=registry, dagfleet_source=dagfleet_source)
+    _write(render_ci(_load(fleet), opts), out)
 
 
 @app.command("dockerfile")

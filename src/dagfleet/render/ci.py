@@ -7,16 +7,18 @@ Triggers: push to main and pull requests to main. Jobs:
 - build (matrix over repos): renders the repo's Dockerfile with dagfleet,
   builds it tagged with the commit SHA and `latest`, and pushes only on a push
   to main (pull requests build without pushing).
-The registry is the `registry` render option (default ghcr.io/dagfleet);
-credentials come from the workflow's GITHUB_TOKEN, never from the render.
+The registry is the `registry` render option (default ghcr.io/dagfleet) and
+dagfleet is installed from `dagfleet_source`; credentials come from the
+workflow's GITHUB_TOKEN, never from the render.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from dagfleet.render import common as c
-from dagfleet.render.options import ImageOptions
+from dagfleet.render.options import CiOptions
 from dagfleet.spec.models import Fleet
 
 CHECKOUT = "actions/checkout@v5"
@@ -34,8 +36,12 @@ def _clone_steps(fleet: Fleet) -> str:
     return "\n".join(lines) or "true"
 
 
-def render_ci(fleet: Fleet, opts: ImageOptions | None = None) -> c.Rendered:
-    opts = opts or ImageOptions()
+def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
+    opts = opts or CiOptions()
+    install = {
+        "name": "Install dagfleet",
+        "run": f"uv tool install {shlex.quote(opts.dagfleet_source)}",
+    }
     repos = sorted(fleet.repos)
     registry = opts.registry.rstrip("/")
     validate: dict[str, Any] = {
@@ -51,7 +57,7 @@ def render_ci(fleet: Fleet, opts: ImageOptions | None = None) -> c.Rendered:
                 ),
             },
             {"uses": SETUP_UV},
-            {"name": "Install dagfleet", "run": "uv tool install dagfleet"},
+            install,
             {"name": "Validate every location", "run": "dagfleet validate --fleet ."},
             {"name": "Check out the repos", "run": _clone_steps(fleet)},
             {
@@ -73,7 +79,7 @@ def render_ci(fleet: Fleet, opts: ImageOptions | None = None) -> c.Rendered:
         "steps": [
             {"uses": CHECKOUT},
             {"uses": SETUP_UV},
-            {"name": "Install dagfleet", "run": "uv tool install dagfleet"},
+            install,
             {"name": "Check out the repos", "run": _clone_steps(fleet)},
             {
                 "name": "Render the Dockerfile",

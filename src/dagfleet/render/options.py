@@ -15,6 +15,9 @@ Defaults and why:
   interval (fleet default 10s).
 - `s3_bucket` "dagster-storage" (seed 004's bucket) when the fleet storage root
   is not already an s3:// URL.
+- `dagfleet_source` "dagfleet": what the rendered CI installs with `uv tool
+  install`; any requirement uv accepts, e.g. `dagfleet==0.1.0`, a wheel URL or
+  `git+https://git.example.com/platform/dagfleet@v0.1.0` for a private copy.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class ImageOptions:
 
     def repo_image(self, repo: str) -> str:
         return f"{self.registry.rstrip('/')}/{repo}:{self.image_tag}"
+
+
+@dataclass(frozen=True)
+class CiOptions(ImageOptions):
+    dagfleet_source: str = "dagfleet"
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,22 @@ def test_render_commands_write_files(tmp_path: Path, target: str) -> None:
     assert any(out.rglob("*.yaml"))
 
 
+def test_rendered_ci_installs_dagfleet_from_the_given_source(tmp_path: Path) -> None:
+    source = "git+https://git.example.com/platform/dagfleet@v0.1.0"
+    out = tmp_path / "out"
+    args = ["render", "ci", "--out", str(out), "--fleet", str(fleet_dir(tmp_path))]
+    result = CliRunner().invoke(app, [*args, "--dagfleet-source", source])
+    assert result.exit_code == 0, result.output
+    workflow = yaml.safe_load((out / ".github" / "workflows" / "dagfleet.yaml").read_text())
+    installs = [
+        step["run"]
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if step.get("name") == "Install dagfleet"
+    ]
+    assert installs == [f"uv tool install {source}"] * 2
+
+
 def test_render_dockerfile_and_unknown_repo(tmp_path: Path) -> None:
     fleet = str(fleet_dir(tmp_path))
     ok = CliRunner().invoke(
