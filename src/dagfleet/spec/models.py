@@ -8,9 +8,10 @@ environments a repo runs in, a poll period and `suspend`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dagfleet.spec import names
 
@@ -24,6 +25,28 @@ def _raise(error: str | None) -> None:
         raise ValueError(error)
 
 
+def _checked(check: Callable[[str], str | None]) -> AfterValidator:
+    """A pydantic validator from one of `names`' checks (None means valid)."""
+
+    def validate(value: str) -> str:
+        _raise(check(value))
+        return value
+
+    return AfterValidator(validate)
+
+
+# Strings whose validity `names` decides; errors name the field they sit in.
+RepoName = Annotated[str, _checked(names.check_repo_name)]
+EnvName = Annotated[str, _checked(names.check_env_name)]
+FleetName = Annotated[str, _checked(names.check_fleet_name)]
+EnvVarName = Annotated[str, _checked(names.check_env_var_name)]
+GitUrl = Annotated[str, _checked(names.check_git_url)]
+GitRef = Annotated[str, _checked(names.check_git_ref)]
+RelativePath = Annotated[str, _checked(names.check_relative_path)]
+StoragePrefix = Annotated[str, _checked(names.check_storage_prefix)]
+ModuleName = Annotated[str, _checked(names.check_module_name)]
+
+
 class EnvVar(_Model):
     """One environment variable: a literal value or a reference resolved at code-server start.
 
@@ -31,17 +54,10 @@ class EnvVar(_Model):
     holding the value (a mounted secret). References are how secrets stay out of git.
     """
 
-    name: str
+    name: EnvVarName
     value: str | None = None
-    from_env: str | None = None
+    from_env: EnvVarName | None = None
     from_file: str | None = None
-
-    @field_validator("name", "from_env")
-    @classmethod
-    def _var_name(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_env_var_name(v))
-        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVar:
@@ -98,41 +114,22 @@ class CodeTarget(_Model):
 class RepoSpec(_Model):
     """One git repository holding Dagster code (`repos/<name>.yaml`)."""
 
-    name: str
-    git_url: str
-    branch: str | None = None
+    name: RepoName
+    git_url: GitUrl
+    branch: GitRef | None = None
     branches: dict[str, str] = Field(default_factory=dict)
     pins: dict[str, str] = Field(default_factory=dict)
     environments: list[str] | None = None
-    python_file: str | None = None
-    module_name: str | None = None
-    package_name: str | None = None
+    python_file: RelativePath | None = None
+    module_name: ModuleName | None = None
+    package_name: ModuleName | None = None
     attribute: str | None = None
-    working_directory: str = "."
+    working_directory: RelativePath = "."
     environment: list[EnvVar] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
-    s3_prefix: str | None = None
+    s3_prefix: StoragePrefix | None = None
     poll_interval: Annotated[float, Field(gt=0, le=86400)] | None = None
     suspend: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        _raise(names.check_repo_name(v))
-        return v
-
-    @field_validator("git_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        _raise(names.check_git_url(v))
-        return v
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_git_ref(v))
-        return v
 
     @field_validator("branches")
     @classmethod
@@ -155,27 +152,6 @@ class RepoSpec(_Model):
     def _envs(cls, v: list[str] | None) -> list[str] | None:
         for env in v or []:
             _raise(names.check_env_name(env))
-        return v
-
-    @field_validator("python_file", "working_directory")
-    @classmethod
-    def _paths(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_relative_path(v))
-        return v
-
-    @field_validator("s3_prefix")
-    @classmethod
-    def _prefix(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_storage_prefix(v))
-        return v
-
-    @field_validator("module_name", "package_name")
-    @classmethod
-    def _modules(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_module_name(v))
         return v
 
     @field_validator("environment")
@@ -234,24 +210,11 @@ class RepoSpec(_Model):
 class EnvironmentSpec(_Model):
     """An isolated stage (seed 000's A and B): default branch, vars, debug and playground."""
 
-    name: str
-    branch: str | None = None
+    name: EnvName
+    branch: GitRef | None = None
     env: dict[str, str] = Field(default_factory=dict)
     debug: bool = False
     playground: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        _raise(names.check_env_name(v))
-        return v
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_git_ref(v))
-        return v
 
     @field_validator("env")
     @classmethod
@@ -267,15 +230,8 @@ class PostgresSpec(_Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(gt=0, lt=65536)] = 5432
     user: str = "postgres"
-    password_env: str | None = None
+    password_env: EnvVarName | None = None
     db: str = "postgres"
-
-    @field_validator("password_env")
-    @classmethod
-    def _var(cls, v: str | None) -> str | None:
-        if v is not None:
-            _raise(names.check_env_var_name(v))
-        return v
 
 
 class RunQueueSpec(_Model):
@@ -341,17 +297,11 @@ class FleetDefaults(_Model):
 class FleetSpec(_Model):
     """fleet.yaml."""
 
-    name: str = "dagfleet"
+    name: FleetName = "dagfleet"
     instance: InstanceSpec = Field(default_factory=InstanceSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     defaults: FleetDefaults = Field(default_factory=FleetDefaults)
     environments: list[EnvironmentSpec] = Field(default_factory=list, validate_default=True)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        _raise(names.check_fleet_name(v))
-        return v
 
     @field_validator("environments", mode="before")
     @classmethod
