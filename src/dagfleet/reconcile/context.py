@@ -6,13 +6,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder
+from dagfleet.envs.builder import EnvBuilder, PythonEnv
 from dagfleet.gitops.git import Mirror
 from dagfleet.layout import Layout
+from dagfleet.runtime import codeserver
+from dagfleet.runtime.codeserver import Server
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
-from dagfleet.spec import Fleet
+from dagfleet.spec import CodeTarget, Fleet
 from dagfleet.status import StatusStore
 
 
@@ -58,3 +61,29 @@ class RuntimeContext:
     @property
     def fleet(self) -> Fleet:
         return self.fleet_ref[0]
+
+    def start_server(
+        self,
+        location: str,
+        sha: str,
+        checkout: Path,
+        env: PythonEnv,
+        target: CodeTarget,
+        environ: dict[str, str],
+        debug_port: int | None,
+    ) -> Server:
+        """A new code server for `location`, tracked for cleanup; not yet loaded or live."""
+        server = codeserver.start(
+            location=location,
+            sha=sha,
+            checkout=checkout,
+            env=env,
+            target=target,
+            run_dir=self.layout.run,
+            environ=environ,
+            log=self.layout.log(location),
+            debug_port=debug_port,
+            spares=self.spares,
+        )
+        self.pids.add(server.child.pid)
+        return server

@@ -240,19 +240,9 @@ class LocationLoop:
         if self.debug_port is not None:
             # Old and new servers overlap during a handoff; alternate between two ports.
             debug = self.debug_port + (self._generation % 2)
-        server = codeserver.start(
-            location=self.spec.name,
-            sha=sha,
-            checkout=where / sha,
-            env=env,
-            target=target,
-            run_dir=self.ctx.layout.run,
-            environ=environ,
-            log=self.ctx.layout.log(self.spec.name),
-            debug_port=debug,
-            spares=self.ctx.spares,
+        server = self.ctx.start_server(
+            self.spec.name, sha, where / sha, env, target, environ, debug
         )
-        self.ctx.pids.add(server.child.pid)
         try:
             codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name))
         except LoadFailed as exc:

@@ -114,19 +114,9 @@ class PlaygroundLoop:
             # `python -m debugpy` would then never start and the playground would stay down.
             log.warning("%s: debugpy is not installed here, serving without it", self.spec.name)
             debug = None
-        server = codeserver.start(
-            location=self.spec.name,
-            sha=digest,
-            checkout=self.directory.parent,
-            env=env,
-            target=TARGET,
-            run_dir=self.ctx.layout.run,
-            environ=environ,
-            log=self.ctx.layout.log(self.spec.name),
-            debug_port=debug,
-            spares=self.ctx.spares,
+        server = self.ctx.start_server(
+            self.spec.name, digest, self.directory.parent, env, TARGET, environ, debug
         )
-        self.ctx.pids.add(server.child.pid)
         error: str | None = None
         try:
             codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name))
