@@ -34,6 +34,7 @@ from dagfleet.spec.load import (
     cross_repo_problems,
 )
 from dagfleet.spec.names import check_repo_name
+from dagfleet.yamledit import merge_patch_text
 
 LOCK_FILE = ".registry.lock"
 HEADER = "# One git repository served as a code location in each environment.\n"
@@ -89,19 +90,6 @@ def to_document(spec: RepoSpec) -> dict[str, Any]:
     doc["name"] = spec.name
     doc["git_url"] = spec.git_url
     return {"name": doc.pop("name"), "git_url": doc.pop("git_url"), **doc}
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch: null deletes a key, objects merge, the rest replaces."""
-    if not isinstance(patch, Mapping):
-        return patch
-    out = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 class Registry:
@@ -226,11 +214,14 @@ class Registry:
             return self._write(spec, path)
 
     def patch(self, name: str, patch: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
+        """Merge-patch the file in place, keeping its comments, order and quoting."""
         with self.locked():
-            entry, path = self._current(name, if_match)
-            merged = merge_patch(to_document(entry.spec), patch)
-            spec = self.validate(merged, name)
-            return self._write(spec, path)
+            _, path = self._current(name, if_match)
+            text = merge_patch_text(path.read_text(encoding="utf-8"), patch)
+            spec = self.validate(yaml.safe_load(text), name)
+            raw = text.encode()
+            atomic_write(path, raw)
+            return RepoEntry(spec, etag_of(raw))
 
     def set_suspend(self, name: str, suspend: bool) -> RepoEntry:
         return self.patch(name, {"suspend": True if suspend else None})

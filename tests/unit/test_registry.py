@@ -14,10 +14,10 @@ from dagfleet.registry import (
     PreconditionFailed,
     Registry,
     matches,
-    merge_patch,
 )
 from dagfleet.spec import SpecError, load_fleet
 from dagfleet.spec.defaults import default_fleet_document
+from dagfleet.yamledit import merge_patch_text
 
 pytestmark = pytest.mark.unit
 
@@ -191,7 +191,34 @@ def test_if_match(header: str | None, etag: str, ok: bool) -> None:
         ({"a": {"x": 1, "y": 2}}, {"a": {"y": None, "z": 3}}, {"a": {"x": 1, "z": 3}}),
         ({"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
         ({"a": 1}, {}, {"a": 1}),
+        ({"a": 1}, {"a": {"x": None, "y": 1}}, {"a": {"y": 1}}),
+        ({}, {"a": None}, {}),
     ],
 )
 def test_merge_patch(target: dict[str, Any], patch: dict[str, Any], result: Any) -> None:
-    assert merge_patch(target, patch) == result
+    assert yaml.safe_load(merge_patch_text(yaml.safe_dump(target), patch)) == result
+
+
+def test_patch_keeps_what_a_person_wrote(reg: Registry) -> None:
+    text = (
+        "# Sales team's pipelines; ask #data-sales before changing.\n"
+        "name: sales\n"
+        "git_url: https://example.com/sales.git  # mirrored nightly\n"
+        "branches:\n"
+        "  A: develop  # A tracks develop\n"
+        "environment:\n"
+        "  - name: REGION\n"
+        "    value: 'eu-west-1'\n"
+    )
+    (reg.repos_dir / "sales.yaml").write_text(text)
+    entry = reg.patch("sales", {"suspend": True, "branches": {"B": "main"}})
+    after = (reg.repos_dir / "sales.yaml").read_text()
+    assert after.startswith("# Sales team's pipelines; ask #data-sales before changing.\n")
+    assert "# mirrored nightly" in after and "# A tracks develop" in after
+    assert "value: 'eu-west-1'" in after
+    assert entry.spec.suspend and entry.spec.branches == {"A": "develop", "B": "main"}
+    assert reg.get("sales").etag == entry.etag
+    # A patch that makes the file invalid changes nothing.
+    with pytest.raises(SpecError, match="branch"):
+        reg.patch("sales", {"branch": "a..b"})
+    assert (reg.repos_dir / "sales.yaml").read_text() == after
