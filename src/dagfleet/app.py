@@ -107,7 +107,11 @@ class FleetApp:
         ctx = RuntimeContext(
             layout=self.layout,
             fleet_ref=[self.fleet],
-            builder=EnvBuilder(self.layout.venvs, extras=fleet_extras(self.fleet)),
+            builder=EnvBuilder(
+                self.layout.venvs,
+                extras=fleet_extras(self.fleet),
+                state_marker=str(self.layout.root),
+            ),
             mirrors=MirrorPool(self.layout),
             store=StatusStore(self.layout.status),
             pids=self.pids,
@@ -214,5 +218,10 @@ class FleetApp:
             t.join()
         self.spares.close()
         self._gql.close()
+        # Last line of defence: anything still registered (a server a thread started
+        # while we were stopping) goes the way a kill -9's orphans go at the next start.
+        leftovers = self.pids.kill_orphans()
+        if leftovers:
+            log.warning("stopped %d processes that outlived their owners", len(leftovers))
         with contextlib.suppress(OSError):
             self.layout.run.rmdir()  # only when empty: a live handoff may still own a socket

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dagfleet.envs.deps import dependency_hash
+from dagfleet.runtime.processes import kill_group
 from dagfleet.spec import Fleet
 
 INSTALL_TIMEOUT = 900.0
@@ -34,6 +35,10 @@ class InstallError(Exception):
     def __init__(self, message: str, tail: str) -> None:
         super().__init__(message)
         self.tail = tail
+
+
+class InstallCancelled(InstallError):
+    """dagfleet is stopping: the install was killed, not the user's dependencies at fault."""
 
 
 @dataclass(frozen=True)
@@ -108,12 +113,32 @@ def _env_lock(root: Path, key: str) -> Iterator[None]:
 
 class EnvBuilder:
     def __init__(
-        self, venvs: Path, uv_cache: Path | None = None, extras: tuple[str, ...] = ()
+        self,
+        venvs: Path,
+        uv_cache: Path | None = None,
+        extras: tuple[str, ...] = (),
+        state_marker: str | None = None,
     ) -> None:
-        """`extras`: what the fleet needs in every env (boto3 for an s3:// storage root)."""
+        """`extras`: what the fleet needs in every env (boto3 for an s3:// storage root).
+
+        `state_marker` is put in the installer's environment as DAGFLEET_STATE, like
+        every other process dagfleet starts, so that leftovers can be found.
+        """
         self.venvs = venvs
         self.uv_cache = uv_cache
         self.extras = extras
+        self.state_marker = state_marker
+        self._running: set[subprocess.Popen[str]] = set()
+        self._guard = threading.Lock()
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Kill the installs in progress and refuse new ones (dagfleet is stopping)."""
+        with self._guard:
+            self._cancelled = True
+            running = list(self._running)
+        for proc in running:
+            kill_group(proc.pid)
 
     def hash_for(self, project: Path) -> str:
         return dependency_hash(project, platform_salt() + ";" + ",".join(self.extras))
@@ -156,20 +181,35 @@ class EnvBuilder:
         env.setdefault("UV_LINK_MODE", "copy" if os.environ.get("DAGFLEET_UV_COPY") else "hardlink")
         if self.uv_cache:
             env["UV_CACHE_DIR"] = str(self.uv_cache)
-        try:
-            result = subprocess.run(
+        if self.state_marker:
+            env["DAGFLEET_STATE"] = self.state_marker
+        with self._guard:
+            if self._cancelled:
+                raise InstallCancelled("dagfleet is stopping", "")
+            proc = subprocess.Popen(
                 [uv_binary(), *args],
                 cwd=cwd,
                 env=env,
-                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
+                start_new_session=True,  # its own group: cancel() kills uv's children too
             )
+            self._running.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=INSTALL_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
+            kill_group(proc.pid)
+            proc.communicate()
             raise InstallError("dependency install timed out", str(exc)) from exc
-        if result.returncode != 0:
-            lines = (result.stderr + result.stdout).strip().splitlines()
+        finally:
+            with self._guard:
+                self._running.discard(proc)
+        if self._cancelled:
+            raise InstallCancelled("dagfleet is stopping", "")
+        if proc.returncode != 0:
+            lines = (stderr + stdout).strip().splitlines()
             raise InstallError(
                 f"`uv {args[0]}` failed", "\n".join(lines[-ERROR_TAIL:]) or "(no output)"
             )

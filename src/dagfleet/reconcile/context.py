@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,11 @@ class RuntimeContext:
     on_published: Callable[[str], None] = lambda _location: None
     spares: SparePool | None = None
     install_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
+    # Set once dagfleet is stopping: loads and installs in progress give up.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    # Every server started and not yet stopped: live, loading, erroring and retiring.
+    _servers: dict[int, Server] = field(default_factory=dict)
+    _servers_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def fleet(self) -> Fleet:
@@ -86,4 +92,26 @@ class RuntimeContext:
             spares=self.spares,
         )
         self.pids.add(server.child.pid)
+        with self._servers_lock:
+            self._servers[server.child.pid] = server
         return server
+
+    def forget(self, server: Server) -> None:
+        """`server` has been stopped by its owner: no longer dagfleet's to clean up."""
+        with self._servers_lock:
+            self._servers.pop(server.child.pid, None)
+        self.pids.discard(server.child.pid)
+
+    def stop_servers(self, grace: float) -> None:
+        """Stop every server still running, whoever owns it (used on shutdown)."""
+        with self._servers_lock:
+            servers = list(self._servers.values())
+        threads = [threading.Thread(target=s.child.stop, args=(grace,)) for s in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for server in servers:
+            with contextlib.suppress(FileNotFoundError):
+                server.socket.unlink()
+            self.forget(server)

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 
 from dagfleet.control import SyncOutcome
-from dagfleet.envs.builder import InstallError, PythonEnv
+from dagfleet.envs.builder import InstallCancelled, InstallError, PythonEnv
 from dagfleet.faults import checkpoint
 from dagfleet.gitops import checkout
 from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.reconcile.context import RuntimeContext
-from dagfleet.runtime import codeserver
-from dagfleet.runtime.codeserver import LoadFailed, Server
+from dagfleet.runtime import codeserver, grpc
+from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
 from dagfleet.runtime.discovery import DiscoveryError, discover_target
 from dagfleet.runtime.environ import SecretMissing, location_environ
 from dagfleet.spec import CodeTarget, LocationSpec
@@ -31,6 +31,9 @@ from dagfleet.status.conditions import ConditionType, now
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
 STOP_GRACE = 10.0
+STOP_JOIN = 15.0  # a pass notices the stop within this (loads and installs are cancelled)
+HEALTH_EVERY = 10.0  # seconds between gRPC health checks of the live server
+HEALTH_FAILURES = 3  # consecutive failed checks before a hung server is killed
 
 
 class StepFailed(Exception):
@@ -69,6 +72,8 @@ class LocationLoop:
         self._republish = False
         self._backoff = 1.0
         self._next_restart = 0.0
+        self._next_health = 0.0
+        self._unhealthy = 0
         self._generation = 0
         self._draining: set[str] = set()  # commits whose retiring servers may still run code
         self.thread = threading.Thread(target=self._run, name=f"sync-{spec.name}", daemon=True)
@@ -91,14 +96,14 @@ class LocationLoop:
         self.request(force=True)
 
     def stop(self) -> None:
+        """Stop the loop and the servers it serves with. A load in progress is abandoned;
+        retiring servers keep draining their runs (on shutdown the runtime stops them)."""
         self._stop.set()
         self._wake.set()
-        self.thread.join(timeout=60)
+        self.thread.join(timeout=STOP_JOIN)
         for server in (self.live, self.error_server):
             if server is not None:
-                server.child.stop(STOP_GRACE)
-                with contextlib.suppress(FileNotFoundError):
-                    server.socket.unlink()
+                self._discard(server, STOP_GRACE)
         with contextlib.suppress(FileNotFoundError):
             self.ctx.layout.socket(self.spec.name).unlink()
         self.live = self.error_server = None
@@ -107,6 +112,8 @@ class LocationLoop:
     def _run(self) -> None:
         try:
             self._resume()
+        except (LoadCancelled, InstallCancelled):
+            return
         except Exception:
             log.exception("%s: resume failed", self.spec.name)
         next_poll = 0.0
@@ -118,6 +125,10 @@ class LocationLoop:
                 since = min((r.at for r in pending), default=time.monotonic())
                 try:
                     outcome = self.sync_once(force=force, since=since)
+                except (LoadCancelled, InstallCancelled):
+                    for r in pending:
+                        r.done.set()
+                    return
                 except Exception as exc:  # unknown errors are transient: report, retry
                     log.exception("%s: sync failed", self.spec.name)
                     outcome = SyncOutcome(self.spec.name, False, self.status.commit, error=str(exc))
@@ -213,6 +224,8 @@ class LocationLoop:
         with self.ctx.install_slots:
             try:
                 env, _ = self.ctx.builder.ensure(project)
+            except InstallCancelled:
+                raise
             except InstallError as exc:
                 raise StepFailed(
                     Reason.DEPENDENCY_INSTALL_FAILED, f"{sha[:12]}: {exc}\n{exc.tail}"
@@ -235,6 +248,8 @@ class LocationLoop:
             )
         except SecretMissing as exc:
             raise StepFailed(Reason.SECRET_NOT_FOUND, str(exc)) from exc
+        if self._stop.is_set():
+            raise LoadCancelled(f"{self.spec.name}: stopped before starting {sha[:12]}")
         self._generation += 1
         debug = None
         if self.debug_port is not None:
@@ -244,7 +259,10 @@ class LocationLoop:
             self.spec.name, sha, where / sha, env, target, environ, debug
         )
         try:
-            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name))
+            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name), cancel=self._stop)
+        except LoadCancelled:
+            self._discard(server)
+            raise
         except LoadFailed as exc:
             if self.live is None:
                 # Nothing good to serve: let the UI show the error from this server.
@@ -283,6 +301,7 @@ class LocationLoop:
         codeserver.take_over(server, self.ctx.layout.socket(self.spec.name))
         checkpoint("takeover")
         old, self.live = self.live, server
+        self._unhealthy = 0
         if self.error_server is not None:
             self._discard(self.error_server)
             self.error_server = None
@@ -307,12 +326,12 @@ class LocationLoop:
 
     def _retire(self, server: Server) -> None:
         codeserver.retire(server)
-        self.ctx.pids.discard(server.child.pid)
+        self.ctx.forget(server)
         self._draining.discard(server.sha)
 
-    def _discard(self, server: Server) -> None:
-        server.child.stop(2.0)
-        self.ctx.pids.discard(server.child.pid)
+    def _discard(self, server: Server, grace: float = 2.0) -> None:
+        server.child.stop(grace)
+        self.ctx.forget(server)
         with contextlib.suppress(FileNotFoundError):
             server.socket.unlink()
 
@@ -324,7 +343,7 @@ class LocationLoop:
             self.error_server = server
             self.ctx.on_published(self.spec.name)
         else:
-            self.ctx.pids.discard(server.child.pid)
+            self._discard(server)
         self._set(ConditionType.SERVING, False, Reason.NO_GOOD_COMMIT, "no commit has loaded yet")
 
     # ---- resume and supervision -------------------------------------------------------
@@ -341,12 +360,23 @@ class LocationLoop:
         self._go_live(server)
 
     def _supervise(self) -> None:
+        """Restart a live server that died or stopped answering, with capped backoff.
+
+        The first restart is immediate; each further one waits twice as long (up to
+        MAX_BACKOFF) unless the server stayed up for MAX_BACKOFF, so a crash loop
+        costs little and a one-off crash is repaired at once.
+        """
         live = self.live
-        if live is None or live.alive() or self._stop.is_set():
-            if live is not None and time.monotonic() - live.started > MAX_BACKOFF:
-                self._backoff = 1.0
+        if live is None or self._stop.is_set():
             return
-        if time.monotonic() < self._next_restart:
+        clock = time.monotonic()
+        if live.alive():
+            if clock - live.started > MAX_BACKOFF:
+                self._backoff = 1.0
+            if clock >= self._next_health:
+                self._check_health(live)
+            return
+        if clock < self._next_restart:
             return
         code = live.child.proc.returncode
         self._set(
@@ -356,14 +386,29 @@ class LocationLoop:
             f"code server for {live.sha[:12]} exited with {code}; restarting",
         )
         self._write()
-        self.ctx.pids.discard(live.child.pid)
+        self._discard(live, 0.0)  # reap it and whatever it left in its process group
+        self._next_restart = clock + self._backoff
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
         try:
             server = self._start(live.sha)
         except StepFailed as exc:
-            self._next_restart = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
             self._set(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, exc.message)
             self._write()
             return
         self.live = None  # the dead one needs no drain
         self._go_live(server)
+
+    def _check_health(self, live: Server) -> None:
+        """gRPC health check; a server that fails it HEALTH_FAILURES times is killed,
+        and the next pass restarts it like a crashed one."""
+        self._next_health = time.monotonic() + HEALTH_EVERY
+        if grpc.is_healthy(live.socket):
+            self._unhealthy = 0
+            return
+        self._unhealthy += 1
+        log.warning(
+            "%s: health check %d/%d failed", self.spec.name, self._unhealthy, HEALTH_FAILURES
+        )
+        if self._unhealthy >= HEALTH_FAILURES:
+            self._unhealthy = 0
+            live.child.stop(2.0)

@@ -20,6 +20,7 @@ from dagfleet.gitops.urls import same_url
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.playground import PlaygroundLoop
+from dagfleet.runtime.debugports import DebugPorts
 from dagfleet.spec import Fleet, LocationSpec, SpecError, load_fleet
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType
@@ -54,6 +55,7 @@ class FleetRuntime:
         self._sig = _signature(Path(ctx.fleet.root))
         self._watcher = threading.Thread(target=self._watch, name="registry-watch", daemon=True)
         self.last_error: str | None = None
+        self.debug_ports = DebugPorts()
 
     # ---- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -61,8 +63,11 @@ class FleetRuntime:
         self._watcher.start()
 
     def stop(self) -> None:
+        """Stop every loop, abandoning installs and loads in progress, then every code
+        server still running (retiring ones included): nothing outlives dagfleet."""
         self._stop.set()
         self._changed.set()
+        self.ctx.builder.cancel()
         with self._lock:
             loops = list(self.loops.values())
         threads = [threading.Thread(target=lp.stop) for lp in loops]
@@ -70,13 +75,12 @@ class FleetRuntime:
             t.start()
         for t in threads:
             t.join()
+        self.ctx.stop_servers(grace=5.0)
 
     def debug_port_for(self, fleet: Fleet, spec: LocationSpec) -> int | None:
         if not fleet.environment(spec.env).debug:
             return None
-        debug_locs = [loc.name for loc in fleet.locations() if fleet.environment(loc.env).debug]
-        index = sorted(debug_locs).index(spec.name)
-        return fleet.spec.instance.debug_port_base + 2 * index
+        return self.debug_ports.pair_for(spec.name, fleet.spec.instance.debug_port_base)
 
     def _apply(self, fleet: Fleet, initial: bool = False) -> None:
         old_fleet = self.ctx.fleet
@@ -86,8 +90,11 @@ class FleetRuntime:
             for name in list(self.loops):
                 if name not in wanted:
                     gone = self.loops.pop(name)
+                    # Safe before its servers stop: a pair still listened on is never
+                    # handed out again (DebugPorts checks), so nothing can collide.
+                    self.debug_ports.release(name)
                     threading.Thread(target=self._remove, args=(gone, fleet), daemon=True).start()
-            for name, spec in wanted.items():
+            for name, spec in sorted(wanted.items()):
                 loop = self.loops.get(name)
                 if loop is None:
                     port = self.debug_port_for(fleet, spec)

@@ -22,7 +22,7 @@ from dagfleet.envs.builder import PythonEnv
 from dagfleet.fsutil import atomic_write
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.runtime import codeserver
-from dagfleet.runtime.codeserver import LoadFailed, Server
+from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
 from dagfleet.runtime.environ import location_environ
 from dagfleet.runtime.playground_loader import LOADER
 from dagfleet.spec import CodeTarget, LocationSpec
@@ -31,6 +31,8 @@ from dagfleet.status.conditions import ConditionType, now
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.25
+STOP_JOIN = 15.0
+STOP_GRACE = 10.0
 TARGET = CodeTarget(package_name="playground")
 
 
@@ -73,10 +75,10 @@ class PlaygroundLoop:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self.thread.join(timeout=60)
+        self.thread.join(timeout=STOP_JOIN)
         if self.live is not None:
-            self.live.child.stop(10.0)
-            self.ctx.pids.discard(self.live.child.pid)
+            self.live.child.stop(STOP_GRACE)
+            self.ctx.forget(self.live)
             with contextlib.suppress(FileNotFoundError):
                 self.live.socket.unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -91,6 +93,8 @@ class PlaygroundLoop:
                 try:
                     self._serve(digest)
                     served = digest
+                except LoadCancelled:
+                    return
                 except Exception:
                     log.exception("%s: could not start the playground server", self.spec.name)
                     time.sleep(2)
@@ -119,11 +123,16 @@ class PlaygroundLoop:
         )
         error: str | None = None
         try:
-            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name))
+            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name), cancel=self._stop)
+        except LoadCancelled:
+            server.child.stop(2.0)
+            self.ctx.forget(server)
+            raise
         except LoadFailed as exc:
             error = exc.detail
         if not server.alive():
-            self.ctx.pids.discard(server.child.pid)
+            server.child.stop(0.0)
+            self.ctx.forget(server)
             self._record(error or "the playground server exited", digest, None)
             raise RuntimeError(error or "playground server exited")
         codeserver.take_over(server, self.ctx.layout.socket(self.spec.name))
@@ -137,7 +146,7 @@ class PlaygroundLoop:
 
     def _retire(self, server: Server) -> None:
         codeserver.retire(server)
-        self.ctx.pids.discard(server.child.pid)
+        self.ctx.forget(server)
 
     def _record(
         self, error: str | None, digest: str, server: Server | None, took: float = 0.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,10 @@ class LoadFailed(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class LoadCancelled(Exception):
+    """dagfleet is stopping: the load was abandoned, nothing is known about the code."""
 
 
 @dataclass
@@ -101,10 +106,20 @@ def start(
     return Server(child, socket, sha, env, checkout, debug_port)
 
 
-def wait_loaded(server: Server, log: Path, timeout: float = LOAD_TIMEOUT) -> None:
-    """Block until the server serves its definitions; raise LoadFailed with the error."""
+def wait_loaded(
+    server: Server,
+    log: Path,
+    timeout: float = LOAD_TIMEOUT,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Block until the server serves its definitions; raise LoadFailed with the error.
+
+    Raises LoadCancelled as soon as `cancel` is set (dagfleet is stopping).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if cancel is not None and cancel.is_set():
+            raise LoadCancelled(f"stopped while {server.child.name} was loading")
         if not server.alive():
             raise LoadFailed(_log_tail(log) or "the code server exited while starting")
         if server.socket.exists() and grpc.is_serving(server.socket):

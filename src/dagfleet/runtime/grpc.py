@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import grpc as grpc_lib
 from dagster._api.list_repositories import sync_list_repositories_grpc
 from dagster._grpc.client import DagsterGrpcClient
+from grpc_health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from grpc_health.v1.health_pb2_grpc import HealthStub
 
 
 def client(socket: Path) -> DagsterGrpcClient:
@@ -20,6 +23,22 @@ def is_serving(socket: Path) -> bool:
     except Exception:
         return False
     return True
+
+
+def is_healthy(socket: Path, timeout: float = 5.0) -> bool:
+    """The gRPC health protocol's answer for Dagster's API, bounded by `timeout`.
+
+    Unlike `is_serving` (Dagster's ping, which waits up to 60 s), a hung server
+    costs the caller at most `timeout` seconds.
+    """
+    try:
+        with grpc_lib.insecure_channel(f"unix:{socket}") as channel:
+            answer = HealthStub(channel).Check(
+                HealthCheckRequest(service="DagsterApi"), timeout=timeout
+            )
+    except grpc_lib.RpcError:
+        return False
+    return bool(answer.status == HealthCheckResponse.SERVING)
 
 
 def load_error(socket: Path) -> str | None:

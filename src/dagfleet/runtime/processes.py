@@ -63,18 +63,19 @@ def spawn(
 def stop_group(proc: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE) -> int | None:
     """SIGTERM the process group, wait up to `grace`, then SIGKILL it; reap the child."""
     if proc.poll() is not None:
-        _kill_group(proc.pid, signal.SIGKILL)
+        kill_group(proc.pid, signal.SIGKILL)
         return proc.returncode
-    _kill_group(proc.pid, signal.SIGTERM)
+    kill_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    _kill_group(proc.pid, signal.SIGKILL)
+    kill_group(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
     return proc.returncode
 
 
-def _kill_group(pgid: int, sig: int) -> None:
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal a whole process group; a group that is already gone is not an error."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
@@ -97,11 +98,11 @@ def kill_stale(pid: int, marker: str) -> bool:
         pgid = os.getpgid(pid)
     except (psutil.Error, ProcessLookupError):
         return False
-    _kill_group(pgid, signal.SIGTERM)
+    kill_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and psutil.pid_exists(pid):
         time.sleep(0.1)
-    _kill_group(pgid, signal.SIGKILL)
+    kill_group(pgid, signal.SIGKILL)
     return True
 
 
