@@ -1,13 +1,17 @@
 """`render dockerfile REPO`: one image per repo, built from the repo's own checkout.
 
-The image installs the repo's locked dependencies with uv (`uv sync --locked`,
-so a repo without uv.lock fails loudly instead of drifting), then, pinned to
-what the lock chose, the Dagster pieces every deploy target needs
-(dagster-webserver and dagster-postgres for seed 003's one-image services,
-dagster-k8s and dagster-aws for the run launchers, debugpy for debug
-environments). It runs as a non-root user and starts `dagster code-server
-start` on port 4000; a repo that names no target starts through the launcher,
-which resolves `[tool.dagster]`/`[tool.dg]`/workspace.yaml with Dagster's loader.
+The image installs the repo's locked dependencies with uv (`uv sync --locked
+--no-install-project`, so a repo without uv.lock fails loudly instead of
+drifting), then, pinned to what the lock chose, the Dagster pieces every deploy
+target needs (dagster-webserver and dagster-postgres for seed 003's one-image
+services, dagster-k8s and dagster-aws for the run launchers, debugpy for debug
+environments); both layers are reused until pyproject.toml or uv.lock change.
+After copying the checkout it installs the project itself with `uv sync
+--inexact`: a plain `uv sync` is exact and would uninstall those extras again,
+since the repo's lock does not list them. It runs as a non-root user and starts
+`dagster code-server start` on port 4000; a repo that names no target starts
+through the launcher, which resolves `[tool.dagster]`/`[tool.dg]`/workspace.yaml
+with Dagster's loader.
 BuildKit is required (the launcher is written with a heredoc).
 """
 
@@ -60,7 +64,8 @@ RUN uv pip freeze > /tmp/locked.txt \\
     && rm /tmp/locked.txt
 
 COPY . {c.APP_DIR}
-RUN uv sync --locked --no-dev --no-editable
+# --inexact: a plain sync is exact and would uninstall the extras (the lock does not list them).
+RUN uv sync --locked --no-dev --no-editable --inexact
 
 COPY <<'DAGFLEET_LAUNCHER' {c.LAUNCHER_PATH}
 {LAUNCHER_SOURCE}DAGFLEET_LAUNCHER
