@@ -59,27 +59,55 @@ except ImportError:  # pragma: no cover - only the parent may lack the example
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run `cmd`, sampling the RSS of its whole process tree; wall time and peak MiB."""
-    start = time.perf_counter()
-    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    peak = 0
-    while proc.poll() is None:
-        total = 0
-        try:
-            procs = [proc, *proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            procs = []
-        for p in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        peak = max(peak, total)
-        time.sleep(0.01)
-    wall = time.perf_counter() - start
-    out = proc.stdout.read().decode() if proc.stdout else ""
+    """Run `cmd`, sampling the RSS of its whole process tree; wall time and peak MiB.
+
+    A failing command raises RuntimeError with the tails of its stdout and stderr.
+    """
+    # stderr goes to a file, kept for the error: a pipe read at the end could fill up.
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr)
+        peak = 0
+        while proc.poll() is None:
+            total = 0
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                procs = []
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += p.memory_info().rss
+            peak = max(peak, total)
+            time.sleep(0.01)
+        wall = time.perf_counter() - start
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        stderr.seek(0)
+        err = stderr.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {out[-2000:]}")
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{out[-2000:]}{err[-4000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / MIB), **result}
+
+
+def run_errors(result: Any) -> str:
+    """A failed run's errors: each failed step's trace, then one line per step naming
+    its root cause (last, so that it survives the parent keeping only the tail)."""
+    traces, causes = [], []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is None:
+            causes.append(f"{event.step_key}: {event.message}")
+            continue
+        traces.append(error.to_string())
+        root = error
+        while root.cause is not None:
+            root = root.cause
+        causes.append(f"{event.step_key}: {root.message.strip()}")
+    if not causes:
+        for event in result.all_events:
+            if event.event_type_value == "PIPELINE_FAILURE":
+                causes.append(event.message or "run failed")
+    return "\n".join([*traces, *(causes or ["run failed"])])
 
 
 def dagster_worker(root: str, home: str, variant: str) -> None:
@@ -101,6 +129,8 @@ def dagster_worker(root: str, home: str, variant: str) -> None:
         start = time.perf_counter()
         result = execute_job(job, instance=instance)
         run_s = time.perf_counter() - start
+        if not result.success:  # a failed run has no timings: exit non-zero with its error
+            sys.exit(f"medallion_job failed (run {result.run_id}):\n{run_errors(result)}")
         checks = [e.passed for e in result.get_asset_check_evaluations()]
     print(json.dumps({"run_s": round(run_s, 2), "success": result.success, "checks": checks}))
 
@@ -165,7 +195,10 @@ def main() -> None:
             pandas_worker(*rest)
         return
     with tempfile.TemporaryDirectory(prefix="dagfleet-bench-") as tmp:
-        results = [bench(n, Path(tmp), args.skip_pandas) for n in args.rows]
+        try:
+            results = [bench(n, Path(tmp), args.skip_pandas) for n in args.rows]
+        except RuntimeError as exc:  # a failed step or run: its error, no timings
+            sys.exit(str(exc))
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     print(json.dumps({"machine": machine, "results": results}, indent=2))
 

@@ -25,6 +25,7 @@ subscriptions and downloads work as with the stock manager.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Generator, Mapping, Sequence
@@ -41,6 +42,7 @@ from dagster._core.storage.local_compute_log_manager import (
 from dagster._serdes import ConfigurableClassData
 
 LOCATION_TAG = "dagfleet/location"
+logger = logging.getLogger(__name__)
 _CACHE_LIMIT = 4096
 
 
@@ -185,17 +187,31 @@ class LocationComputeLogManager(LocalComputeLogManager):
             self._upload(log_key)
 
     def _upload(self, log_key: Sequence[str]) -> None:
-        """Copy a finished capture to `<upload_root>/<env>/repos/<repo>/logs/...` in S3."""
+        """Copy a finished capture to `<upload_root>/<env>/repos/<repo>/logs/...` in S3.
+
+        A failed upload never fails the run whose logs it carries (the logs stay on
+        the local disk, where the UI reads them): it is logged as a warning instead.
+        """
+        try:
+            self._upload_capture(log_key)
+        except Exception as exc:
+            logger.warning(
+                "dagfleet: could not upload the step logs %s to %s: %s",
+                "/".join(log_key),
+                self._upload_root,
+                exc,
+            )
+
+    def _upload_capture(self, log_key: Sequence[str]) -> None:
         base = self.base_dir_for(log_key)
         if not base.startswith(self._storage_root.rstrip("/") + "/") or not self._upload_root:
             return
         relative = os.path.relpath(base, self._storage_root)  # <env>/repos/<repo>/logs
         bucket, _, prefix = self._upload_root.removeprefix("s3://").partition("/")
-        try:
-            import boto3  # installed into location envs only for s3:// fleets
-        except ImportError:
-            return
+        import boto3  # installed into location envs for s3:// fleets (ImportError: a warning)
+
         client = boto3.client("s3", endpoint_url=self._upload_endpoint or None)
+        failed: list[str] = []
         for io_type in (ComputeIOType.STDOUT, ComputeIOType.STDERR):
             path = self.get_captured_local_path(log_key, IO_TYPE_EXTENSION[io_type])
             if not os.path.exists(path):
@@ -204,8 +220,10 @@ class LocationComputeLogManager(LocalComputeLogManager):
             key = "/".join(p for p in (prefix, relative, local) if p)
             try:
                 client.upload_file(path, bucket, key)
-            except Exception:  # a log upload must never fail the step it logged
-                continue
+            except Exception as exc:  # try the other stream before reporting
+                failed.append(f"s3://{bucket}/{key}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
 
     def get_captured_local_path(
         self, log_key: Sequence[str], extension: str, partial: bool = False
