@@ -1,5 +1,9 @@
-"""Scenario: promote A's live commit to B (fast-forward), be refused when B has
-diverged, promote with --merge, and B following a plain `git merge A && git push`."""
+"""Scenario: promote A's live commit to B (fast-forward) while A's newer tip fails
+to load, be refused when B has diverged, promote with --merge, and B following a
+plain `git merge A && git push`.
+
+A refusal because A's live commit is not Ready is in
+tests/integration/test_promote_refusals.py (deterministic without `dagfleet up`)."""
 
 from __future__ import annotations
 
@@ -42,12 +46,28 @@ def test_promotion_flows(tmp_path: Path, code_repo: CodeRepo, start_fleet) -> No
     a1 = code_repo.commit({"demo/definitions.py": with_asset("a1")}, "a1")
     code_repo.push("A")
     wait_for(lambda: fleet.status("demo-A").get("commit") == a1, 60, "A live at a1")
-    # A newer, unverified tip in A is not what gets promoted: only the live commit.
+    # A's newest tip fails to load, so A keeps serving a1: promotion takes what A
+    # serves (a1), never A's tip.
+    broken = code_repo.commit({"demo/definitions.py": "def broken(:\n"}, "broken tip of A")
+    code_repo.push("A")
+    wait_for(
+        lambda: (
+            (c := fleet.condition("demo-A", "Synced")).get("reason") == "DefinitionsInvalid"
+            and broken[:12] in c.get("message", "")
+        ),
+        60,
+        "DefinitionsInvalid naming the broken tip on demo-A",
+    )
+    assert code_repo.tip("A") == broken
+    assert fleet.status("demo-A")["commit"] == a1
+    assert fleet.condition("demo-A", "Ready")["status"] == "True"
     result = promote(fleet)
     assert result.returncode == 0, result.stderr
-    assert "fast-forwarded" in result.stdout
+    assert "fast-forwarded" in result.stdout and a1[:12] in result.stdout
     assert code_repo.tip("B") == a1
     wait_for(lambda: fleet.status("demo-B").get("commit") == a1, 60, "B live at a1")
+    assert "a1" in fleet.gql.asset_keys("demo-B")
+    assert fleet.condition("demo-B", "Synced")["status"] == "True"
 
     # Divergence: a hotfix lands on B directly; promoting without --merge is refused.
     git("fetch", "--quiet", "origin", cwd=code_repo.work)

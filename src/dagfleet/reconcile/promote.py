@@ -48,13 +48,16 @@ def promote(
             409,
         )
     src = rt.loops.get(f"{repo_name}-{source}")
-    if src is None or src.live is None or not src.status.ready:
+    # Read `live` once: the loop's thread swaps it (a crashed server is replaced by
+    # None, then by its restart), and a second read could find None.
+    live = src.live if src is not None else None
+    if src is None or live is None or not src.status.ready:
         raise ControlError(
             f"{repo_name}-{source} has no live, Ready commit to promote: "
             "check `dagfleet status` and fix it first",
             409,
         )
-    sha = src.live.sha
+    sha = live.sha
     branch = repo.ref_for(fleet.environment(target))
     mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, since=float("inf"))
     previous = mirror.resolve(branch)
