@@ -45,6 +45,20 @@ def test_valid_fleet_loads(tmp_path: Path) -> None:
     ]
 
 
+def test_secret_files_relative_or_absolute_and_attribute_load(tmp_path: Path) -> None:
+    repo = (
+        REPO_OK
+        + "attribute: prod_defs\n"
+        + "environment:\n"
+        + "  - {name: DB, from_file: secrets/db}\n"
+        + "  - {name: MOUNTED, from_file: /run/secrets/db-password}\n"
+    )
+    spec = load_fleet(make_dir(tmp_path, FLEET_OK, {"sales.yaml": repo})).repos["sales"]
+    assert [v.from_file for v in spec.environment] == ["secrets/db", "/run/secrets/db-password"]
+    assert spec.code_target is not None
+    assert spec.code_target.dagster_args()[-2:] == ["-a", "prod_defs"]
+
+
 def test_yml_extension_is_read_too(tmp_path: Path) -> None:
     fleet = load_fleet(make_dir(tmp_path, FLEET_OK, {"sales.yml": REPO_OK}))
     assert list(fleet.repos) == ["sales"]
@@ -295,6 +309,52 @@ def test_fleet_without_environments_is_refused(tmp_path: Path, fleet_text: str) 
             [
                 "repos/sales.yaml: environment[0]: X: give exactly one of value, from_env (an "
                 "environment variable holding the secret) or from_file (a file holding it)"
+            ],
+        ),
+        (
+            "from_file leaves the fleet root",
+            "sales.yaml",
+            "name: sales\ngit_url: /srv/sales.git\n"
+            "environment: [{name: X, from_file: ../../etc/shadow}]\n",
+            [
+                "repos/sales.yaml: environment[0].from_file: '../../etc/shadow' contains '..': "
+                "give a path under the fleet root, or the absolute path of the mounted secret "
+                "(e.g. /run/secrets/db-password)"
+            ],
+        ),
+        (
+            "absolute from_file climbing out",
+            "sales.yaml",
+            "name: sales\ngit_url: /srv/sales.git\n"
+            "environment: [{name: X, from_file: /run/secrets/../../etc/shadow}]\n",
+            [
+                "repos/sales.yaml: environment[0].from_file: '/run/secrets/../../etc/shadow' "
+                "contains '..': give a path under the fleet root, or the absolute path of the "
+                "mounted secret (e.g. /run/secrets/db-password)"
+            ],
+        ),
+        (
+            "from_file starting with -",
+            "sales.yaml",
+            "name: sales\ngit_url: /srv/sales.git\nenvironment: [{name: X, from_file: -x}]\n",
+            [
+                "repos/sales.yaml: environment[0].from_file: '-x' must not start with '-': "
+                "write ./-x for a file in the fleet root"
+            ],
+        ),
+        (
+            "NUL in from_file",
+            "sales.yaml",
+            'name: sales\ngit_url: /srv/sales.git\nenvironment: [{name: X, from_file: "a\\0b"}]\n',
+            ["repos/sales.yaml: environment[0].from_file: the path contains a NUL byte"],
+        ),
+        (
+            "attribute is not a variable name",
+            "sales.yaml",
+            "name: sales\ngit_url: /srv/sales.git\nmodule_name: sales.defs\nattribute: -h\n",
+            [
+                "repos/sales.yaml: attribute: '-h' is not a valid attribute: give the name of "
+                "a Python variable in the loaded module, e.g. defs"
             ],
         ),
         (

@@ -248,3 +248,63 @@ def test_relative_path_refused(path: str, why: str) -> None:
 )
 def test_module_name(name: str, ok: bool) -> None:
     assert (names.check_module_name(name) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "secrets/db",
+        ".",
+        "./-x",
+        "a..b/c",
+        # Absolute paths are allowed: secrets an operator mounts outside the fleet root.
+        "/run/secrets/db-password",
+        "/var/run/secrets/kubernetes.io/token",
+    ],
+)
+def test_secret_file_accepted(path: str) -> None:
+    assert names.check_secret_file(path) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("", "is empty"),
+        ("..", "contains '..'"),
+        ("../../etc/shadow", "contains '..'"),
+        ("secrets/../../x", "contains '..'"),
+        ("/run/secrets/../../etc/shadow", "contains '..'"),
+        ("secrets\\..\\..\\x", "contains '..'"),
+        ("-x", "must not start with '-': write ./-x"),
+        ("--help", "must not start with '-'"),
+        ("secrets/db\0.txt", "NUL byte"),
+        ("secrets/db\n", "control character"),
+    ],
+)
+def test_secret_file_refused(path: str, why: str) -> None:
+    error = names.check_secret_file(path)
+    assert error is not None and why in error
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("defs", True),
+        ("prod_defs", True),
+        ("_Defs2", True),
+        ("", False),
+        ("-defs", False),
+        ("--help", False),
+        ("1defs", False),
+        ("defs.sub", False),
+        ("defs()", False),
+        ("a b", False),
+        ("defs\0", False),
+        ("class", False),
+    ],
+)
+def test_attribute_is_a_python_identifier(name: str, ok: bool) -> None:
+    error = names.check_attribute(name)
+    assert (error is None) is ok
+    if error is not None:
+        assert repr(name) in error and "name of a Python variable" in error

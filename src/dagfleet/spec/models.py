@@ -45,6 +45,8 @@ GitRef = Annotated[str, _checked(names.check_git_ref)]
 RelativePath = Annotated[str, _checked(names.check_relative_path)]
 StoragePrefix = Annotated[str, _checked(names.check_storage_prefix)]
 ModuleName = Annotated[str, _checked(names.check_module_name)]
+SecretFile = Annotated[str, _checked(names.check_secret_file)]
+Attribute = Annotated[str, _checked(names.check_attribute)]
 
 
 class EnvVar(_Model):
@@ -57,7 +59,14 @@ class EnvVar(_Model):
     name: EnvVarName
     value: str | None = None
     from_env: EnvVarName | None = None
-    from_file: str | None = None
+    from_file: SecretFile | None = Field(
+        default=None,
+        description=(
+            "A file holding the value, read when the code server starts: relative to the "
+            "fleet root, or absolute for a secret an operator mounts outside it "
+            "(e.g. /run/secrets/db-password). No '..', NUL or leading '-'."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVar:
@@ -123,7 +132,7 @@ class RepoSpec(_Model):
     python_file: RelativePath | None = None
     module_name: ModuleName | None = None
     package_name: ModuleName | None = None
-    attribute: str | None = None
+    attribute: Attribute | None = None
     working_directory: RelativePath = "."
     environment: list[EnvVar] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import subprocess
@@ -123,6 +124,26 @@ def check_relative_path(path: str) -> str | None:
     return None
 
 
+def check_secret_file(path: str) -> str | None:
+    """A `from_file` secret reference: a file relative to the fleet root, or an absolute
+    path where an operator mounts secrets (/run/secrets/x); never '..', NUL or a leading '-'.
+    """
+    if not path:
+        return "the path is empty: give a file relative to the fleet root or an absolute path"
+    if "\0" in path:
+        return "the path contains a NUL byte"
+    if any(ord(c) < 32 for c in path):
+        return f"{path!r} contains a control character"
+    if path.startswith("-"):
+        return f"{path!r} must not start with '-': write ./{path} for a file in the fleet root"
+    if any(part == ".." for part in path.replace("\\", "/").split("/")):
+        return (
+            f"{path!r} contains '..': give a path under the fleet root, or the absolute path "
+            "of the mounted secret (e.g. /run/secrets/db-password)"
+        )
+    return None
+
+
 _PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 # `<root>/<env>/` holds these beside the repos' prefixes (seed 004's layout).
 RESERVED_PREFIXES = ("shared", "system", "temp")
@@ -163,4 +184,14 @@ def prefixes_overlap(a: str, b: str) -> bool:
 def check_module_name(name: str) -> str | None:
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
         return f"{name!r} is not a valid Python module name"
+    return None
+
+
+def check_attribute(name: str) -> str | None:
+    """Dagster's `-a`: the name of a variable (Definitions or repository) in the target."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return (
+            f"{name!r} is not a valid attribute: give the name of a Python variable "
+            "in the loaded module, e.g. defs"
+        )
     return None
