@@ -135,7 +135,7 @@ def test_yml_extension_is_read_too(tmp_path: Path) -> None:
             "name: Acme\nenvironments: [{name: A}]\n",
             [
                 "fleet.yaml: name: 'Acme' is not a valid fleet name: use lowercase letters, "
-                "digits and '-', starting and ending with a letter or digit"
+                "digits and '-', starting with a letter and ending with a letter or digit"
             ],
         ),
         (
@@ -416,7 +416,7 @@ def test_fleet_without_environments_is_refused(tmp_path: Path, fleet_text: str) 
             "name: Sales\ngit_url: /srv/sales.git\n",
             [
                 "repos/Sales.yaml: name: 'Sales' is not a valid repo name: use lowercase "
-                "letters, digits and '-', starting and ending with a letter or digit"
+                "letters, digits and '-', starting with a letter and ending with a letter or digit"
             ],
         ),
         (

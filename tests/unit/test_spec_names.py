@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize(
-    "name", ["sales", "a", "1", "sales-eu", "s3-loader-2", "a" * names.MAX_REPO_NAME]
+    "name", ["sales", "a", "a1", "sales-eu", "s3-loader-2", "a" * names.MAX_REPO_NAME]
 )
 def test_repo_name_accepted(name: str) -> None:
     assert names.check_repo_name(name) is None
@@ -31,6 +31,7 @@ def test_repo_name_accepted(name: str) -> None:
         ("sales-", "not a valid repo name"),
         ("sa les", "not a valid repo name"),
         ("sales.eu", "not a valid repo name"),
+        ("1sales", "starting with a letter"),  # a Kubernetes Service name starts with one
         ("", "not a valid repo name"),
         ("a" * (names.MAX_REPO_NAME + 1), "41 characters long: use at most 40"),
     ],

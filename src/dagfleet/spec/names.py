@@ -14,7 +14,8 @@ MAX_REPO_NAME = 40
 MAX_ENV_NAME = 12
 MAX_FLEET_NAME = 40
 
-_REPO_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# RFC 1035 labels, not just RFC 1123: a Kubernetes Service name must start with a letter.
+_REPO_NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 # Environments keep their case (seed 000 calls them A and B); renderers lower-case them.
 _ENV_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,7 +28,7 @@ def check_repo_name(name: str) -> str | None:
     if not _REPO_NAME.match(name):
         return (
             f"{name!r} is not a valid repo name: use lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
+            "starting with a letter and ending with a letter or digit"
         )
     if len(name) > MAX_REPO_NAME:
         return f"{name!r} is {len(name)} characters long: use at most {MAX_REPO_NAME}"
@@ -49,7 +50,7 @@ def check_fleet_name(name: str) -> str | None:
     if not _REPO_NAME.match(name):
         return (
             f"{name!r} is not a valid fleet name: use lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
+            "starting with a letter and ending with a letter or digit"
         )
     if len(name) > MAX_FLEET_NAME:
         return f"{name!r} is {len(name)} characters long: use at most {MAX_FLEET_NAME}"
