@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from dagfleet.envs.builder import EnvBuilder, InstallError, PythonEnv
@@ -106,3 +107,73 @@ def test_uninstallable_requirement_leaves_nothing(
     after = {p.name for p in venvs.iterdir()}
     assert after - before <= {f".{key}.lock"}, "no env and no .building dir left behind"
     assert builder.existing(bad) is None
+
+
+def test_the_repos_own_dagster_version_wins(venvs: Path, tmp_path: Path) -> None:
+    """A repo pinned to another dagster than dagfleet's own gets that one, and the
+    instance's storage client in the matching library version (0.(minor+16).patch)."""
+    older = project(tmp_path / "older", {"requirements.txt": "dagster==1.13.25\n"})
+    env, built_now = EnvBuilder(venvs).ensure(older)
+    assert built_now is True
+    assert env.dagster_version() == "1.13.25"
+    out = subprocess.run(
+        [
+            str(env.python),
+            "-c",
+            "import dagster, dagster_postgres\n"
+            "print(dagster.__version__, dagster_postgres.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["1.13.25", "0.29.25"]
+
+
+def test_cancel_kills_the_install_and_refuses_new_ones(venvs: Path, tmp_path: Path) -> None:
+    """On shutdown an install in progress is killed, not waited for."""
+    import threading
+    import time
+
+    from dagfleet.envs.builder import InstallCancelled
+
+    slow = project(
+        tmp_path / "slow",
+        {
+            "requirements.txt": REQUIREMENTS + "./slowpkg\n",
+            "slowpkg/setup.py": "import time\ntime.sleep(600)\n",
+        },
+    )
+    builder = EnvBuilder(venvs)
+    caught: list[BaseException] = []
+
+    def install() -> None:
+        try:
+            builder.ensure(slow)
+        except BaseException as exc:
+            caught.append(exc)
+
+    worker = threading.Thread(target=install)
+    worker.start()
+
+    def building() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "build_meta" in " ".join(p.cmdline())  # uv's PEP 517 build of slowpkg
+        ]
+
+    try:
+        deadline = time.monotonic() + 120
+        while not building() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert building(), "uv never started building slowpkg"
+    finally:
+        builder.cancel()  # also when the assertion failed: never leave uv running
+        worker.join(30)
+    assert not worker.is_alive()
+    assert building() == []
+    assert len(caught) == 1 and isinstance(caught[0], InstallCancelled)
+    assert builder.existing(slow) is None
+    with pytest.raises(InstallCancelled):
+        EnvBuilder.ensure(builder, project(tmp_path / "later", {"requirements.txt": "six\n"}))

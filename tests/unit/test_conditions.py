@@ -39,6 +39,20 @@ NOT_SUSPENDED = cond("Suspended", "False", Reason.SUSPENDED, "")
     [
         ("nothing known yet", [], "Unknown", "Progressing", ""),
         ("only synced", [SYNCED], "Unknown", "Progressing", ""),
+        (
+            "first sync failed before anything served",
+            [cond("Synced", "False", Reason.CODE_TARGET_NOT_FOUND, "abc: no code target")],
+            "False",
+            "CodeTargetNotFound",
+            "abc: no code target",
+        ),
+        (
+            "first sync still in progress",
+            [cond("Synced", "False", Reason.PROGRESSING, "publishing abc")],
+            "Unknown",
+            "Progressing",
+            "",
+        ),
         ("serving and synced", [SERVING, SYNCED], "True", "CodeServerRunning", "serving abc123"),
         ("serving, never synced", [SERVING], "True", "CodeServerRunning", "serving abc123"),
         (

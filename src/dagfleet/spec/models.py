@@ -262,7 +262,6 @@ class InstanceSpec(_Model):
     api: Endpoint = Field(default_factory=lambda: Endpoint(port=3030))
     postgres: PostgresSpec | None = None
     run_queue: RunQueueSpec | None = None
-    code_server_port_base: Annotated[int, Field(gt=0, lt=65000)] = 4000
     debug_port_base: Annotated[int, Field(gt=0, lt=65000)] = 5678
 
 

@@ -64,8 +64,17 @@ class LocationStatus(BaseModel):
     ref: str = ""
     commit: str | None = None
     last_good_commit: str | None = None
-    address: str | None = None
-    port: int | None = None
+    address: str | None = Field(
+        default=None, description="Where the code server answers: its Unix socket locally."
+    )
+    port: int | None = Field(
+        default=None,
+        description=(
+            "The code server's TCP port, for servers that listen on one; null for local "
+            "code servers, which listen on the Unix socket in `address` (handed over "
+            "atomically on publish). Rendered deployments use port 4000."
+        ),
+    )
     debug_port: int | None = None
     pid: int | None = None
     dagster_version: str | None = None
@@ -118,6 +127,11 @@ def derive_ready(conditions: list[Condition]) -> Condition:
     if suspended is not None and suspended.status == "True":
         return Condition(type="Ready", status="False", reason=Reason.SUSPENDED, message="")
     if serving is None:
+        if synced is not None and synced.status == "False" and synced.reason != Reason.PROGRESSING:
+            # Nothing was ever served and the first sync failed: not Ready, and why.
+            return Condition(
+                type="Ready", status="False", reason=synced.reason, message=synced.message
+            )
         return Condition(type="Ready", status="Unknown", reason=Reason.PROGRESSING)
     if serving.status == "True":
         message = serving.message
