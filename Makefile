@@ -3,6 +3,11 @@ SHELL := /bin/bash
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 DAGFLEET := $(UV) run --frozen dagfleet
 PYTEST_ARGS ?=
+# FLEET=DIR: the fleet directory for `up` and the repo targets (default: the CLI's own
+# discovery from this directory: ./fleet.yaml, else ./.dagfleet). The API address and
+# token come from DAGFLEET_API_URL and DAGFLEET_API_TOKEN, as for the CLI.
+FLEET ?=
+FLEET_ARG = $(if $(FLEET),--fleet "$(FLEET)")
 
 .PHONY: install up test lint add-repo update-repo remove-repo list-repos repo-logs \
         dev-with-repos dev-add-repo sync-repos
@@ -12,7 +17,7 @@ install:
 
 ## The embedded default: medallion in environments A and B, UI on 127.0.0.1:3000.
 up: install
-	$(DAGFLEET) up
+	$(DAGFLEET) up $(FLEET_ARG)
 
 ## The whole suite: lint, types, unit, integration and e2e tests.
 test: install
@@ -28,23 +33,23 @@ lint: install
 
 # Seed 004's repository manager targets.
 add-repo: install
-	$(DAGFLEET) repo add "$(REPO_NAME)" --git-url "$(REPO_URL)" $(if $(BRANCH),--branch "$(BRANCH)")
+	$(DAGFLEET) repo add "$(REPO_NAME)" --git-url "$(REPO_URL)" $(if $(BRANCH),--branch "$(BRANCH)") $(FLEET_ARG)
 
 update-repo: install
-	$(DAGFLEET) repo update "$(REPO_NAME)"
+	$(DAGFLEET) repo update "$(REPO_NAME)" $(FLEET_ARG)
 
 remove-repo: install
-	$(DAGFLEET) repo remove "$(REPO_NAME)"
+	$(DAGFLEET) repo remove "$(REPO_NAME)" $(FLEET_ARG)
 
 list-repos: install
-	$(DAGFLEET) repo list
+	$(DAGFLEET) repo list $(FLEET_ARG)
 
 repo-logs: install
-	$(DAGFLEET) repo logs "$(REPO_NAME)" $(if $(ENV),--env "$(ENV)")
+	$(DAGFLEET) repo logs "$(REPO_NAME)" $(if $(ENV),--env "$(ENV)") $(FLEET_ARG)
 
 dev-with-repos: up
 
 dev-add-repo: add-repo
 
 sync-repos: install
-	$(DAGFLEET) sync
+	$(DAGFLEET) sync $(FLEET_ARG)

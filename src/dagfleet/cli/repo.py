@@ -28,8 +28,9 @@ from dagfleet.api.models import DeleteResult, RepoResource
 from dagfleet.control import ControlError
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
-from dagfleet.registry import Registry, RegistryError, RepoEntry, to_document
+from dagfleet.registry import NotFound, Registry, RegistryError, RepoEntry, to_document
 from dagfleet.spec import RepoSpec, SpecError, load_fleet
+from dagfleet.spec.names import check_env_var_name, check_secret_file
 
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -58,6 +59,11 @@ class Failure(Exception):
         self.problems = problems or []
 
 
+def _exit_code(status: int) -> int:
+    """An API status as the CLI's exit code: 2 bad input, 3 no running fleet, else 1."""
+    return {422: 2, 503: 3}.get(status, 1)
+
+
 class Api:
     """The running fleet's REST API."""
 
@@ -77,7 +83,7 @@ class Api:
                 f"{p['file']}: {p['field']}: {p['message']}" if p.get("field") else p["message"]
                 for p in body.get("problems", [])
             ]
-            code = {422: 2, 503: 3}.get(resp.status_code, 1)
+            code = _exit_code(resp.status_code)
             raise Failure(f"{resp.status_code}: {body.get('detail', '')}", code, problems)
         return resp.json() if resp.content else None
 
@@ -89,7 +95,11 @@ class Api:
         with self.http.stream("GET", url, params=params, timeout=None) as resp:
             if resp.status_code >= 400:
                 resp.read()
-                raise Failure(f"{resp.status_code}: {resp.json().get('detail', '')}", 1)
+                try:
+                    detail = resp.json().get("detail", "")
+                except ValueError:
+                    detail = resp.text
+                raise Failure(f"{resp.status_code}: {detail}", _exit_code(resp.status_code))
             yield from resp.iter_bytes()
 
 
@@ -110,6 +120,11 @@ class Local:
             spec=entry.spec,
         ).model_dump(mode="json")
 
+    def _check_env(self, env: str | None) -> None:
+        """The API's check (routes_repos._check_env): an unknown environment is a 404."""
+        if env is not None and env not in {e.name for e in self.registry.fleet_spec().environments}:
+            raise ControlError(f"unknown environment {env!r}", 404)
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         parts = path.strip("/").split("/")
         body: dict[str, Any] = kwargs.get("json") or {}
@@ -122,6 +137,9 @@ class Local:
             return [s.model_dump(mode="json") for s in self.controller.statuses()]
         name = parts[1]
         if len(parts) == 3 and parts[2] == "sync":
+            # As the API: an unknown repo or environment is refused before the runtime is asked.
+            self.registry.get(name)
+            self._check_env(params.get("env"))
             self.controller.sync(name, params.get("env"), True)
         if method == "GET":
             return self._resource(self.registry.get(name))
@@ -137,8 +155,12 @@ class Local:
         raise AssertionError(f"no local route for {method} {path}")
 
     def logs(self, name: str, env: str | None, tail: int, follow_: bool) -> Iterator[bytes]:
+        # The API's checks, in its order (routes_repos.repo_logs).
         entry = self.registry.get(name)
-        locations = [f"{name}-{env}"] if env else self.registry.locations(entry.spec)
+        self._check_env(env)
+        locations = [f"{name}-{env}"] if env is not None else self.registry.locations(entry.spec)
+        if not locations:
+            raise NotFound(f"repo {name!r} has no location in environment {env!r}")
         paths = {loc: self.layout.log(loc) for loc in locations}
         if not follow_:
             yield tail_many(paths, tail)[0]
@@ -239,6 +261,57 @@ def _wait_loaded(client: Api, locations: list[str], timeout: float) -> bool:
     return not pending and not failed
 
 
+def _bad(flag: str, item: str, problem: str) -> typer.Exit:
+    shown = f"{flag} {item}" if item else flag
+    err.print(f"[red]error[/red] {shown}: {problem}", highlight=False)
+    return typer.Exit(2)
+
+
+def _environment(
+    literals: list[str], secret_envs: list[str], secret_files: list[str]
+) -> list[dict[str, str]]:
+    """The repo's `environment` from the three flags, checked with the spec's own rules.
+
+    Each error names the flag and the fix. A --secret-env whose variable name is
+    invalid is never echoed: users who mistake the flag for KEY=SECRET would see
+    their secret in the terminal (and in CI logs).
+    """
+    variables: list[dict[str, str]] = []
+    seen: dict[str, str] = {}
+    flags = [("--env", i, "VALUE") for i in literals]
+    flags += [("--secret-env", i, "ENV_VAR") for i in secret_envs]
+    flags += [("--secret-file", i, "PATH") for i in secret_files]
+    for flag, item, rhs in flags:
+        key, sep, value = item.partition("=")
+        secret = flag == "--secret-env"
+        if not sep:
+            raise _bad(flag, "" if secret else repr(item), f"write KEY={rhs}")
+        shown = repr(f"{key}=...") if secret else repr(item)
+        problem = check_env_var_name(key)
+        if problem:
+            raise _bad(flag, shown, problem)
+        if key in seen:
+            raise _bad(flag, shown, f"{key} is already set by {seen[key]}: keep one of them")
+        seen[key] = flag
+        if flag == "--env":
+            variables.append({"name": key, "value": value})
+        elif flag == "--secret-env":
+            if check_env_var_name(value):
+                raise _bad(
+                    flag,
+                    shown,
+                    "after '=' give the NAME of the variable in dagfleet's environment that "
+                    "holds the secret ([A-Za-z_][A-Za-z0-9_]*), not the secret itself",
+                )
+            variables.append({"name": key, "from_env": value})
+        else:
+            problem = check_secret_file(value)
+            if problem:
+                raise _bad(flag, shown, problem)
+            variables.append({"name": key, "from_file": value})
+    return variables
+
+
 @app.command()
 def add(
     name: NameArg,
@@ -248,7 +321,26 @@ def add(
     python_file: Annotated[str | None, typer.Option("--python-file")] = None,
     package: Annotated[str | None, typer.Option("--package")] = None,
     working_directory: Annotated[str | None, typer.Option("--working-directory")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable.")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="KEY=VALUE, repeatable; the value is stored in the repo file."),
+    ] = None,
+    secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-env",
+            help="KEY=ENV_VAR, repeatable: KEY is read from dagfleet's ENV_VAR when the code "
+            "server starts (from_env); only the name is stored.",
+        ),
+    ] = None,
+    secret_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-file",
+            help="KEY=PATH, repeatable: KEY is read from the file PATH (relative to the fleet "
+            "root, or absolute, e.g. /run/secrets/x) when the code server starts (from_file).",
+        ),
+    ] = None,
     environments: Annotated[
         str | None, typer.Option("--environments", help="Only these, e.g. A,B.")
     ] = None,
@@ -273,13 +365,7 @@ def add(
     ):
         if value is not None:
             doc[key] = value
-    variables = []
-    for item in env or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            err.print(f"[red]error[/red] --env {item!r}: write KEY=VALUE")
-            raise typer.Exit(2)
-        variables.append({"name": key, "value": value})
+    variables = _environment(env or [], secret_env or [], secret_file or [])
     if variables:
         doc["environment"] = variables
     if environments:
@@ -450,7 +536,9 @@ def logs(
     name: NameArg,
     env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    tail: Annotated[int, typer.Option(help="Lines from the end.")] = 100,
+    tail: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Lines from the end (as the API: 0-100000).")
+    ] = 100,
     fleet: FleetOpt = None,
     api: ApiOpt = None,
     token: TokenOpt = None,
