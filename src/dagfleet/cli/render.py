@@ -1,8 +1,9 @@
 """`dagfleet render TARGET --out DIR` and `dagfleet deploy k8s --out DIR [--apply]`.
 
 Rendering is pure (dagfleet.render); this module loads the fleet, maps flags to
-render options, writes the files and, for deploy, prints or runs the
-kubectl/helm commands of seed 001's build-and-deploy flow.
+render options, writes the files and, for deploy, prints or runs the commands
+of seed 001's build-and-deploy flow: per repo git fetch, docker build and
+docker push (unless --skip-build), then kubectl and helm.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dagfleet.render import (
     render_k8s,
 )
 from dagfleet.render import options as o
+from dagfleet.render.ci import fetch_commands, image_builds
 from dagfleet.render.flux import HELM_REPO_URL, FluxOptions
 from dagfleet.render.write import write
 from dagfleet.spec import Fleet, SpecError, load_fleet
@@ -165,6 +167,31 @@ def dockerfile_cmd(
     _write(result, out)
 
 
+def build_commands(fleet: Fleet, out: Path, opts: K8sOptions) -> list[list[str]]:
+    """Per repo, seed 001's build step: fetch the repo at the ref of the first environment it
+    runs in (what `latest` holds in `render ci`), build the rendered Dockerfile, push."""
+    commands = []
+    for build in image_builds(fleet):
+        if not build.latest:
+            continue
+        checkout = out / "src" / build.repo
+        image = opts.repo_image(build.repo)
+        dockerfile = out / "images" / build.repo / "Dockerfile"
+        commands += fetch_commands(build.git_url, build.ref, checkout)
+        commands.append(["docker", "build", "-f", str(dockerfile), "-t", image, str(checkout)])
+        commands.append(["docker", "push", image])
+    return commands
+
+
+def build_files(fleet: Fleet) -> Rendered:
+    """The Dockerfiles build_commands use, as `images/<repo>/Dockerfile`."""
+    return {
+        f"images/{b.repo}/Dockerfile": render_dockerfile(fleet, b.repo)["Dockerfile"]
+        for b in image_builds(fleet)
+        if b.latest
+    }
+
+
 def deploy_commands(fleet: Fleet, out: Path, opts: K8sOptions) -> list[list[str]]:
     from dagfleet.render.common import instance_namespace
 
@@ -180,47 +207,72 @@ def deploy_commands(fleet: Fleet, out: Path, opts: K8sOptions) -> list[list[str]
     ]  # fmt: skip
 
 
+def _missing_tools(commands: list[list[str]]) -> list[str]:
+    needed = {cmd[0] for cmd in commands}
+    return [t for t in ("git", "docker", "kubectl", "helm") if t in needed and not shutil.which(t)]
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 @deploy_app.command("k8s")
 def deploy_k8s(
     out: Out,
     fleet: FleetDir = Path("."),
-    apply: Annotated[bool, typer.Option(help="Run the commands (needs kubectl and helm).")] = False,
+    apply: Annotated[
+        bool, typer.Option(help="Run the commands (needs git, docker, kubectl and helm).")
+    ] = False,
+    skip_build: Annotated[
+        bool, typer.Option("--skip-build", help="Deploy images already pushed: no docker.")
+    ] = False,
     registry: Registry = o.DEFAULT_REGISTRY,
     tag: Tag = "latest",
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
 ) -> None:
-    """Render for Kubernetes, print the kubectl/helm commands, and run them with --apply."""
+    """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
+    from dagfleet.render.common import instance_namespace
+
     loaded = _load(fleet)
     opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
     _write(render_k8s(loaded, opts), out)
-    commands = deploy_commands(loaded, out, opts)
+    builds = [] if skip_build else build_commands(loaded, out, opts)
+    if builds:
+        _write(build_files(loaded), out)
+    commands = builds + deploy_commands(loaded, out, opts)
     typer.echo(
         "\n# Once: the Secret the instance database and the chart read (no value is rendered)"
     )
     typer.echo(
         "# kubectl -n "
-        + shlex.quote(commands[3][commands[3].index("--namespace") + 1])
+        + shlex.quote(instance_namespace(loaded))
         + " create secret generic dagster-postgresql-secret --type=kubernetes.io/basic-auth"
         ' --from-literal=username=dagster --from-literal=password="$PW"'
         ' --from-literal=postgresql-password="$PW"'
     )
+    if builds:
+        typer.echo("\n# Build and push the images (the repo at its first environment's ref):")
+        for cmd in builds:
+            typer.echo(shlex.join(cmd))
     typer.echo("\n# Deploy:")
-    for cmd in commands:
+    for cmd in commands[len(builds) :]:
         typer.echo(shlex.join(cmd))
     if not apply:
         return
-    missing = [tool for tool in ("kubectl", "helm") if shutil.which(tool) is None]
+    missing = _missing_tools(commands)
     if missing:
+        hint = " (or --skip-build to deploy images already pushed)" if "docker" in missing else ""
         typer.echo(
-            f"cannot apply: {' and '.join(missing)} not found on PATH; install "
-            f"{'them' if len(missing) > 1 else 'it'} or run the commands above yourself",
+            f"cannot apply: {_and(missing)} not found on PATH; install "
+            f"{'them' if len(missing) > 1 else 'it'} or run the commands above yourself{hint}",
             err=True,
         )
         raise typer.Exit(1)
     for cmd in commands:
         typer.echo(f"$ {shlex.join(cmd)}")
+        sys.stdout.flush()
         result = subprocess.run(cmd, check=False)
         if result.returncode != 0:
             typer.echo(f"failed ({result.returncode}): {shlex.join(cmd)}", err=True)

@@ -1,12 +1,24 @@
 """`render ci`: a GitHub Actions workflow for the fleet repository, shaped like seed 002.
 
+The workflow lives in the fleet repo (fleet.yaml + repos/*.yaml), not in a code
+repo as in seed 002. So `github.sha` is a fleet commit and says nothing about
+the code: every job checks a code repo out at the ref the fleet files give it
+(the environment's pin, else its branch: `branches[env]`, the repo's `branch`,
+the environment's default branch, `main`), and images are tagged with the
+commit of the code they hold.
+
 Triggers: push to main and pull requests to main. Jobs:
-- validate: fails when a `*.tfstate*` file is committed, runs `dagfleet
-  validate` (every repo's definitions load in their environments), and runs
-  `dbt parse` in every dbt project found in each repo's checkout;
-- build (matrix over repos): renders the repo's Dockerfile with dagfleet,
-  builds it tagged with the commit SHA and `latest`, and pushes only on a push
-  to main (pull requests build without pushing).
+- state-files: fails when a `*.tfstate*` file is committed;
+- validate (matrix over locations, one per repo and environment): `dagfleet
+  validate REPO --env ENV` (the definitions load at that environment's ref, in
+  that environment), then `dbt parse` in every dbt project of the repo checked
+  out at that ref;
+- build (matrix over each repo's distinct refs): checks the repo out at the
+  ref, renders its Dockerfile with dagfleet, builds it tagged with the code's
+  commit SHA, plus `latest` for the ref of the first environment the repo runs
+  in (the tag deployments run by default; git-sync brings every environment's
+  own code), and pushes only on a push to main (pull requests build without
+  pushing).
 The registry is the `registry` render option (default ghcr.io/dagfleet) and
 dagfleet is installed from `dagfleet_source`; credentials come from the
 workflow's GITHUB_TOKEN, never from the render.
@@ -14,7 +26,10 @@ workflow's GITHUB_TOKEN, never from the render.
 
 from __future__ import annotations
 
+import re
 import shlex
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dagfleet.render import common as c
@@ -24,16 +39,81 @@ from dagfleet.spec.models import Fleet
 CHECKOUT = "actions/checkout@v5"
 SETUP_UV = "astral-sh/setup-uv@v5"
 ON_MAIN = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+# A pin is a commit SHA (names.check_pin) or a tag; a SHA cannot be fetched shallowly by name.
+SHA_PATTERN = "^[0-9a-f]{7,40}$"
+FULL_DEPTH = 2147483647
 
 
-def _clone_steps(fleet: Fleet) -> str:
-    lines = []
-    for repo in sorted(fleet.repos.values(), key=lambda r: r.name):
-        env = fleet.spec.environments[0]
-        lines.append(
-            f'git clone --depth 1 --branch "{repo.ref_for(env)}" "{repo.git_url}" "src/{repo.name}"'
-        )
-    return "\n".join(lines) or "true"
+@dataclass(frozen=True)
+class ImageBuild:
+    """One image to build: `repo` checked out at `ref` (a pin, branch or tag)."""
+
+    repo: str
+    git_url: str
+    ref: str
+    latest: bool
+
+
+def image_builds(fleet: Fleet) -> list[ImageBuild]:
+    """Each repo's distinct refs over the environments it runs in, in environment order.
+
+    The first is the repo's `latest`: deployments run one image per repo and
+    git-sync brings each environment's code, so the image only has to carry the
+    dependencies, taken from the first environment's ref.
+    """
+    out: list[ImageBuild] = []
+    seen: set[tuple[str, str]] = set()
+    for loc in fleet.locations():
+        ref = loc.pin or loc.ref
+        if loc.playground or (loc.repo, ref) in seen:
+            continue
+        first = all(b.repo != loc.repo for b in out)
+        seen.add((loc.repo, ref))
+        out.append(ImageBuild(loc.repo, fleet.repos[loc.repo].git_url, ref, first))
+    return out
+
+
+def fetch_commands(git_url: str, ref: str, dest: Path) -> list[list[str]]:
+    """Check `ref` of `git_url` out at `dest`; safe to run again over an earlier checkout."""
+    git = ["git", "-C", str(dest)]
+    if re.match(SHA_PATTERN, ref):
+        heads, tags = "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"
+        # Full history (2147483647 is git's "unshallow", valid on complete clones too).
+        fetch = [*git, "fetch", "--quiet", f"--depth={FULL_DEPTH}", git_url, heads, tags]
+        target = ref
+    else:
+        fetch, target = [*git, "fetch", "--quiet", "--depth", "1", git_url, ref], "FETCH_HEAD"
+    return [
+        ["git", "init", "--quiet", str(dest)],
+        fetch,
+        [*git, "checkout", "--quiet", "--force", "--detach", target],
+    ]
+
+
+# The shell form of fetch_commands for a matrix job ($URL, $REF, $REPO from the job env).
+CHECKOUT_SCRIPT = (
+    'git init --quiet "src/$REPO"\n'
+    f"if printf '%s\\n' \"$REF\" | grep -Eq '{SHA_PATTERN}'; then\n"
+    f'  git -C "src/$REPO" fetch --quiet --depth={FULL_DEPTH} "$URL" '
+    "'+refs/heads/*:refs/remotes/origin/*' '+refs/tags/*:refs/tags/*'\n"
+    '  git -C "src/$REPO" checkout --quiet --force --detach "$REF"\n'
+    "else\n"
+    '  git -C "src/$REPO" fetch --quiet --depth 1 "$URL" "$REF"\n'
+    '  git -C "src/$REPO" checkout --quiet --force --detach FETCH_HEAD\n'
+    "fi\n"
+    'echo "sha=$(git -C "src/$REPO" rev-parse HEAD)" >> "$GITHUB_OUTPUT"'
+)
+
+DBT_PARSE = (
+    "find \"src/$REPO\" -name dbt_project.yml -not -path '*/.venv/*' -print0 |\n"
+    "  while IFS= read -r -d '' project; do\n"
+    '    (cd "$(dirname "$project")" && uv run --locked dbt parse --profiles-dir .)\n'
+    "  done"
+)
+
+
+def _env(**values: str) -> dict[str, str]:
+    return {k.upper(): "${{ matrix." + v + " }}" for k, v in values.items()}
 
 
 def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
@@ -42,9 +122,13 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
         "name": "Install dagfleet",
         "run": f"uv tool install {shlex.quote(opts.dagfleet_source)}",
     }
-    repos = sorted(fleet.repos)
+    checkout_code = {
+        "name": "Check out ${{ matrix.repo }} at ${{ matrix.ref }}",
+        "id": "code",
+        "run": CHECKOUT_SCRIPT,
+    }
     registry = opts.registry.rstrip("/")
-    validate: dict[str, Any] = {
+    state: dict[str, Any] = {
         "runs-on": "ubuntu-latest",
         "steps": [
             {"uses": CHECKOUT},
@@ -56,35 +140,68 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
                     'echo "$found"; exit 1; fi'
                 ),
             },
-            {"uses": SETUP_UV},
-            install,
-            {"name": "Validate every location", "run": "dagfleet validate --fleet ."},
-            {"name": "Check out the repos", "run": _clone_steps(fleet)},
-            {
-                "name": "dbt parse",
-                "run": (
-                    "for project in $(find src -name dbt_project.yml -not -path '*/.venv/*'); do\n"
-                    '  dir=$(dirname "$project")\n'
-                    '  (cd "$dir" && uv run --locked dbt parse --profiles-dir .)\n'
-                    "done"
-                ),
-            },
         ],
     }
-    build: dict[str, Any] = {
-        "needs": "validate",
+    locations = [
+        {
+            "location": loc.name,
+            "repo": loc.repo,
+            "env": loc.env,
+            "ref": loc.pin or loc.ref,
+            "url": fleet.repos[loc.repo].git_url,
+        }
+        for loc in fleet.locations()
+        if not loc.playground
+    ]
+    validate: dict[str, Any] = {
+        "name": "validate ${{ matrix.location }}",
         "runs-on": "ubuntu-latest",
-        "permissions": {"contents": "read", "packages": "write"},
-        "strategy": {"fail-fast": False, "matrix": {"repo": repos}},
+        "strategy": {"fail-fast": False, "matrix": {"include": locations}},
+        "env": _env(repo="repo", env="env", ref="ref", url="url"),
         "steps": [
             {"uses": CHECKOUT},
             {"uses": SETUP_UV},
             install,
-            {"name": "Check out the repos", "run": _clone_steps(fleet)},
+            {
+                "name": "Validate ${{ matrix.location }}",
+                "run": 'dagfleet validate "$REPO" --env "$ENV" --fleet .',
+            },
+            checkout_code,
+            {"name": "dbt parse", "run": DBT_PARSE},
+        ],
+    }
+    builds = [
+        {"repo": b.repo, "ref": b.ref, "url": b.git_url, "latest": b.latest}
+        for b in image_builds(fleet)
+    ]
+    build: dict[str, Any] = {
+        "name": "build ${{ matrix.repo }} at ${{ matrix.ref }}",
+        "needs": ["state-files", "validate"],
+        "runs-on": "ubuntu-latest",
+        "permissions": {"contents": "read", "packages": "write"},
+        "strategy": {"fail-fast": False, "matrix": {"include": builds}},
+        "env": {
+            **_env(repo="repo", ref="ref", url="url", latest="latest"),
+            "IMAGE": f"{registry}/${{{{ matrix.repo }}}}",
+        },
+        "steps": [
+            {"uses": CHECKOUT},
+            {"uses": SETUP_UV},
+            install,
+            checkout_code,
+            {
+                "name": "Image tags",
+                "id": "tags",
+                "env": {"SHA": "${{ steps.code.outputs.sha }}"},
+                "run": (
+                    'tags="$IMAGE:$SHA"\n'
+                    'if [ "$LATEST" = true ]; then tags="$tags,$IMAGE:latest"; fi\n'
+                    'echo "tags=$tags" >> "$GITHUB_OUTPUT"'
+                ),
+            },
             {
                 "name": "Render the Dockerfile",
-                "run": 'dagfleet render dockerfile "${{ matrix.repo }}" --fleet . '
-                '--out "build/${{ matrix.repo }}"',
+                "run": 'dagfleet render dockerfile "$REPO" --fleet . --out "build/$REPO"',
             },
             {"uses": "docker/setup-buildx-action@v4"},
             {
@@ -102,17 +219,17 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
                     "context": "src/${{ matrix.repo }}",
                     "file": "build/${{ matrix.repo }}/Dockerfile",
                     "push": "${{ " + ON_MAIN + " }}",
-                    "tags": (
-                        f"{registry}/${{{{ matrix.repo }}}}:${{{{ github.sha }}}}\n"
-                        f"{registry}/${{{{ matrix.repo }}}}:latest"
-                    ),
+                    "tags": "${{ steps.tags.outputs.tags }}",
                 },
             },
         ],
     }
+    jobs: dict[str, Any] = {"state-files": state}
+    if locations:
+        jobs |= {"validate": validate, "build": build}
     workflow = {
         "name": f"dagfleet {fleet.name}",
         "on": {"push": {"branches": ["main"]}, "pull_request": {"branches": ["main"]}},
-        "jobs": {"validate": validate, "build": build} if repos else {"validate": validate},
+        "jobs": jobs,
     }
     return {".github/workflows/dagfleet.yaml": workflow}

@@ -8,15 +8,19 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from dagfleet.cli import app
+from dagfleet.render.ci import fetch_commands
 from dagfleet.render.dockerfile import EXTRAS
+from dagfleet.render.flux import HELM_REPO_URL
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.spec.defaults import default_fleet_document, medallion_repo_document
+from tests.support.gitrepo import CodeRepo
 
 pytestmark = pytest.mark.unit
 
@@ -169,3 +173,217 @@ def test_deploy_prints_commands_and_refuses_to_apply_without_tools(
     applied = CliRunner().invoke(app, [*args, "--apply"])
     assert applied.exit_code == 1
     assert "kubectl and helm not found on PATH" in applied.output
+
+
+def per_env_fleet(tmp_path: Path, sales_url: str, pin: str = "v1.0.0") -> Path:
+    """Repo `sales` follows `main` in A and `release` in B; `ops` is pinned in B."""
+    root = tmp_path / "fleet"
+    (root / "repos").mkdir(parents=True)
+    fleet_doc = {"name": "shop", "environments": [{"name": "A", "branch": "A"}, {"name": "B"}]}
+    (root / "fleet.yaml").write_text(yaml.safe_dump(fleet_doc))
+    sales = {
+        "name": "sales",
+        "git_url": sales_url,
+        "module_name": "demo.definitions",
+        "branches": {"A": "main", "B": "release"},
+    }
+    ops = {"name": "ops", "git_url": "https://git.example.com/ops.git", "pins": {"B": pin}}
+    (root / "repos" / "sales.yaml").write_text(yaml.safe_dump(sales))
+    (root / "repos" / "ops.yaml").write_text(yaml.safe_dump(ops))
+    return root
+
+
+def render_workflow(tmp_path: Path, fleet: Path) -> dict[str, Any]:
+    out = tmp_path / "ci"
+    result = CliRunner().invoke(app, ["render", "ci", "--out", str(out), "--fleet", str(fleet)])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = yaml.safe_load((out / ".github/workflows/dagfleet.yaml").read_text())
+    return doc
+
+
+def test_ci_validates_every_location_at_its_environments_ref(tmp_path: Path) -> None:
+    fleet = per_env_fleet(tmp_path, "https://git.example.com/sales.git", pin="0123abcd")
+    validate = render_workflow(tmp_path, fleet)["jobs"]["validate"]
+    entries = {(e["repo"], e["env"], e["ref"]) for e in validate["strategy"]["matrix"]["include"]}
+    assert entries == {
+        ("sales", "A", "main"),
+        ("sales", "B", "release"),
+        ("ops", "A", "A"),  # the environment's default branch
+        ("ops", "B", "0123abcd"),  # the pin wins over the branch
+    }
+    runs = [step.get("run", "") for step in validate["steps"]]
+    assert 'dagfleet validate "$REPO" --env "$ENV" --fleet .' in runs
+    assert validate["env"]["ENV"] == "${{ matrix.env }}"
+    assert validate["env"]["REF"] == "${{ matrix.ref }}"
+
+
+def test_ci_builds_each_ref_of_a_repo_and_tags_latest_from_the_first_env(
+    tmp_path: Path,
+) -> None:
+    fleet = per_env_fleet(tmp_path, "https://git.example.com/sales.git")
+    build = render_workflow(tmp_path, fleet)["jobs"]["build"]
+    builds = [(e["repo"], e["ref"], e["latest"]) for e in build["strategy"]["matrix"]["include"]]
+    assert builds == [
+        ("ops", "A", True),
+        ("ops", "v1.0.0", False),
+        ("sales", "main", True),
+        ("sales", "release", False),
+    ]
+    push = next(s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push"))
+    # Tagged with the code's commit (from the checkout step), not the fleet repo's github.sha.
+    assert push["with"]["tags"] == "${{ steps.tags.outputs.tags }}"
+    assert "github.sha" not in yaml.safe_dump(build)
+
+
+def test_ci_checkout_step_checks_out_each_matrix_ref(tmp_path: Path) -> None:
+    """Run the rendered checkout script (real git, local remotes) for every validate entry."""
+    repo = CodeRepo(tmp_path / "remotes", name="sales", branches=("main", "release"))
+    repo.commit({"release.txt": "r\n"}, "release only", branch="release")
+    repo.push("release")
+    tips = {"main": repo.tip("main"), "release": repo.tip("release")}
+    fleet = per_env_fleet(tmp_path, repo.url)
+    validate = render_workflow(tmp_path, fleet)["jobs"]["validate"]
+    script = next(s["run"] for s in validate["steps"] if s.get("id") == "code")
+    for entry in validate["strategy"]["matrix"]["include"]:
+        if entry["repo"] != "sales":
+            continue
+        work = tmp_path / "job" / entry["env"]
+        work.mkdir(parents=True)
+        output = work / "github_output"
+        env = {
+            **os.environ,
+            "REPO": entry["repo"],
+            "REF": entry["ref"],
+            "URL": entry["url"],
+            "GITHUB_OUTPUT": str(output),
+        }
+        subprocess.run(["bash", "-e", "-c", script], cwd=work, env=env, check=True)
+        assert output.read_text() == f"sha={tips[entry['ref']]}\n"
+        checkout = work / "src" / "sales"
+        assert (checkout / "release.txt").exists() == (entry["ref"] == "release")
+
+
+def test_fetch_commands_reach_a_pinned_commit_behind_a_shallow_checkout(
+    tmp_path: Path,
+) -> None:
+    repo = CodeRepo(tmp_path / "remotes", name="sales", branches=("main",))
+    old = repo.tip("main")
+    repo.commit({"new.txt": "n\n"}, "newer", branch="main")
+    repo.push("main")
+    dest = tmp_path / "checkout"
+    for ref in ("main", old[:10], "main"):  # again over the same directory, as re-deploys do
+        for cmd in fetch_commands(repo.url, ref, dest):
+            subprocess.run(cmd, check=True)
+        head = subprocess.run(
+            ["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        assert head == (old if ref != "main" else repo.tip("main"))
+
+
+def deploy_args(tmp_path: Path, fleet: Path, *extra: str) -> list[str]:
+    out = str(tmp_path / "o")
+    reg = ["--registry", "registry.example.com/team", "--tag", "v7"]
+    return ["deploy", "k8s", "--out", out, "--fleet", str(fleet), *reg, *extra]
+
+
+def test_deploy_prints_build_and_push_before_kubectl_and_helm(tmp_path: Path) -> None:
+    fleet = per_env_fleet(tmp_path, "https://git.example.com/sales.git")
+    result = CliRunner().invoke(app, deploy_args(tmp_path, fleet))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    out = tmp_path / "o"
+    build = (
+        f"docker build -f {out}/images/sales/Dockerfile "
+        f"-t registry.example.com/team/sales:v7 {out}/src/sales"
+    )
+    assert build in lines
+    assert "docker push registry.example.com/team/sales:v7" in lines
+    # The image holds sales at its first environment's ref (main), not the env's branch A.
+    assert f"git -C {out}/src/sales fetch --quiet --depth 1 {fleet_url(fleet)} main" in lines
+    assert lines.index(build) < lines.index("docker push registry.example.com/team/sales:v7")
+    assert lines.index("docker push registry.example.com/team/sales:v7") < next(
+        i for i, line in enumerate(lines) if line.startswith("helm repo add")
+    )
+    assert 'dagster", "code-server"' in (out / "images" / "sales" / "Dockerfile").read_text()
+
+    skipped = CliRunner().invoke(app, deploy_args(tmp_path / "s", fleet, "--skip-build"))
+    assert skipped.exit_code == 0, skipped.output
+    assert "docker" not in skipped.output and "git " not in skipped.output
+    assert "kubectl apply -k" in skipped.output
+
+
+def fleet_url(fleet: Path) -> str:
+    doc: dict[str, str] = yaml.safe_load((fleet / "repos" / "sales.yaml").read_text())
+    return doc["git_url"]
+
+
+# docker, kubectl and helm reach a Docker engine and a cluster, neither of which exists on
+# the machines the tests run on: these stand-ins (a mock of tools out of reach) record their
+# argv so the test can check what --apply runs and in which order. git is the real one.
+FAKE_TOOL = """#!/bin/sh
+printf '%s\\n' "$(basename "$0") $*" >> "$DAGFLEET_TEST_TOOL_LOG"
+"""
+
+
+def fake_tools(tmp_path: Path, *tools: str) -> Path:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    for tool in tools:
+        (bin_dir / tool).write_text(FAKE_TOOL)
+        (bin_dir / tool).chmod(0o755)
+    return bin_dir
+
+
+def test_deploy_apply_builds_pushes_then_deploys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = CodeRepo(tmp_path / "remotes", name="sales", branches=("main", "release"))
+    fleet = per_env_fleet(tmp_path, repo.url)
+    ops = {"name": "ops", "git_url": repo.url, "branch": "release", "pins": {"B": "v1.0.0"}}
+    (fleet / "repos" / "ops.yaml").write_text(yaml.safe_dump(ops))
+    log = tmp_path / "tools.log"
+    bin_dir = fake_tools(tmp_path, "docker", "kubectl", "helm")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DAGFLEET_TEST_TOOL_LOG", str(log))
+    result = CliRunner().invoke(app, deploy_args(tmp_path, fleet, "--apply"))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "o"
+    image = "registry.example.com/team/{}:v7"
+    assert log.read_text().splitlines() == [
+        f"docker build -f {out}/images/ops/Dockerfile -t {image.format('ops')} {out}/src/ops",
+        f"docker push {image.format('ops')}",
+        f"docker build -f {out}/images/sales/Dockerfile -t {image.format('sales')} {out}/src/sales",
+        f"docker push {image.format('sales')}",
+        f"helm repo add --force-update dagster {HELM_REPO_URL}",
+        "helm repo update dagster",
+        f"kubectl apply -k {out}/manifests",
+        f"helm upgrade --install dagster dagster/dagster --namespace shop "
+        f"--values {out}/values.yaml --wait",
+    ]
+    # The build contexts the real git fetched: each repo at the ref of its first environment.
+    for name, branch in (("sales", "main"), ("ops", "release")):
+        head = subprocess.run(
+            ["git", "-C", str(out / "src" / name), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert head == repo.tip(branch), name
+
+
+def test_deploy_apply_names_every_missing_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    fleet = str(fleet_dir(tmp_path))
+    args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", fleet, "--apply"]
+    built = CliRunner().invoke(app, args)
+    assert built.exit_code == 1
+    assert "docker, kubectl and helm not found on PATH" in built.output
+    assert "--skip-build" in built.output
+    skipped = CliRunner().invoke(app, [*args, "--skip-build"])
+    assert skipped.exit_code == 1
+    assert "cannot apply: kubectl and helm not found on PATH" in skipped.output
