@@ -3,7 +3,10 @@
 Names: environments keep their case in the fleet (A, B) but Kubernetes names are
 DNS-1123 labels, so everything rendered is lower-cased and kept within 63
 characters (a stable hash suffix replaces the overflow, which the spec limits
-make rare). Secrets: an `EnvVar` with `from_env`/`from_file` never has its value
+rule out: fleet and repo names of 40, environments of 12 characters). An
+environment may start with a digit; every name built from one starts with the
+fleet or repo name (or `playground`), which start with a letter, so Services
+(RFC 1035 labels) stay valid. Secrets: an `EnvVar` with `from_env`/`from_file` never has its value
 rendered; it becomes a reference (`secret_key`) into one Secret per repo and
 environment, `dagfleet-<repo>` in the environment's namespace (Kubernetes), or
 `<fleet>/<env>/<repo>/<key>` in Secrets Manager (ECS).
@@ -12,10 +15,13 @@ environment, `dagfleet-<repo>` in the environment's namespace (Kubernetes), or
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from dagfleet.spec.models import EnvVar, Fleet, LocationSpec, RepoSpec
+from dagfleet.storage.environ import AWS_ENDPOINT_VAR, ENDPOINT_VAR
 
 # A render result: relative path -> a YAML document (dict), several (list of
 # dicts, written as a multi-document stream) or text (str).
@@ -34,6 +40,12 @@ LAUNCHER_DIR = "/opt/dagfleet"
 LAUNCHER_PATH = f"{LAUNCHER_DIR}/launch.py"
 DAGSTER_HOME = "/opt/dagster/dagster_home"
 LAYERS = ("bronze", "silver", "gold")
+# Where a local (PVC) storage root is mounted in every container (seed 001's /data).
+DATA_ROOT = "/data"
+# Kubernetes: the environment's claim holding `repos/<repo>/...` and `shared/`.
+DATA_CLAIM = "data"
+# Kubernetes: DAGFLEET_TEMP, an emptyDir (one pod's scratch space).
+TEMP_DIR = "/tmp/dagfleet"
 _INVALID = re.compile(r"[^a-z0-9-]+")
 
 
@@ -124,31 +136,65 @@ def repo_prefix(fleet: Fleet, repo: str) -> str:
 
 
 def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
-    """Seed 004's layout: `<root>/<env>/<repo prefix>/{assets,runs,logs}` and `<env>/shared`."""
+    """Seed 004's layout: `<root>/<env>/<repo prefix>/{assets,runs,logs}` and `<env>/shared`.
+
+    The variables `dagfleet up` gives a location (dagfleet.storage.location_env), minus
+    DAGFLEET_TEMP: `<env>/temp` is shared by the environment's repos, which the task
+    roles (ECS) do not grant; renderers that need a scratch directory add a local one.
+    """
     base = f"{s3_root(fleet, bucket)}/{env}"
     own = f"{base}/{repo_prefix(fleet, repo)}"
     out = {
         "DAGFLEET_STORAGE_ROOT": own,
         "DAGFLEET_ASSETS": f"{own}/assets",
+        "DAGFLEET_RUNS": f"{own}/runs",
+        "DAGFLEET_LOGS": f"{own}/logs",
         "DAGFLEET_SHARED": f"{base}/shared",
     }
     if fleet.spec.storage.endpoint_url:
-        out["AWS_ENDPOINT_URL"] = fleet.spec.storage.endpoint_url
+        out[ENDPOINT_VAR] = fleet.spec.storage.endpoint_url
+        out[AWS_ENDPOINT_VAR] = fleet.spec.storage.endpoint_url
     return out
 
 
-def local_env(prefix: str, root: str = "/data") -> dict[str, str]:
-    """Local volumes: seed 001's bronze/silver/gold mounts under `root`, one set per environment.
+@dataclass(frozen=True)
+class LocalPaths:
+    """Where one location's storage is inside a container when the root is a volume."""
 
-    `prefix` is the repo's prefix (`repo_prefix`) for its assets under the root.
+    prefix: str  # the repo's prefix under the environment's root (`repos/<repo>`)
+    location: str  # `<root>/<env>/<prefix>`: assets, runs, logs and the layers below it
+    shared: str  # `<root>/<env>/shared`
+    temp: str  # `<root>/<env>/temp`
+
+
+def local_paths(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> LocalPaths:
+    """Seed 004's layout under a volume mounted at `root` (the container side of the PVCs)."""
+    prefix = repo_prefix(fleet, repo)
+    env_root = posixpath.join(root, env)
+    return LocalPaths(
+        prefix=prefix,
+        location=posixpath.join(env_root, prefix),
+        shared=posixpath.join(env_root, "shared"),
+        temp=posixpath.join(env_root, "temp"),
+    )
+
+
+def local_env(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> dict[str, str]:
+    """The variables `dagfleet up` gives a location (dagfleet.storage.location_env), for a
+    local root mounted at `root`: `<root>/<env>/<prefix>/{assets,runs,logs}`, shared, temp.
+
+    Seed 001's layers live under the location's root (`<root>/<env>/<prefix>/bronze`...),
+    where the medallion's IO manager writes them (DAGFLEET_STORAGE_ROOT/<layer>).
     """
-    out = {
-        "DAGFLEET_STORAGE_ROOT": root,
-        "DAGFLEET_ASSETS": f"{root}/{prefix}/assets",
-        "DAGFLEET_SHARED": f"{root}/shared",
+    p = local_paths(fleet, env, repo, root)
+    return {
+        "DAGFLEET_STORAGE_ROOT": p.location,
+        "DAGFLEET_ASSETS": f"{p.location}/assets",
+        "DAGFLEET_RUNS": f"{p.location}/runs",
+        "DAGFLEET_LOGS": f"{p.location}/logs",
+        "DAGFLEET_SHARED": p.shared,
+        "DAGFLEET_TEMP": p.temp,
     }
-    out.update({f"DAGFLEET_{layer.upper()}": f"{root}/{layer}" for layer in LAYERS})
-    return out
 
 
 def bucket_and_prefix(s3_url: str) -> tuple[str, str]:

@@ -4,7 +4,9 @@ Per environment `<env>`: one code server per location (`<location>`, gRPC on
 4000 inside the network), a webserver (`webserver-<env>`, port 3001 inside,
 published on 3001, 3002, ... in environment order), a daemon (`daemon-<env>`)
 and a Postgres (`postgres-<env>`), with volumes for the database, DAGSTER_HOME
-(compute logs shared by all three) and, when storage is local, the data. The
+(compute logs shared by all three) and, when storage is local, the data
+(`/data/<env>/repos/<repo>/...` per location, the layout `dagfleet up` uses;
+every service mounts the whole volume, so this separates repos by path only). The
 webserver and daemon use the image of the environment's first repo: every
 image from `render dockerfile` carries dagster-webserver and dagster-postgres.
 Runs use the DefaultRunLauncher, which starts them inside the code servers.
@@ -74,14 +76,14 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
         volumes[f"pgdata-{e}"] = {}
         if not fleet.spec.storage.is_s3:
             volumes[f"data-{e}"] = {}
-            mounts.append(f"data-{e}:/data")
+            mounts.append(f"data-{e}:{c.DATA_ROOT}")
         env_locs = [loc for loc in locations if loc.env == env.name]
         for loc in env_locs:
             name = c.location_k8s_name(loc)
             storage = (
                 c.s3_env(fleet, loc.env, loc.repo, "")
                 if fleet.spec.storage.is_s3
-                else c.local_env(c.repo_prefix(fleet, loc.repo))
+                else c.local_env(fleet, loc.env, loc.repo)
             )
             environment = {**c.literal_env(fleet, loc), **storage, **pg}
             environment.update(

@@ -6,7 +6,14 @@ per-environment namespaces), and the webserver reads an external ConfigMap
 `<fleet>-workspace` listing every location as a `grpc_server` at
 `<service>.<namespace>.svc.cluster.local:4000`. Runs go through the
 K8sRunLauncher; each code server's container context sends its runs to its
-environment's namespace. Storage is the external Postgres from `postgres.py`.
+environment's namespace (the chart's `jobNamespace` is one namespace for all
+runs, so it stays unset). Storage is the external Postgres from `postgres.py`.
+
+A run pod reads the chart's `pipeline-env` ConfigMap and Postgres Secret by
+name, in the namespace it runs in; the chart creates them in its own namespace
+only, so every environment namespace gets `run_env_configmap` (k8s.py) and the
+operator creates the Secret there too (docs/deploy.md).
+
 The chart's Service schema has no nodePort field, so the NodePort 30000 option
 is a separate Service (`k8s.py`), not a value.
 """
@@ -24,6 +31,37 @@ from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet
 
 INSTANCE_SA = "dagster"
+
+
+def chart_fullname(opts: K8sOptions) -> str:
+    """The chart's `dagster.fullname`: the release name when it contains "dagster"."""
+    release = opts.release_name
+    name = release if "dagster" in release else f"{release}-dagster"
+    return name[: c.MAX_NAME].rstrip("-")
+
+
+def run_env_configmap(fleet: Fleet, opts: K8sOptions, env: str) -> dict[str, Any]:
+    """The chart's `<fullname>-pipeline-env` ConfigMap, in an environment's namespace.
+
+    The chart's K8sRunLauncher gives every run pod `envFrom` this ConfigMap (its
+    `env_config_maps`), and dagster-k8s creates the run Job in the namespace of the
+    location's container context, where the chart never creates it: without this
+    copy the run pods of `<fleet>-<env>` could not start. (The instance itself
+    reaches run workers as an argument of `dagster api execute_run`; no instance
+    ConfigMap is mounted.) Values as in the chart's `dagster.shared_env`.
+    """
+    ns = c.namespace(fleet, env)
+    name = f"{chart_fullname(opts)}-pipeline-env"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": c.labels(fleet, "instance", env=env)},
+        "data": {
+            "DAGSTER_HOME": c.DAGSTER_HOME,
+            "DAGSTER_K8S_PIPELINE_RUN_NAMESPACE": ns,
+            "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": name,
+        },
+    }
 
 
 def workspace_name(fleet: Fleet) -> str:

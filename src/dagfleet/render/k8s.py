@@ -8,9 +8,12 @@ Layout of the result (the CLI writes it under --out):
 - `manifests/<env>/`: per environment the Namespace `<fleet>-<env>` (seed 000),
   the code servers' ServiceAccount, a NetworkPolicy that lets only the instance
   namespace reach port 4000, a Role/RoleBinding letting the instance's service
-  account run jobs there (K8sRunLauncher), the launcher ConfigMap, the
-  environment database, PVCs bronze/silver/gold when storage is local (seed
-  001), and one file per location with its Deployment and Service.
+  account run jobs there (K8sRunLauncher), the chart's `pipeline-env`
+  ConfigMap the run pods of that namespace read (helm_values.run_env_configmap),
+  the launcher ConfigMap, the environment database, and when storage is local the
+  PVCs `data` (every repo's prefix and `shared/`) and bronze/silver/gold (seed
+  001), mounted per repo with `subPath` (k8s_location.storage_volumes);
+  and one file per location with its Deployment and Service.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def environment_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[s
                 {"kind": "ServiceAccount", "name": hv.INSTANCE_SA, "namespace": instance_ns}
             ],
         },
+        hv.run_env_configmap(fleet, opts, env),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -115,12 +119,18 @@ def environment_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[s
 
 
 def storage_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[str, Any]]:
+    """An environment's claims when storage is local: `data` and seed 001's layers.
+
+    Every location of the environment and every run pod of those locations mounts
+    them (each under its own subPath), from any node: ReadWriteMany unless
+    `opts.pvc_access_mode` says otherwise (ReadWriteOnce: one-node clusters only).
+    """
     if fleet.spec.storage.is_s3:
         return []
     out = []
-    for layer in c.LAYERS:
+    for claim in (c.DATA_CLAIM, *c.LAYERS):
         spec: dict[str, Any] = {
-            "accessModes": ["ReadWriteOnce"],
+            "accessModes": [opts.pvc_access_mode],
             "resources": {"requests": {"storage": opts.pvc_size}},
         }
         if opts.storage_class:
@@ -129,7 +139,7 @@ def storage_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[str, 
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
-                "metadata": _meta(fleet, layer, c.namespace(fleet, env), "storage"),
+                "metadata": _meta(fleet, claim, c.namespace(fleet, env), "storage"),
                 "spec": spec,
             }
         )

@@ -7,11 +7,16 @@ answers `dagster api grpc-health-check`, and in debug environments listens for
 debugpy on 5678. git-sync runs as a native sidecar (an init container with
 `restartPolicy: Always`, Kubernetes >= 1.29) with a startup probe, so the code
 server starts only after the first checkout exists.
+
+Runs of the location are Jobs the instance's K8sRunLauncher creates from the
+code server's container context (`container_context`): in the location's
+environment namespace, with the same variables, storage mounts and resources.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from dagfleet.render import common as c
@@ -21,6 +26,9 @@ from dagfleet.spec.models import Fleet, LocationSpec
 
 GIT_SYNC_HTTP_PORT = 2020
 CODE_SERVER_SA = "dagster-code"
+# git-sync's group: the checkout and the data claims are group-writable for it.
+FS_GROUP = 65533
+CONTAINER_SECURITY = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
 
 
 def env_entries(fleet: Fleet, loc: LocationSpec, storage: dict[str, str]) -> list[dict[str, Any]]:
@@ -34,16 +42,27 @@ def env_entries(fleet: Fleet, loc: LocationSpec, storage: dict[str, str]) -> lis
     return out
 
 
-def _snake(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # dagster-k8s container contexts take the Kubernetes models' snake_case field names.
-    out = []
-    for e in entries:
-        if "valueFrom" in e:
-            ref = e["valueFrom"]["secretKeyRef"]
-            out.append({"name": e["name"], "value_from": {"secret_key_ref": ref}})
-        else:
-            out.append(e)
-    return out
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_MAP_FIELDS = frozenset({"labels", "annotations", "requests", "limits", "matchLabels"})
+
+
+def snake_case(value: Any) -> Any:
+    """A Kubernetes object written with the Python client's snake_case field names.
+
+    dagster-k8s reads the Kubernetes parts of a container context (volumes, env,
+    init containers...) through the kubernetes client's models, whose
+    `attribute_map` accepts either spelling; the container context's own keys and
+    the typeahead schema are snake_case, so the whole context is written that way.
+    The keys of maps (labels, resource quantities) are data and stay as they are.
+    """
+    if isinstance(value, list):
+        return [snake_case(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        _CAMEL.sub("_", k).lower(): (v if k in _MAP_FIELDS else snake_case(v))
+        for k, v in value.items()
+    }
 
 
 def git_sync_container(
@@ -85,6 +104,36 @@ def git_sync_container(
     return container
 
 
+def storage_volumes(
+    fleet: Fleet, loc: LocationSpec
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The location's storage as volumes and mounts; the code server and its run pods get both.
+
+    A local root is one `data` claim per environment, mounted with `subPath`: the
+    repo's prefix read-write at DAGFLEET_STORAGE_ROOT and `shared` read-only, so
+    no location sees another's files. Seed 001's `bronze`/`silver`/`gold` claims
+    are mounted the same way, at `<location root>/<layer>` where the medallion's IO
+    manager writes each layer. DAGFLEET_TEMP is an emptyDir: scratch space of one
+    pod, never shared between repos (with an s3:// root too).
+    """
+    volumes: list[dict[str, Any]] = [{"name": "temp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "temp", "mountPath": c.TEMP_DIR}]
+    if fleet.spec.storage.is_s3:
+        return volumes, mounts
+    p = c.local_paths(fleet, loc.env, loc.repo)
+    for claim in (c.DATA_CLAIM, *c.LAYERS):
+        volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
+    mounts += [
+        {"name": c.DATA_CLAIM, "mountPath": p.location, "subPath": p.prefix},
+        {"name": c.DATA_CLAIM, "mountPath": p.shared, "subPath": "shared", "readOnly": True},
+    ]
+    mounts += [
+        {"name": layer, "mountPath": f"{p.location}/{layer}", "subPath": p.prefix}
+        for layer in c.LAYERS
+    ]
+    return volumes, mounts
+
+
 def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes: list[dict[str, Any]] = [
         {"name": "checkout", "emptyDir": {}},
@@ -96,42 +145,73 @@ def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], lis
         {"name": "playground", "mountPath": c.PLAYGROUND_DIR},
         {"name": "launcher", "mountPath": c.LAUNCHER_DIR, "readOnly": True},
     ]
-    if not fleet.spec.storage.is_s3:
-        for layer in c.LAYERS:
-            volumes.append({"name": layer, "persistentVolumeClaim": {"claimName": layer}})
-            mounts.append({"name": layer, "mountPath": f"/data/{layer}"})
-    return volumes, mounts
+    storage, storage_mounts = storage_volumes(fleet, loc)
+    return volumes + storage, mounts + storage_mounts
 
 
 def storage_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
+    """The storage variables `dagfleet up` sets (dagfleet.storage.location_env), as paths
+    inside the pod: the location's own prefix, its assets/runs/logs, shared and temp."""
     if fleet.spec.storage.is_s3:
-        return c.s3_env(fleet, loc.env, loc.repo, "")
-    return c.local_env(c.repo_prefix(fleet, loc.repo))
+        env = c.s3_env(fleet, loc.env, loc.repo, "")
+    else:
+        env = c.local_env(fleet, loc.env, loc.repo)
+    env["DAGFLEET_TEMP"] = c.TEMP_DIR
+    return env
+
+
+def resources(fleet: Fleet, loc: LocationSpec) -> dict[str, Any]:
+    """cpu and memory from the repo spec (ECS units), for the code server and its runs."""
+    repo = c.repo_of(fleet, loc)
+    cpu, mem = (repo.resources.cpu, repo.resources.memory) if repo else (256, 512)
+    return {
+        "requests": {"cpu": c.cpu_quantity(cpu), "memory": c.memory_quantity(mem)},
+        "limits": {"memory": c.memory_quantity(mem)},
+    }
+
+
+def run_labels(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
+    """Labels of a location's run Jobs and pods (the launcher adds its own app.kubernetes.io)."""
+    return {
+        "dagfleet.dev/fleet": fleet.name,
+        "dagfleet.dev/env": c.k8s_name(loc.env),
+        "dagfleet.dev/repo": c.k8s_name(loc.repo),
+        "dagfleet.dev/location": c.location_k8s_name(loc),
+    }
 
 
 def container_context(
     fleet: Fleet, loc: LocationSpec, opts: K8sOptions, env: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Where and how K8sRunLauncher runs this location's runs: its environment's namespace,
-    the same variables, and a one-time git-sync of the same ref so the run sees the code."""
+    """Where and how K8sRunLauncher runs this location's runs (DAGSTER_CONTAINER_CONTEXT).
+
+    The official chart's user deployments do the same: `dagster code-server start`
+    reads the variable and attaches it to every run of the location, and
+    dagster-k8s (K8sContainerContext.create_from_config) merges it over the run
+    launcher's settings. Keys are those of dagster-k8s's container context schema
+    (`DagsterK8sJobConfig.config_type_container_context`): its `namespace` is the
+    environment's namespace, so the runs of `<repo>-<env>` run in `<fleet>-<env>`
+    with the code server's service account, variables, storage mounts, resources
+    and security settings, plus a one-time git-sync of the same ref so the run
+    sees the code.
+    """
     volumes, mounts = _volumes(fleet, loc)
-    keep = {"checkout", *c.LAYERS}
+    keep = {"checkout", "temp", c.DATA_CLAIM, *c.LAYERS}
+    pod_spec: dict[str, Any] = {"securityContext": {"fsGroup": FS_GROUP}}
+    if not loc.playground:
+        pod_spec["initContainers"] = [git_sync_container(fleet, loc, opts, one_time=True)]
     k8s: dict[str, Any] = {
         "namespace": c.namespace(fleet, loc.env),
-        "service_account_name": CODE_SERVER_SA,
+        "serviceAccountName": CODE_SERVER_SA,
+        "env": env,
+        "labels": run_labels(fleet, loc),
+        "resources": resources(fleet, loc),
+        "securityContext": dict(CONTAINER_SECURITY),
         "volumes": [v for v in volumes if v["name"] in keep],
-        "volume_mounts": [
-            {"name": m["name"], "mount_path": m["mountPath"]} for m in mounts if m["name"] in keep
-        ],
-        "run_k8s_config": {"container_config": {"env": _snake(env)}},
+        "volumeMounts": [m for m in mounts if m["name"] in keep],
+        "runK8sConfig": {"podSpecConfig": pod_spec},
     }
-    if not loc.playground:
-        sync = git_sync_container(fleet, loc, opts, one_time=True)
-        sync["volume_mounts"] = [{"name": "checkout", "mount_path": c.CHECKOUT_DIR}]
-        del sync["volumeMounts"]
-        sync["security_context"] = sync.pop("securityContext")
-        k8s["run_k8s_config"]["pod_spec_config"] = {"init_containers": [sync]}
-    return {"k8s": k8s}
+    return {"k8s": snake_case(k8s)}
 
 
 def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, Any]:
@@ -160,8 +240,6 @@ def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> 
     if fleet.environment(loc.env).debug and not loc.playground:
         control["DAGFLEET_DEBUG_PORT"] = str(c.DEBUG_PORT)
         ports.append({"name": "debugpy", "containerPort": c.DEBUG_PORT})
-    repo = c.repo_of(fleet, loc)
-    cpu, mem = (repo.resources.cpu, repo.resources.memory) if repo else (256, 512)
     _, mounts = _volumes(fleet, loc)
     return {
         "name": "code-server",
@@ -175,12 +253,9 @@ def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> 
             "periodSeconds": 10,
             "timeoutSeconds": 5,
         },
-        "resources": {
-            "requests": {"cpu": c.cpu_quantity(cpu), "memory": c.memory_quantity(mem)},
-            "limits": {"memory": c.memory_quantity(mem)},
-        },
+        "resources": resources(fleet, loc),
         "volumeMounts": mounts,
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+        "securityContext": dict(CONTAINER_SECURITY),
     }
 
 
@@ -201,7 +276,7 @@ def deployment(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, A
     volumes, _ = _volumes(fleet, loc)
     spec: dict[str, Any] = {
         "serviceAccountName": CODE_SERVER_SA,
-        "securityContext": {"fsGroup": 65533},
+        "securityContext": {"fsGroup": FS_GROUP},
         "containers": [code_server_container(fleet, loc, opts)],
         "volumes": volumes,
     }

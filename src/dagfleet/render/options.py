@@ -13,6 +13,12 @@ Defaults and why:
 - `node_port` None: the webserver stays ClusterIP; seed 001 used 30000.
 - `git_sync_image` v4.4.0 of the official image, `period` from the repo poll
   interval (fleet default 10s).
+- `pvc_access_mode` "ReadWriteMany" for the data PVCs of a local storage root:
+  a location's code server and the run pods the K8sRunLauncher starts for it
+  mount the same claims, and run pods land on any node. ReadWriteOnce only
+  works while every one of those pods is on one node (a one-node cluster, as
+  seed 001 ran); choose it where the storage class has no RWX (local-path,
+  kind, most block storage) and the cluster has a single node.
 - `s3_bucket` "dagster-storage" (seed 004's bucket) when the fleet storage root
   is not already an s3:// URL.
 - `dagfleet_source` "dagfleet": what the rendered CI installs with `uv tool
@@ -23,6 +29,7 @@ Defaults and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 DEFAULT_KUBERNETES_VERSION = "1.30"
 DEFAULT_REGISTRY = "ghcr.io/dagfleet"
@@ -30,6 +37,9 @@ DEFAULT_GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.4.0"
 DEFAULT_POSTGRES_IMAGE = "postgres:16"
 DEFAULT_DAGSTER_VERSION = "1.13.0"
 DEFAULT_S3_BUCKET = "dagster-storage"
+# ReadWriteOncePod cannot work: the code server and its run pods share the claims.
+PvcAccessMode = Literal["ReadWriteMany", "ReadWriteOnce"]
+DEFAULT_PVC_ACCESS_MODE: PvcAccessMode = "ReadWriteMany"
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class K8sOptions(ImageOptions):
     dagster_version: str = DEFAULT_DAGSTER_VERSION
     pvc_size: str = "10Gi"
     storage_class: str | None = None
+    pvc_access_mode: PvcAccessMode = DEFAULT_PVC_ACCESS_MODE
     release_name: str = "dagster"
 
 
