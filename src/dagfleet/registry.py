@@ -153,6 +153,10 @@ class Registry:
         envs = (fleet or self.fleet_spec()).environments
         return [f"{spec.name}-{e.name}" for e in envs if spec.runs_in(e.name)]
 
+    def locations_in(self, spec: RepoSpec, env: str | None) -> builtins.list[str]:
+        """The repo's locations, only the one in `env` when given (none: it does not run there)."""
+        return [loc for loc in self.locations(spec) if env is None or loc == f"{spec.name}-{env}"]
+
     # ---- validation -------------------------------------------------------------------
     def validate(self, doc: Mapping[str, Any], name: str | None = None) -> RepoSpec:
         """parse_repo plus the loader's cross-checks; `name` is the one the path names."""

@@ -373,6 +373,12 @@ def test_logs_tail(client: TestClient, fleet_dir: Path) -> None:
     both = client.get(f"{V1}/repos/sales/logs", params={"tail": 1}).text
     assert both == "[sales-A] a9\n[sales-B] b0\n"
 
+    # A repo limited to A has no location in B: 404, not an empty log.
+    client.post(f"{V1}/repos", json=_repo("only-a", environments=["A"]))
+    resp = client.get(f"{V1}/repos/only-a/logs", params={"env": "B"})
+    assert resp.status_code == 404
+    assert "no location in environment 'B'" in resp.text
+
 
 def test_bind_refusal_and_server_lifecycle(
     fleet_dir: Path, controller: RecordingController

@@ -173,9 +173,7 @@ async def repo_logs(
     """Code-server output of the repo's locations; each line names its location when several."""
     entry = await run_in_threadpool(ctx.registry.get, name)
     await run_in_threadpool(_check_env, ctx, env)
-    locations = ctx.registry.locations(entry.spec)
-    if env is not None:
-        locations = [f"{name}-{env}"]
+    locations = ctx.registry.locations_in(entry.spec, env)
     if not locations:
         raise NotFound(f"repo {name!r} has no location in environment {env!r}")
     paths = {loc: ctx.layout.log(loc) for loc in locations}

@@ -49,6 +49,16 @@ NodePort = Annotated[
 ]
 
 
+AccessMode = Annotated[
+    o.PvcAccessMode,
+    typer.Option(
+        "--pvc-access-mode",
+        help="Access mode of the data PVCs: ReadWriteMany (pods on any node) or "
+        "ReadWriteOnce (a one-node cluster, as in seed 001).",
+    ),
+]
+
+
 def _load(fleet_dir: Path) -> Fleet:
     try:
         return load_fleet(fleet_dir)
@@ -64,10 +74,20 @@ def _write(result: Rendered, out: Path) -> None:
 
 
 def _k8s_options(
-    registry: str, tag: str, kube: str, cnpg: bool, node_port: int | None
+    registry: str,
+    tag: str,
+    kube: str,
+    cnpg: bool,
+    node_port: int | None,
+    access_mode: o.PvcAccessMode = o.DEFAULT_PVC_ACCESS_MODE,
 ) -> K8sOptions:
     return K8sOptions(
-        registry=registry, image_tag=tag, kubernetes_version=kube, cnpg=cnpg, node_port=node_port
+        registry=registry,
+        image_tag=tag,
+        kubernetes_version=kube,
+        cnpg=cnpg,
+        node_port=node_port,
+        pvc_access_mode=access_mode,
     )
 
 
@@ -80,9 +100,10 @@ def k8s_cmd(
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
+    pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
 ) -> None:
     """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
-    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
     _write(render_k8s(_load(fleet), opts), out)
 
 
@@ -100,9 +121,10 @@ def flux_cmd(
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
+    pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
 ) -> None:
     """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
-    k8s = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    k8s = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
     opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
     _write(render_flux(_load(fleet), opts), out)
 
@@ -231,12 +253,13 @@ def deploy_k8s(
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
+    pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
 ) -> None:
     """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
-    from dagfleet.render.common import instance_namespace
+    from dagfleet.render.common import instance_namespace, namespace
 
     loaded = _load(fleet)
-    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port)
+    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
     _write(render_k8s(loaded, opts), out)
     builds = [] if skip_build else build_commands(loaded, out, opts)
     if builds:
@@ -252,6 +275,14 @@ def deploy_k8s(
         ' --from-literal=username=dagster --from-literal=password="$PW"'
         ' --from-literal=postgresql-password="$PW"'
     )
+    typer.echo("# and in each environment namespace, where run pods read it by this name:")
+    for env in loaded.spec.environments:
+        typer.echo(
+            "# kubectl -n "
+            + shlex.quote(namespace(loaded, env.name))
+            + " create secret generic dagster-postgresql-secret"
+            + ' --from-literal=postgresql-password="$PW"'
+        )
     if builds:
         typer.echo("\n# Build and push the images (the repo at its first environment's ref):")
         for cmd in builds:

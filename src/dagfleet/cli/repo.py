@@ -158,7 +158,7 @@ class Local:
         # The API's checks, in its order (routes_repos.repo_logs).
         entry = self.registry.get(name)
         self._check_env(env)
-        locations = [f"{name}-{env}"] if env is not None else self.registry.locations(entry.spec)
+        locations = self.registry.locations_in(entry.spec, env)
         if not locations:
             raise NotFound(f"repo {name!r} has no location in environment {env!r}")
         paths = {loc: self.layout.log(loc) for loc in locations}

@@ -175,6 +175,41 @@ def test_deploy_prints_commands_and_refuses_to_apply_without_tools(
     assert "kubectl and helm not found on PATH" in applied.output
 
 
+def test_deploy_names_the_run_secret_in_every_environment_namespace(tmp_path: Path) -> None:
+    fleet = fleet_dir(tmp_path)
+    envs = yaml.safe_load((fleet / "fleet.yaml").read_text())["environments"]
+    args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", str(fleet), "--skip-build"]
+    shown = CliRunner().invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    for env in envs:
+        ns = f"-{env['name'].lower()} create secret generic dagster-postgresql-secret"
+        assert ns in shown.output
+
+
+def test_render_k8s_pvc_access_mode_flag(tmp_path: Path) -> None:
+    fleet = fleet_dir(tmp_path)
+    modes = {}
+    for mode in ("ReadWriteMany", "ReadWriteOnce"):
+        out = tmp_path / mode
+        args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet)]
+        result = CliRunner().invoke(app, [*args, "--pvc-access-mode", mode])
+        assert result.exit_code == 0, result.output
+        claims = [
+            doc
+            for f in sorted(out.rglob("*.yaml"))
+            for doc in yaml.safe_load_all(f.read_text())
+            if isinstance(doc, dict) and doc.get("kind") == "PersistentVolumeClaim"
+        ]
+        assert claims
+        modes[mode] = {m for c in claims for m in c["spec"]["accessModes"]}
+    assert modes == {"ReadWriteMany": {"ReadWriteMany"}, "ReadWriteOnce": {"ReadWriteOnce"}}
+    bad = CliRunner().invoke(
+        app, ["render", "k8s", "--out", str(tmp_path / "x"), "--fleet", str(fleet),
+              "--pvc-access-mode", "ReadOnlyMany"],
+    )  # fmt: skip
+    assert bad.exit_code == 2
+
+
 def per_env_fleet(tmp_path: Path, sales_url: str, pin: str = "v1.0.0") -> Path:
     """Repo `sales` follows `main` in A and `release` in B; `ops` is pinned in B."""
     root = tmp_path / "fleet"
