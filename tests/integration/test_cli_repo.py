@@ -26,16 +26,13 @@ import yaml
 
 from dagfleet.api import ApiServer, ApiSettings, create_app
 from dagfleet.api.server import free_port
-from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
-from dagfleet.reconcile.context import MirrorPool, RuntimeContext
-from dagfleet.reconcile.manager import FleetRuntime
 from dagfleet.registry import etag_of
-from dagfleet.runtime.processes import PidRegistry
 from dagfleet.spec import load_fleet
 from dagfleet.status import LocationStatus, Reason, StatusStore
 from tests.support.fleetproc import DAGFLEET, wait_for, write_fleet
 from tests.support.gitrepo import CodeRepo
+from tests.support.runtime import idle_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -178,17 +175,7 @@ def api(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real API app serving a real FleetRuntime (loops never started) on a free port."""
     # The server process has the secret too: were the API to resolve references, it would show.
     monkeypatch.setenv("SALES_DB_PASSWORD", SECRET_ENV_VALUE)
-    loaded = load_fleet(fleet)
-    layout = Layout.for_fleet(fleet)
-    ctx = RuntimeContext(
-        layout=layout,
-        fleet_ref=[loaded],
-        builder=EnvBuilder(layout.venvs),
-        mirrors=MirrorPool(layout),
-        store=StatusStore(layout.status),
-        pids=PidRegistry(layout.root / "pids", marker=str(layout.root)),
-    )
-    runtime = FleetRuntime(ctx, on_workspace_changed=lambda _locations: None)
+    runtime = idle_runtime(fleet)
     settings = ApiSettings(fleet_dir=fleet, tokens={ADMIN_TOKEN: "admin"})
     server = ApiServer(create_app(settings, runtime), "127.0.0.1", free_port())
     server.start()

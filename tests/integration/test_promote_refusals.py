@@ -21,17 +21,13 @@ import pytest
 from dagfleet.api import ApiServer, ApiSettings, create_app
 from dagfleet.api.server import free_port
 from dagfleet.control import ControlError
-from dagfleet.envs.builder import EnvBuilder
-from dagfleet.layout import Layout
-from dagfleet.reconcile.context import MirrorPool, RuntimeContext
 from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.manager import FleetRuntime
-from dagfleet.runtime.processes import PidRegistry
-from dagfleet.spec import load_fleet
-from dagfleet.status import LocationStatus, Reason, StatusStore
+from dagfleet.status import LocationStatus, Reason
 from tests.e2e.conftest import with_asset
 from tests.support.fleetproc import DAGFLEET, write_fleet
 from tests.support.gitrepo import CodeRepo
+from tests.support.runtime import idle_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +42,7 @@ def fleet_dir(tmp_path: Path, code_repo: CodeRepo) -> Path:
 
 @pytest.fixture
 def runtime(fleet_dir: Path) -> FleetRuntime:
-    fleet = load_fleet(fleet_dir)
-    layout = Layout.for_fleet(fleet_dir)
-    ctx = RuntimeContext(
-        layout=layout,
-        fleet_ref=[fleet],
-        builder=EnvBuilder(layout.venvs),
-        mirrors=MirrorPool(layout),
-        store=StatusStore(layout.status),
-        pids=PidRegistry(layout.root / "pids", marker=str(layout.root)),
-    )
-    return FleetRuntime(ctx, on_workspace_changed=lambda _locations: None)
+    return idle_runtime(fleet_dir)
 
 
 def put_loop(rt: FleetRuntime, location: str, status: LocationStatus, live: str | None) -> None:

@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import yaml
 from dagster import DagsterInstance, execute_job, in_process_executor, job, op, reconstructable
 
 from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
-from dagfleet.storage import compute_logs_config, write_prefixes
-from tests.support.s3 import moto_server
+from dagfleet.storage import write_prefixes
+from tests.support.instance import instance_with_compute_logs
+from tests.support.s3 import TEST_CREDENTIALS, client_with_bucket, moto_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,14 +50,9 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    # Credentials only from the environment, as a run worker receives them.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
-        client.create_bucket(Bucket=BUCKET)
-    return client
+    for key, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    return client_with_bucket(s3_endpoint, BUCKET)
 
 
 def s3_fleet(tmp_path: Path, endpoint: str, bucket: str = BUCKET, **repos: RepoSpec) -> Fleet:
@@ -67,17 +61,6 @@ def s3_fleet(tmp_path: Path, endpoint: str, bucket: str = BUCKET, **repos: RepoS
         environments=[{"name": "A"}, {"name": "B"}],  # type: ignore[list-item]
     )
     return Fleet(root=str(tmp_path / "fleet"), spec=spec, repos=repos)
-
-
-def instance_for(fleet: Fleet, home: Path) -> DagsterInstance:
-    config = {
-        "storage": {"sqlite": {"base_dir": str(home / "storage")}},
-        "compute_logs": compute_logs_config(fleet),
-        "telemetry": {"enabled": False},
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    return DagsterInstance.from_config(str(home))
 
 
 def run_as(instance: DagsterInstance, location: str) -> str:
@@ -106,7 +89,7 @@ def test_step_stdout_is_uploaded_under_the_locations_logs(
         sales=RepoSpec(name="sales", git_url="/s", s3_prefix="t/sales"),
     )
     write_prefixes(fleet)
-    with instance_for(fleet, tmp_path / "home") as instance:
+    with instance_with_compute_logs(fleet, tmp_path / "home") as instance:
         run_a = run_as(instance, "medallion-A")
         run_b = run_as(instance, "sales-B")  # the repo's s3_prefix moves its logs/ too
         expected = {run_a: "fleet/A/repos/medallion/logs/", run_b: "fleet/B/t/sales/logs/"}
@@ -132,7 +115,7 @@ def test_a_failed_upload_is_a_warning_not_a_failed_run(
     write_prefixes(fleet)
     with (
         caplog.at_level(logging.WARNING, logger="dagfleet_runtime.compute_logs"),
-        instance_for(fleet, tmp_path / "home") as instance,
+        instance_with_compute_logs(fleet, tmp_path / "home") as instance,
     ):
         run_id = run_as(instance, "medallion-A")
     warnings = [

@@ -11,13 +11,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from dagster import DagsterInstance
 
 from dagfleet.spec import Fleet, FleetSpec, StorageSpec
 from dagfleet.storage import location_env
-from tests.support.s3 import moto_server
+from tests.support.s3 import TEST_CREDENTIALS, client_with_bucket, moto_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,13 +32,9 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> object:
-    # Credentials only from the environment, as a code server would receive them.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    client.create_bucket(Bucket=BUCKET)
-    return client
+    for key, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    return client_with_bucket(s3_endpoint, BUCKET)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dagfleet_runtime import LocationStorage, PrefixEscapeError
 from dagster import (
     DagsterInstance,
@@ -34,7 +33,8 @@ from dagster._core.remote_origin import (
 from dagster._core.storage.dagster_run import DagsterRun
 
 from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
-from dagfleet.storage import compute_logs_config, ensure_layout, location_env, write_prefixes
+from dagfleet.storage import ensure_layout, location_env, write_prefixes
+from tests.support.instance import instance_with_compute_logs
 
 pytestmark = [pytest.mark.integration]
 
@@ -181,20 +181,9 @@ def talking_job() -> None:
     talk()
 
 
-def instance_from_dagster_yaml(home: Path, fleet: Fleet) -> DagsterInstance:
-    config = {
-        "storage": {"sqlite": {"base_dir": str(home / "storage")}},
-        "compute_logs": compute_logs_config(fleet),
-        "telemetry": {"enabled": False},
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    return DagsterInstance.from_config(str(home))
-
-
 def test_step_stdout_lands_under_location_logs(fleet: Fleet, tmp_path: Path) -> None:
     logs_a = Path(location_env(fleet, "medallion", "A")["DAGFLEET_LOGS"])
-    with instance_from_dagster_yaml(tmp_path / "home", fleet) as instance:
+    with instance_with_compute_logs(tmp_path / "home", fleet) as instance:
         result = execute_job(
             reconstructable(talking_job),
             instance=instance,
@@ -216,7 +205,7 @@ def test_step_stdout_lands_under_location_logs(fleet: Fleet, tmp_path: Path) -> 
 
 def test_step_stdout_follows_a_repo_s3_prefix(fleet: Fleet, tmp_path: Path) -> None:
     """A repo file's `s3_prefix` moves its logs/ too, also for repos added while running."""
-    with instance_from_dagster_yaml(tmp_path / "home", fleet) as instance:
+    with instance_with_compute_logs(tmp_path / "home", fleet) as instance:
         # The instance is already up when the repo arrives, as with `dagfleet repo add`.
         grown = fleet.model_copy(
             update={"repos": {"sales": RepoSpec(name="sales", git_url="/s", s3_prefix="t/sales")}}
@@ -244,7 +233,7 @@ def test_remote_origin_decides_the_location(fleet: Fleet, tmp_path: Path) -> Non
         ),
         job_name="bronze_to_silver_job",
     )
-    with instance_from_dagster_yaml(tmp_path / "home", fleet) as instance:
+    with instance_with_compute_logs(tmp_path / "home", fleet) as instance:
         run = instance.add_run(
             DagsterRun(
                 job_name="bronze_to_silver_job",

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -44,3 +45,21 @@ def moto_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# Credentials the way a code server or run worker receives them: from the environment.
+TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def client_with_bucket(endpoint: str, bucket: str) -> Any:
+    """A boto3 client for `endpoint` (credentials from the environment), `bucket` created."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=bucket)
+    return client

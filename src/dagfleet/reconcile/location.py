@@ -402,6 +402,10 @@ class LocationLoop:
         """gRPC health check; a server that fails it HEALTH_FAILURES times is killed,
         and the next pass restarts it like a crashed one."""
         self._next_health = time.monotonic() + HEALTH_EVERY
+        if live.debug_port is not None:
+            # Under debugpy a breakpoint may pause the whole server process: a user
+            # who is debugging it must not see it killed as hung.
+            return
         if grpc.is_healthy(live.socket):
             self._unhealthy = 0
             return
