@@ -136,7 +136,12 @@ class LocationLoop:
                     r.outcome = outcome
                     r.done.set()
                 next_poll = time.monotonic() + self.spec.poll_interval
-            self._supervise()
+            try:
+                self._supervise()
+            except (LoadCancelled, InstallCancelled):
+                return  # stopping while a crashed server was being restarted
+            except Exception:  # a failed restart is retried on a later pass, with backoff
+                log.exception("%s: supervising the code server failed", self.spec.name)
             self._wake.wait(timeout=max(0.05, min(1.0, next_poll - time.monotonic())))
             self._wake.clear()
 
