@@ -153,6 +153,11 @@ class Registry:
         envs = (fleet or self.fleet_spec()).environments
         return [f"{spec.name}-{e.name}" for e in envs if spec.runs_in(e.name)]
 
+    def check_env(self, env: str | None) -> None:
+        """Raise NotFound for an environment the fleet does not have (None: all of them)."""
+        if env is not None and env not in {e.name for e in self.fleet_spec().environments}:
+            raise NotFound(f"unknown environment {env!r}")
+
     def locations_in(self, spec: RepoSpec, env: str | None) -> builtins.list[str]:
         """The repo's locations, only the one in `env` when given (none: it does not run there)."""
         return [loc for loc in self.locations(spec) if env is None or loc == f"{spec.name}-{env}"]

@@ -89,7 +89,7 @@ def test_step_stdout_is_uploaded_under_the_locations_logs(
         sales=RepoSpec(name="sales", git_url="/s", s3_prefix="t/sales"),
     )
     write_prefixes(fleet)
-    with instance_with_compute_logs(fleet, tmp_path / "home") as instance:
+    with instance_with_compute_logs(tmp_path / "home", fleet) as instance:
         run_a = run_as(instance, "medallion-A")
         run_b = run_as(instance, "sales-B")  # the repo's s3_prefix moves its logs/ too
         expected = {run_a: "fleet/A/repos/medallion/logs/", run_b: "fleet/B/t/sales/logs/"}
@@ -115,7 +115,7 @@ def test_a_failed_upload_is_a_warning_not_a_failed_run(
     write_prefixes(fleet)
     with (
         caplog.at_level(logging.WARNING, logger="dagfleet_runtime.compute_logs"),
-        instance_with_compute_logs(fleet, tmp_path / "home") as instance,
+        instance_with_compute_logs(tmp_path / "home", fleet) as instance,
     ):
         run_id = run_as(instance, "medallion-A")
     warnings = [

@@ -12,7 +12,6 @@ from dagfleet.api.auth import Admin, Read
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.logs import follow, tail_many
 from dagfleet.api.models import DeleteResult, ErrorBody, RepoResource, SyncOutcomeOut, SyncResult
-from dagfleet.control import ControlError
 from dagfleet.registry import NotFound, RepoEntry
 from dagfleet.spec import RepoSpec
 
@@ -142,15 +141,10 @@ def sync_repo(
 ) -> SyncResult:
     """Sync the repo's locations now (fetch, install, load check, publish)."""
     ctx.registry.get(name)
-    _check_env(ctx, env)
+    ctx.registry.check_env(env)
     outcomes = ctx.controller.sync(name, env, wait)
     ctx.statuses.invalidate()
     return SyncResult(repo=name, outcomes=[SyncOutcomeOut.of(o) for o in outcomes])
-
-
-def _check_env(ctx: ApiContext, env: str | None) -> None:
-    if env is not None and env not in {e.name for e in ctx.registry.fleet_spec().environments}:
-        raise ControlError(f"unknown environment {env!r}", 404)
 
 
 @router.get(
@@ -172,7 +166,7 @@ async def repo_logs(
 ) -> Response:
     """Code-server output of the repo's locations; each line names its location when several."""
     entry = await run_in_threadpool(ctx.registry.get, name)
-    await run_in_threadpool(_check_env, ctx, env)
+    await run_in_threadpool(ctx.registry.check_env, env)
     locations = ctx.registry.locations_in(entry.spec, env)
     if not locations:
         raise NotFound(f"repo {name!r} has no location in environment {env!r}")

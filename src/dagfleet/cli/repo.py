@@ -120,11 +120,6 @@ class Local:
             spec=entry.spec,
         ).model_dump(mode="json")
 
-    def _check_env(self, env: str | None) -> None:
-        """The API's check (routes_repos._check_env): an unknown environment is a 404."""
-        if env is not None and env not in {e.name for e in self.registry.fleet_spec().environments}:
-            raise ControlError(f"unknown environment {env!r}", 404)
-
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         parts = path.strip("/").split("/")
         body: dict[str, Any] = kwargs.get("json") or {}
@@ -139,7 +134,7 @@ class Local:
         if len(parts) == 3 and parts[2] == "sync":
             # As the API: an unknown repo or environment is refused before the runtime is asked.
             self.registry.get(name)
-            self._check_env(params.get("env"))
+            self.registry.check_env(params.get("env"))
             self.controller.sync(name, params.get("env"), True)
         if method == "GET":
             return self._resource(self.registry.get(name))
@@ -157,7 +152,7 @@ class Local:
     def logs(self, name: str, env: str | None, tail: int, follow_: bool) -> Iterator[bytes]:
         # The API's checks, in its order (routes_repos.repo_logs).
         entry = self.registry.get(name)
-        self._check_env(env)
+        self.registry.check_env(env)
         locations = self.registry.locations_in(entry.spec, env)
         if not locations:
             raise NotFound(f"repo {name!r} has no location in environment {env!r}")
