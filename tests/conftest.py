@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,17 @@ import pytest
 
 from tests.support.fleetproc import RunningFleet
 from tests.support.gitrepo import CodeRepo
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Undo an ignored SIGINT/SIGTERM inherited from a backgrounded shell (`make test &`,
+    nohup): Dagster's in-process execution copies SIGINT's disposition onto SIGTERM
+    when it restores its handlers, and every process a test starts afterwards would
+    ignore SIGTERM (seen: Dagster's own `tail -F` log mirror then never exits)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture
