@@ -15,13 +15,11 @@ environment, `dagfleet-<repo>` in the environment's namespace (Kubernetes), or
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from dagfleet.spec.models import EnvVar, Fleet, LocationSpec, RepoSpec
-from dagfleet.storage.environ import AWS_ENDPOINT_VAR, ENDPOINT_VAR
+from dagfleet.storage.environ import location_env
 
 # A render result: relative path -> a YAML document (dict), several (list of
 # dicts, written as a multi-document stream) or text (str).
@@ -142,41 +140,9 @@ def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
     DAGFLEET_TEMP: `<env>/temp` is shared by the environment's repos, which the task
     roles (ECS) do not grant; renderers that need a scratch directory add a local one.
     """
-    base = f"{s3_root(fleet, bucket)}/{env}"
-    own = f"{base}/{repo_prefix(fleet, repo)}"
-    out = {
-        "DAGFLEET_STORAGE_ROOT": own,
-        "DAGFLEET_ASSETS": f"{own}/assets",
-        "DAGFLEET_RUNS": f"{own}/runs",
-        "DAGFLEET_LOGS": f"{own}/logs",
-        "DAGFLEET_SHARED": f"{base}/shared",
-    }
-    if fleet.spec.storage.endpoint_url:
-        out[ENDPOINT_VAR] = fleet.spec.storage.endpoint_url
-        out[AWS_ENDPOINT_VAR] = fleet.spec.storage.endpoint_url
+    out = location_env(fleet, repo, env, root=s3_root(fleet, bucket))
+    del out["DAGFLEET_TEMP"]
     return out
-
-
-@dataclass(frozen=True)
-class LocalPaths:
-    """Where one location's storage is inside a container when the root is a volume."""
-
-    prefix: str  # the repo's prefix under the environment's root (`repos/<repo>`)
-    location: str  # `<root>/<env>/<prefix>`: assets, runs, logs and the layers below it
-    shared: str  # `<root>/<env>/shared`
-    temp: str  # `<root>/<env>/temp`
-
-
-def local_paths(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> LocalPaths:
-    """Seed 004's layout under a volume mounted at `root` (the container side of the PVCs)."""
-    prefix = repo_prefix(fleet, repo)
-    env_root = posixpath.join(root, env)
-    return LocalPaths(
-        prefix=prefix,
-        location=posixpath.join(env_root, prefix),
-        shared=posixpath.join(env_root, "shared"),
-        temp=posixpath.join(env_root, "temp"),
-    )
 
 
 def local_env(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> dict[str, str]:
@@ -186,15 +152,7 @@ def local_env(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> dict[
     Seed 001's layers live under the location's root (`<root>/<env>/<prefix>/bronze`...),
     where the medallion's IO manager writes them (DAGFLEET_STORAGE_ROOT/<layer>).
     """
-    p = local_paths(fleet, env, repo, root)
-    return {
-        "DAGFLEET_STORAGE_ROOT": p.location,
-        "DAGFLEET_ASSETS": f"{p.location}/assets",
-        "DAGFLEET_RUNS": f"{p.location}/runs",
-        "DAGFLEET_LOGS": f"{p.location}/logs",
-        "DAGFLEET_SHARED": p.shared,
-        "DAGFLEET_TEMP": p.temp,
-    }
+    return location_env(fleet, repo, env, root=root)
 
 
 def bucket_and_prefix(s3_url: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from dagfleet.render import common as c
 from dagfleet.render import postgres
 from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet, LocationSpec
+from dagfleet.storage.paths import storage_paths
 
 GIT_SYNC_HTTP_PORT = 2020
 CODE_SERVER_SA = "dagster-code"
@@ -120,7 +121,7 @@ def storage_volumes(
     mounts: list[dict[str, Any]] = [{"name": "temp", "mountPath": c.TEMP_DIR}]
     if fleet.spec.storage.is_s3:
         return volumes, mounts
-    p = c.local_paths(fleet, loc.env, loc.repo)
+    p = storage_paths(fleet, loc.repo, loc.env, root=c.DATA_ROOT)
     for claim in (c.DATA_CLAIM, *c.LAYERS):
         volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
     mounts += [

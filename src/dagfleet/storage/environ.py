@@ -10,14 +10,15 @@ ENDPOINT_VAR = "DAGFLEET_S3_ENDPOINT_URL"
 AWS_ENDPOINT_VAR = "AWS_ENDPOINT_URL"
 
 
-def location_env(fleet: Fleet, repo: str, env: str) -> dict[str, str]:
-    """DAGFLEET_STORAGE_ROOT and friends for `repo` in `env` (pure).
+def location_env(fleet: Fleet, repo: str, env: str, root: str | None = None) -> dict[str, str]:
+    """DAGFLEET_STORAGE_ROOT and friends for `repo` in `env` (pure); `root` replaces the
+    fleet's storage root (renderers: the root as their containers see it).
 
     The endpoint URL is not a secret and comes from fleet.yaml; credentials
     never do: they reach the code server only through the AWS_* variables of
     dagfleet's own environment (passed through by the runtime).
     """
-    p = storage_paths(fleet, repo, env)
+    p = storage_paths(fleet, repo, env, root)
     out = {
         "DAGFLEET_STORAGE_ROOT": p.location,
         "DAGFLEET_ASSETS": p.assets,

@@ -38,6 +38,7 @@ class StoragePaths:
 
     root: str
     env_root: str
+    prefix: str  # the repo's prefix under env_root (`repos/<repo>` or its s3_prefix)
     location: str
     assets: str
     runs: str
@@ -51,8 +52,9 @@ class StoragePaths:
         return is_remote(self.root)
 
 
-def storage_paths(fleet: Fleet, repo: str, env: str) -> StoragePaths:
-    """The layout of `repo` in `env`.
+def storage_paths(fleet: Fleet, repo: str, env: str, root: str | None = None) -> StoragePaths:
+    """The layout of `repo` in `env`, under the fleet's storage root or under `root`
+    (where a renderer's containers see the same layout, e.g. a volume at /data).
 
     The repo's prefix is its `storage_prefix` (`repos/<repo>` unless the repo file
     sets `s3_prefix`); the loader refuses prefixes that equal or contain another
@@ -63,12 +65,13 @@ def storage_paths(fleet: Fleet, repo: str, env: str) -> StoragePaths:
             raise ValueError(f"{name} {value!r} cannot name a storage prefix")
     spec = fleet.repos.get(repo)
     prefix = spec.storage_prefix if spec is not None else f"repos/{repo}"
-    root = storage_root(fleet)
+    root = storage_root(fleet) if root is None else root
     env_root = _join(root, env)
     location = _join(env_root, *prefix.split("/"))
     return StoragePaths(
         root=root,
         env_root=env_root,
+        prefix=prefix,
         location=location,
         assets=_join(location, "assets"),
         runs=_join(location, "runs"),
