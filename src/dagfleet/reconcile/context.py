@@ -58,8 +58,6 @@ class RuntimeContext:
     on_published: Callable[[str], None] = lambda _location: None
     spares: SparePool | None = None
     install_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
-    # Set once dagfleet is stopping: loads and installs in progress give up.
-    stopping: threading.Event = field(default_factory=threading.Event)
     # Every server started and not yet stopped: live, loading, erroring and retiring.
     _servers: dict[int, Server] = field(default_factory=dict)
     _servers_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,16 +100,20 @@ class RuntimeContext:
             self._servers.pop(server.child.pid, None)
         self.pids.discard(server.child.pid)
 
+    def discard(self, server: Server, grace: float) -> None:
+        """Stop `server` (SIGTERM, then SIGKILL of its group after `grace`), remove its
+        private socket and stop tracking it."""
+        server.child.stop(grace)
+        with contextlib.suppress(FileNotFoundError):
+            server.socket.unlink()
+        self.forget(server)
+
     def stop_servers(self, grace: float) -> None:
         """Stop every server still running, whoever owns it (used on shutdown)."""
         with self._servers_lock:
             servers = list(self._servers.values())
-        threads = [threading.Thread(target=s.child.stop, args=(grace,)) for s in servers]
+        threads = [threading.Thread(target=self.discard, args=(s, grace)) for s in servers]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        for server in servers:
-            with contextlib.suppress(FileNotFoundError):
-                server.socket.unlink()
-            self.forget(server)

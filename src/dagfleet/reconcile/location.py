@@ -335,10 +335,7 @@ class LocationLoop:
         self._draining.discard(server.sha)
 
     def _discard(self, server: Server, grace: float = 2.0) -> None:
-        server.child.stop(grace)
-        self.ctx.forget(server)
-        with contextlib.suppress(FileNotFoundError):
-            server.socket.unlink()
+        self.ctx.discard(server, grace)
 
     def _adopt_error_server(self, server: Server) -> None:
         if server.alive():

@@ -77,10 +77,7 @@ class PlaygroundLoop:
         self._wake.set()
         self.thread.join(timeout=STOP_JOIN)
         if self.live is not None:
-            self.live.child.stop(STOP_GRACE)
-            self.ctx.forget(self.live)
-            with contextlib.suppress(FileNotFoundError):
-                self.live.socket.unlink()
+            self.ctx.discard(self.live, STOP_GRACE)
         with contextlib.suppress(FileNotFoundError):
             self.ctx.layout.socket(self.spec.name).unlink()
 
@@ -125,14 +122,12 @@ class PlaygroundLoop:
         try:
             codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name), cancel=self._stop)
         except LoadCancelled:
-            server.child.stop(2.0)
-            self.ctx.forget(server)
+            self.ctx.discard(server, 2.0)
             raise
         except LoadFailed as exc:
             error = exc.detail
         if not server.alive():
-            server.child.stop(0.0)
-            self.ctx.forget(server)
+            self.ctx.discard(server, 0.0)
             self._record(error or "the playground server exited", digest, None)
             raise RuntimeError(error or "playground server exited")
         codeserver.take_over(server, self.ctx.layout.socket(self.spec.name))
