@@ -11,31 +11,12 @@ import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import demo_fleet, with_asset
-from tests.support.fleetproc import DAGFLEET, wait_for
+from tests.support.fleetproc import promote_demo, wait_for
 from tests.support.gitrepo import CodeRepo, git
 
 
 def promote(fleet, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            DAGFLEET,
-            "promote",
-            "demo",
-            "--from",
-            "A",
-            "--to",
-            "B",
-            "--api",
-            fleet.api.removesuffix("/api/v1"),
-            "--fleet",
-            str(fleet.fleet_dir),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return promote_demo(fleet.api.removesuffix("/api/v1"), fleet.fleet_dir, *extra)
 
 
 def test_promotion_flows(tmp_path: Path, code_repo: CodeRepo, start_fleet) -> None:

@@ -11,7 +11,6 @@ tests/e2e/test_promotion.py.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +24,7 @@ from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.manager import FleetRuntime
 from dagfleet.status import LocationStatus, Reason
 from tests.e2e.conftest import with_asset
-from tests.support.fleetproc import DAGFLEET, write_fleet
+from tests.support.fleetproc import promote_demo, write_fleet
 from tests.support.gitrepo import CodeRepo
 from tests.support.runtime import idle_runtime
 
@@ -114,28 +113,6 @@ def api(fleet_dir: Path, runtime: FleetRuntime) -> Iterator[str]:
         server.stop()
 
 
-def cli_promote(fleet_dir: Path, api: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            DAGFLEET,
-            "promote",
-            "demo",
-            "--from",
-            "A",
-            "--to",
-            "B",
-            "--api",
-            api,
-            "--fleet",
-            str(fleet_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize("state", [no_good_commit, crashed], ids=["no-good-commit", "crashed"])
 def test_not_ready_source_is_refused(
     runtime: FleetRuntime, code_repo: CodeRepo, fleet_dir: Path, api: str, state: object
@@ -149,7 +126,7 @@ def test_not_ready_source_is_refused(
     assert refused.value.status_code == 409
     assert REFUSAL in str(refused.value) and "dagfleet status" in str(refused.value)
 
-    result = cli_promote(fleet_dir, api)
+    result = promote_demo(api, fleet_dir)
     assert result.returncode != 0
     said = " ".join(result.stderr.split())  # Rich wraps long lines
     assert f"409: {REFUSAL}" in said, result.stderr

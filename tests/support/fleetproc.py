@@ -64,6 +64,18 @@ def write_fleet(
     return directory
 
 
+def promote_demo(api: str, fleet_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`dagfleet promote demo --from A --to B` against the API at `api`, output captured."""
+    where = ["--api", api, "--fleet", str(fleet_dir)]
+    return subprocess.run(
+        [DAGFLEET, "promote", "demo", "--from", "A", "--to", "B", *where, *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 def dagfleet_processes(state_root: Path) -> list[psutil.Process]:
     """Every live process started for this fleet (they carry DAGFLEET_STATE)."""
     found = []
