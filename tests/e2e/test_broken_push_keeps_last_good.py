@@ -40,5 +40,5 @@ def test_broken_push_is_not_published(tmp_path: Path, code_repo: CodeRepo, start
     fixed = code_repo.commit({"demo/definitions.py": with_asset("five")}, "fix")
     code_repo.push("A")
     wait_for(lambda: "five" in fleet.gql.asset_keys("demo-A"), 60, "fixed code live")
-    assert fleet.condition("demo-A", "Synced")["status"] == "True"
-    assert fleet.status("demo-A")["commit"] == fixed
+    fleet.wait_serving("demo-A", fixed)
+    assert "DefinitionsInvalid" not in str(fleet.status("demo-A")["conditions"])

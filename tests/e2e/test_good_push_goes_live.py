@@ -69,6 +69,7 @@ def test_good_push_goes_live_without_downtime(
     # Runs launched while the old server was being replaced finish, too.
     assert [fleet.gql.wait_run(r) for r in run_ids] == ["SUCCESS"] * len(run_ids)
     assert "four" not in fleet.gql.asset_keys("demo-B")
+    fleet.wait_serving("demo-A", new)
     status = fleet.status("demo-A")
     assert status["commit"] == new
     assert status["last_good_commit"] == new

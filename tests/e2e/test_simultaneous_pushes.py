@@ -19,5 +19,5 @@ def test_pushes_to_a_and_b_at_once(tmp_path: Path, code_repo: CodeRepo, start_fl
     wait_for(lambda: "from_b" in fleet.gql.asset_keys("demo-B"), 60, "B live")
     assert "from_b" not in fleet.gql.asset_keys("demo-A")
     assert "from_a" not in fleet.gql.asset_keys("demo-B")
-    assert fleet.status("demo-A")["commit"] == a
-    assert fleet.status("demo-B")["commit"] == b
+    fleet.wait_serving("demo-A", a)
+    fleet.wait_serving("demo-B", b)

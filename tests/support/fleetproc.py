@@ -150,6 +150,17 @@ class RunningFleet:
                 return dict(c)
         return {}
 
+    def wait_serving(self, location: str, sha: str, timeout: float = 60) -> None:
+        """Wait until the status records `sha` as live and Synced. The webserver is
+        reloaded just before the status is written, so new assets can show in the UI
+        a moment before the status names their commit."""
+
+        def serving() -> bool:
+            synced = self.condition(location, "Synced").get("status") == "True"
+            return synced and self.status(location).get("commit") == sha
+
+        wait_for(serving, timeout, f"{location} serving {sha[:12]}")
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
