@@ -21,6 +21,7 @@ from dagfleet.gitops import checkout
 from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.runtime import codeserver, grpc
+from dagfleet.runtime.backoff import Backoff
 from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
 from dagfleet.runtime.discovery import DiscoveryError, discover_target
 from dagfleet.runtime.environ import SecretMissing, location_environ
@@ -70,8 +71,7 @@ class LocationLoop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._republish = False
-        self._backoff = 1.0
-        self._next_restart = 0.0
+        self._restarts = Backoff(cap=MAX_BACKOFF)
         self._next_health = 0.0
         self._unhealthy = 0
         self._generation = 0
@@ -362,23 +362,17 @@ class LocationLoop:
         self._go_live(server)
 
     def _supervise(self) -> None:
-        """Restart a live server that died or stopped answering, with capped backoff.
-
-        The first restart is immediate; each further one waits twice as long (up to
-        MAX_BACKOFF) unless the server stayed up for MAX_BACKOFF, so a crash loop
-        costs little and a one-off crash is repaired at once.
-        """
+        """Restart a live server that died or stopped answering, paced by `Backoff`."""
         live = self.live
         if live is None or self._stop.is_set():
             return
         clock = time.monotonic()
         if live.alive():
-            if clock - live.started > MAX_BACKOFF:
-                self._backoff = 1.0
+            self._restarts.running(live.started, clock)
             if clock >= self._next_health:
                 self._check_health(live)
             return
-        if clock < self._next_restart:
+        if self._restarts.wait(clock) > 0:
             return
         code = live.child.proc.returncode
         self._set(
@@ -389,8 +383,7 @@ class LocationLoop:
         )
         self._write()
         self._discard(live, 0.0)  # reap it and whatever it left in its process group
-        self._next_restart = clock + self._backoff
-        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self._restarts.restarted(clock)
         try:
             server = self._start(live.sha)
         except StepFailed as exc:

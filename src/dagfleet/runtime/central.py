@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from dagfleet.runtime.backoff import Backoff
 from dagfleet.runtime.processes import Child, PidRegistry, spawn
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def daemon_args(workspace: Path) -> list[str]:
 
 
 class Supervised:
-    """A child restarted with capped exponential backoff whenever it dies."""
+    """A child restarted whenever it dies, paced by `Backoff`."""
 
     def __init__(
         self,
@@ -58,6 +59,8 @@ class Supervised:
         self.pids = pids
         self.child: Child | None = None
         self.restarts = 0
+        self._started = 0.0
+        self._backoff = Backoff()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"supervise-{name}", daemon=True)
 
@@ -70,20 +73,24 @@ class Supervised:
             self.name, self.make_args(), cwd=self.cwd, env=self.env, log=self.log_path
         )
         self.pids.add(self.child.pid)
+        self._started = time.monotonic()
 
     def _watch(self) -> None:
-        backoff = 1.0
         while not self._stop.wait(0.5):
             child = self.child
-            if child is None or child.alive():
+            if child is None:
                 continue
+            if child.alive():
+                self._backoff.running(self._started, time.monotonic())
+                continue
+            delay = self._backoff.wait(time.monotonic())
             log.warning(
-                "%s exited with %s; restarting in %.0fs", self.name, child.proc.returncode, backoff
+                "%s exited with %s; restarting in %.0fs", self.name, child.proc.returncode, delay
             )
             self.pids.discard(child.pid)
-            if self._stop.wait(backoff):
+            if self._stop.wait(delay):
                 return
-            backoff = min(backoff * 2, 60.0)
+            self._backoff.restarted(time.monotonic())
             self.restarts += 1
             self._spawn()
 
