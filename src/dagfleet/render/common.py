@@ -42,6 +42,13 @@ LAYERS = ("bronze", "silver", "gold")
 DATA_ROOT = "/data"
 # Kubernetes: the environment's claim holding `repos/<repo>/...` and `shared/`.
 DATA_CLAIM = "data"
+# Kubernetes: the environment's claim holding its playground files (PLAYGROUND_DIR),
+# mounted by the playground's code server and by its run pods.
+PLAYGROUND_CLAIM = "playground"
+PLAYGROUND_CLAIM_SIZE = "1Gi"
+# The playground loader next to the launcher (ConfigMap `dagfleet-launcher`); the
+# launcher installs it as PLAYGROUND_DIR/__init__.py.
+PLAYGROUND_INIT = "playground_init.py"
 # Kubernetes: DAGFLEET_TEMP, an emptyDir (one pod's scratch space).
 TEMP_DIR = "/tmp/dagfleet"
 _INVALID = re.compile(r"[^a-z0-9-]+")
@@ -170,7 +177,8 @@ def target_args(fleet: Fleet, loc: LocationSpec, code_dir: str) -> list[str] | N
     """
     repo = repo_of(fleet, loc)
     if repo is None:
-        return ["--python-file", f"{PLAYGROUND_DIR}/definitions.py", "-d", PLAYGROUND_DIR]
+        # Seed 000's `python_package: playground`: every *.py file copied in loads.
+        return ["--package-name", "playground", "--working-directory", APP_DIR]
     target = repo.code_target
     wd = code_dir if repo.working_directory == "." else f"{code_dir}/{repo.working_directory}"
     if target is None:

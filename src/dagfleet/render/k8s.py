@@ -12,7 +12,8 @@ Layout of the result (the CLI writes it under --out):
   ConfigMap the run pods of that namespace read (helm_values.run_env_configmap),
   the launcher ConfigMap, the environment database, and when storage is local the
   PVCs `data` (every repo's prefix and `shared/`) and bronze/silver/gold (seed
-  001), mounted per repo with `subPath` (k8s_location.storage_volumes);
+  001), mounted per repo with `subPath` (k8s_location.storage_volumes); in a
+  playground environment the `playground` PVC (`playground-claim.yaml`);
   and one file per location with its Deployment and Service.
 """
 
@@ -26,6 +27,7 @@ from dagfleet.render import k8s_location as kl
 from dagfleet.render import postgres
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.render.options import K8sOptions
+from dagfleet.runtime.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.spec.models import Fleet
 
 
@@ -113,7 +115,7 @@ def environment_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[s
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _meta(fleet, "dagfleet-launcher", ns, "code-server"),
-            "data": {"launch.py": LAUNCHER_SOURCE},
+            "data": {"launch.py": LAUNCHER_SOURCE, c.PLAYGROUND_INIT: PLAYGROUND_LOADER},
         },
     ]
 
@@ -127,23 +129,29 @@ def storage_objects(fleet: Fleet, env: str, opts: K8sOptions) -> list[dict[str, 
     """
     if fleet.spec.storage.is_s3:
         return []
-    out = []
-    for claim in (c.DATA_CLAIM, *c.LAYERS):
-        spec: dict[str, Any] = {
-            "accessModes": [opts.pvc_access_mode],
-            "resources": {"requests": {"storage": opts.pvc_size}},
-        }
-        if opts.storage_class:
-            spec["storageClassName"] = opts.storage_class
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": _meta(fleet, claim, c.namespace(fleet, env), "storage"),
-                "spec": spec,
-            }
-        )
-    return out
+    return [_claim(fleet, env, claim, opts.pvc_size, opts) for claim in (c.DATA_CLAIM, *c.LAYERS)]
+
+
+def playground_claim(fleet: Fleet, env: str, opts: K8sOptions) -> dict[str, Any]:
+    """The playground's files: what `kubectl cp` copies into the code server's pod is on
+    this claim, so the run pods of `playground-<env>` (which mount it too) see the same
+    code, and the files outlive a restart of the pod."""
+    return _claim(fleet, env, c.PLAYGROUND_CLAIM, c.PLAYGROUND_CLAIM_SIZE, opts)
+
+
+def _claim(fleet: Fleet, env: str, name: str, size: str, opts: K8sOptions) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": [opts.pvc_access_mode],
+        "resources": {"requests": {"storage": size}},
+    }
+    if opts.storage_class:
+        spec["storageClassName"] = opts.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(fleet, name, c.namespace(fleet, env), "storage"),
+        "spec": spec,
+    }
 
 
 def render_k8s(fleet: Fleet, opts: K8sOptions | None = None) -> c.Rendered:
@@ -163,6 +171,8 @@ def render_k8s(fleet: Fleet, opts: K8sOptions | None = None) -> c.Rendered:
         files[f"{d}/postgres.yaml"] = postgres.env_database(fleet, opts, env.name)
         if not fleet.spec.storage.is_s3:
             files[f"{d}/storage.yaml"] = storage_objects(fleet, env.name, opts)
+        if env.playground:
+            files[f"{d}/playground-claim.yaml"] = [playground_claim(fleet, env.name, opts)]
     for loc in fleet.locations():
         d = f"manifests/{c.k8s_name(loc.env)}"
         files[f"{d}/{c.location_k8s_name(loc)}.yaml"] = [

@@ -136,9 +136,14 @@ def storage_volumes(
 
 
 def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    playground: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": c.PLAYGROUND_CLAIM}}
+        if loc.playground
+        else {"emptyDir": {}}
+    )
     volumes: list[dict[str, Any]] = [
         {"name": "checkout", "emptyDir": {}},
-        {"name": "playground", "emptyDir": {}},
+        {"name": "playground", **playground},
         {"name": "launcher", "configMap": {"name": "dagfleet-launcher", "defaultMode": 0o444}},
     ]
     mounts: list[dict[str, Any]] = [
@@ -194,10 +199,10 @@ def container_context(
     environment's namespace, so the runs of `<repo>-<env>` run in `<fleet>-<env>`
     with the code server's service account, variables, storage mounts, resources
     and security settings, plus a one-time git-sync of the same ref so the run
-    sees the code.
+    sees the code; a playground's runs mount its playground claim instead.
     """
     volumes, mounts = _volumes(fleet, loc)
-    keep = {"checkout", "temp", c.DATA_CLAIM, *c.LAYERS}
+    keep = {"temp", c.DATA_CLAIM, *c.LAYERS, "playground" if loc.playground else "checkout"}
     pod_spec: dict[str, Any] = {"securityContext": {"fsGroup": FS_GROUP}}
     if not loc.playground:
         pod_spec["initContainers"] = [git_sync_container(fleet, loc, opts, one_time=True)]

@@ -9,7 +9,8 @@ time, in the container, by calling that same loader (`PyProjectFileTarget`,
 no target, and the checkout only exists once git-sync has run.
 
 The launcher also: reads `DAGFLEET_FILE__<NAME>=<path>` into `<NAME>` (compose
-secrets are files), creates an empty playground definitions file, wraps the
+secrets are files), installs the playground loader (dagfleet's own, shipped next
+to it as `playground_init.py`) as the playground package's `__init__.py`, wraps the
 server in debugpy when `DAGFLEET_DEBUG_PORT` is set, and serves git-sync's
 webhook on 127.0.0.1 by asking the central webserver to reload the location
 (GraphQL `reloadRepositoryLocation`, which makes the code server reload).
@@ -27,7 +28,18 @@ import sys
 import threading
 import urllib.request
 
-PLAYGROUND_DEFS = "from dagster import Definitions\n\ndefs = Definitions()\n"
+PLAYGROUND_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playground_init.py")
+
+
+def install_playground(code_dir):
+    """The playground package: every *.py file in `code_dir` (as dagfleet's loader does)."""
+    os.makedirs(code_dir, exist_ok=True)
+    with open(PLAYGROUND_INIT, encoding="utf-8") as f:
+        loader = f.read()
+    tmp = os.path.join(code_dir, ".__init__.py.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(loader)
+    os.replace(tmp, os.path.join(code_dir, "__init__.py"))
 
 
 def discover(code_dir):
@@ -93,11 +105,7 @@ def main():
                 os.environ[key.removeprefix("DAGFLEET_FILE__")] = f.read().strip()
     code_dir = env.get("DAGFLEET_CODE_DIR", os.getcwd())
     if env.get("DAGFLEET_PLAYGROUND") == "1":
-        os.makedirs(code_dir, exist_ok=True)
-        defs = os.path.join(code_dir, "definitions.py")
-        if not os.path.exists(defs):
-            with open(defs, "w", encoding="utf-8") as f:
-                f.write(PLAYGROUND_DEFS)
+        install_playground(code_dir)
     args = json.loads(env["DAGFLEET_TARGET_ARGS"]) if env.get("DAGFLEET_TARGET_ARGS") else None
     if args is None:
         args = discover(code_dir)

@@ -15,10 +15,13 @@ import yaml
 from typer.testing import CliRunner
 
 from dagfleet.cli import app
+from dagfleet.render import common as c
 from dagfleet.render.ci import fetch_commands
 from dagfleet.render.dockerfile import EXTRAS
 from dagfleet.render.flux import HELM_REPO_URL
 from dagfleet.render.launcher import LAUNCHER_SOURCE
+from dagfleet.runtime.playground_loader import LOADER as PLAYGROUND_LOADER
+from dagfleet.spec import load_fleet
 from dagfleet.spec.defaults import default_fleet_document, medallion_repo_document
 from tests.support.gitrepo import CodeRepo
 
@@ -75,8 +78,44 @@ def test_launcher_uses_given_args_and_debugpy(tmp_path: Path) -> None:
     assert cmd[-4:] == ["-m", "a.b", "--working-directory", "/x"]
 
 
+def test_launcher_serves_every_file_copied_into_the_playground(tmp_path: Path) -> None:
+    """Seed 000's workflow B on Kubernetes: `kubectl cp my_test.py` into the playground
+    directory, reload, and its asset is there. The launcher (next to the loader, as in
+    the rendered ConfigMap) installs the package; the rendered target args load it."""
+    (tmp_path / c.PLAYGROUND_INIT).write_text(PLAYGROUND_LOADER)
+    app_dir = tmp_path / "app"
+    playground = app_dir / "playground"
+    playground.mkdir(parents=True)
+    (playground / "my_test.py").write_text(
+        "import dagster as dg\n\n\n@dg.asset\ndef tried_live() -> int:\n    return 1\n"
+    )
+    fleet = load_fleet(fleet_dir(tmp_path / "fleet"))
+    loc = next(loc for loc in fleet.locations() if loc.playground)
+    args = c.target_args(fleet, loc, "unused")
+    assert args is not None
+    args[args.index("--working-directory") + 1] = str(app_dir)
+    cmd = launch(
+        tmp_path, playground, DAGFLEET_PLAYGROUND="1", DAGFLEET_TARGET_ARGS=json.dumps(args)
+    )
+    assert cmd[-4:] == ["--package-name", "playground", "--working-directory", str(app_dir)]
+    assert (playground / "__init__.py").read_text() == PLAYGROUND_LOADER
+    keys = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import playground; print(sorted(k.to_user_string() for k in "
+            "playground.defs.resolve_asset_graph().get_all_asset_keys()))",
+        ],
+        cwd=app_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert keys.stdout.strip() == "['tried_live']"
+
+
 def fleet_dir(tmp_path: Path) -> Path:
-    (tmp_path / "repos").mkdir()
+    (tmp_path / "repos").mkdir(parents=True)
     (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(default_fleet_document()))
     repo = medallion_repo_document("https://git.example.com/data/medallion.git")
     (tmp_path / "repos" / "medallion.yaml").write_text(yaml.safe_dump(repo))

@@ -308,9 +308,10 @@ def test_local_storage_gets_data_and_layer_pvcs_and_s3_storage_none(cnpg: bool) 
         for d in k8s_docs("default", cnpg=cnpg)
         if d["kind"] == "PersistentVolumeClaim"
     ]
-    assert sorted(local) == sorted(["data", "bronze", "silver", "gold"] * 2)
+    # A and B both have a playground: its claim comes with either storage.
+    assert sorted(local) == sorted(["data", "bronze", "silver", "gold", "playground"] * 2)
     s3 = [d for d in k8s_docs("analytics", cnpg=cnpg) if d["kind"] == "PersistentVolumeClaim"]
-    assert s3 == []
+    assert [d["metadata"]["name"] for d in s3] == ["playground"]  # only `dev` has one
     kinds = {d["kind"] for d in k8s_docs("default", cnpg=cnpg)}
     assert ("Cluster" in kinds) == cnpg and ("StatefulSet" in kinds) != cnpg
 
@@ -397,7 +398,7 @@ def test_local_storage_is_mounted_per_repo_in_code_servers_and_run_pods(fleet: s
         claims = {
             v["name"]: v["persistentVolumeClaim"]["claimName"]
             for v in pod["volumes"]
-            if "persistentVolumeClaim" in v
+            if "persistentVolumeClaim" in v and v["name"] != c.PLAYGROUND_CLAIM
         }
         assert sorted(claims.values()) == sorted(["data", *c.LAYERS])
         prefix = c.repo_prefix(spec, env["DAGFLEET_REPO"])
@@ -433,6 +434,40 @@ def test_local_storage_is_mounted_per_repo_in_code_servers_and_run_pods(fleet: s
         for a in prefixes:
             for b in prefixes:
                 assert a == b or not names.prefixes_overlap(a, b)
+
+
+@pytest.mark.parametrize("fleet", list(NAMED_FLEETS))
+def test_playground_files_are_on_a_claim_its_run_pods_mount(fleet: str) -> None:
+    """`kubectl cp` writes into the playground claim; the runs of `playground-<env>` load
+    the same package from it, and no other location mounts it."""
+    for spec, doc, context in _pods(fleet):
+        pod = doc["spec"]["template"]["spec"]
+        claim = {"name": "playground", "persistentVolumeClaim": {"claimName": "playground"}}
+        is_playground = doc["metadata"]["name"].startswith("playground-")
+        run_mount = _mounted(c.PLAYGROUND_DIR, _camel_mounts(context))
+        if not is_playground:
+            assert claim not in pod["volumes"] and run_mount is None
+            continue
+        run_claim = {"name": "playground", "persistent_volume_claim": {"claim_name": "playground"}}
+        assert claim in pod["volumes"] and run_claim in context["volumes"]
+        assert _mounted(c.PLAYGROUND_DIR, pod["containers"][0]["volumeMounts"]) == run_mount
+        assert run_mount == {"name": "playground", "mountPath": c.PLAYGROUND_DIR}
+        env = _env(doc)
+        assert json.loads(env["DAGFLEET_TARGET_ARGS"]) == [
+            "--package-name",
+            "playground",
+            "--working-directory",
+            posixpath.dirname(c.PLAYGROUND_DIR),
+        ]
+        assert env["DAGFLEET_CODE_DIR"] == c.PLAYGROUND_DIR
+        claims = [
+            d
+            for d in manifest_docs(texts(render_k8s(spec)))
+            if d["kind"] == "PersistentVolumeClaim"
+            and d["metadata"]["namespace"] == doc["metadata"]["namespace"]
+            and d["metadata"]["name"] == "playground"
+        ]
+        assert len(claims) == 1
 
 
 def test_two_repos_never_share_a_data_path() -> None:
