@@ -1,5 +1,6 @@
-"""Scenario: while the fleet runs, `dagfleet repo add` registers a second repository;
-its locations load without restarting the webserver or the existing code servers.
+"""Scenario: while the fleet runs, `dagfleet repo add` registers a second repository and
+`repo update` syncs it at once; its locations load without restarting the webserver or
+the existing code servers.
 Suspending it stops its code servers; resuming brings it back at the same commit."""
 
 from __future__ import annotations
@@ -48,10 +49,20 @@ def test_add_suspend_resume_remove(tmp_path: Path, code_repo: CodeRepo, start_fl
         "B": fleet.status("demo-B")["pid"],
     }
     other = CodeRepo(tmp_path / "other", name="other")
-    added = cli(fleet, "add", "other", "--git-url", other.url, "--module", "demo.definitions")
+    added = cli(
+        fleet, "add", "other", "--git-url", other.url, "--module", "demo.definitions", "--no-wait"
+    )
     assert added.returncode == 0, added.stderr
     assert (fleet.fleet_dir / "repos" / "other.yaml").exists()
+    # Sync at once, before the registry watcher may have seen the new file: the sync
+    # still finds both locations and reports the commit each one now serves.
+    updated = cli(fleet, "update", "other")
+    assert updated.returncode == 0, updated.stderr
+    synced = dict(line.split(": ", 1) for line in updated.stdout.splitlines())
+    assert sorted(synced) == ["other-A", "other-B"], updated.stdout
     fleet.wait_loaded({"other-A", "other-B"}, timeout=180)
+    for location, line in synced.items():
+        assert fleet.status(location)["commit"][:12] in line, updated.stdout
     after = {
         "web": webserver_pid(fleet),
         "A": fleet.status("demo-A")["pid"],

@@ -63,6 +63,9 @@ def test_builds_a_working_env(built: tuple[EnvBuilder, Path, PythonEnv, bool]) -
         check=True,
     ).stdout.split()
     assert out == ["1.13.27", "0.29.27", str(env.path)]
+    # Compiled at install: no process started from it compiles Dagster again.
+    site = next(env.path.glob("lib/python3*/site-packages"))
+    assert list((site / "dagster" / "__pycache__").glob("__init__.*.pyc"))
 
 
 def test_reused_without_rebuild(built: tuple[EnvBuilder, Path, PythonEnv, bool]) -> None:

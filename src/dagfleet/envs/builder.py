@@ -179,6 +179,10 @@ class EnvBuilder:
         env["UV_PROJECT_ENVIRONMENT"] = str(venv)
         env["UV_PYTHON_DOWNLOADS"] = "never"
         env.setdefault("UV_LINK_MODE", "copy" if os.environ.get("DAGFLEET_UV_COPY") else "hardlink")
+        # Compile once here rather than in every code server, run worker and step
+        # process: with PYTHONDONTWRITEBYTECODE set they would otherwise compile Dagster
+        # from source at each start (about 2 s on 2 cores).
+        env.setdefault("UV_COMPILE_BYTECODE", "1")
         if self.uv_cache:
             env["UV_CACHE_DIR"] = str(self.uv_cache)
         if self.state_marker:

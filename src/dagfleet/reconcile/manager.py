@@ -51,6 +51,7 @@ class FleetRuntime:
         self.loops: dict[str, LocationLoop | PlaygroundLoop] = {}
         self._lock = threading.RLock()
         self._changed = threading.Event()
+        self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._sig = _signature(Path(ctx.fleet.root))
         self._watcher = threading.Thread(target=self._watch, name="registry-watch", daemon=True)
@@ -146,22 +147,32 @@ class FleetRuntime:
         shutil.rmtree(self.ctx.layout.checkouts(loop.spec.name), ignore_errors=True)
 
     def _watch(self) -> None:
-        root = Path(self.ctx.fleet.root)
         while not self._stop.is_set():
             self._changed.wait(WATCH_INTERVAL)
             self._changed.clear()
             if self._stop.is_set():
                 return
-            sig = _signature(root)
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Apply the fleet files now if they changed since they were last applied.
+
+        The watcher calls this twice a second; a caller that just wrote a repo file
+        and needs its locations (sync right after add) calls it directly.
+        """
+        with self._refresh_lock:
+            if self._stop.is_set():
+                return
+            sig = _signature(Path(self.ctx.fleet.root))
             if sig == self._sig:
-                continue
+                return
             self._sig = sig
             try:
-                fleet = load_fleet(root)
+                fleet = load_fleet(Path(self.ctx.fleet.root))
             except SpecError as err:
                 self.last_error = str(err)
                 log.error("fleet files invalid, keeping the running fleet:\n%s", err)
-                continue
+                return
             self.last_error = None
             self._apply(fleet)
 
@@ -206,7 +217,7 @@ class FleetRuntime:
         ]
 
     def sync(self, repo: str | None, env: str | None, wait: bool) -> list[SyncOutcome]:
-        self.registry_changed()
+        self.refresh()  # a repo added a moment ago has its loops before we look for them
         loops = self._matching(repo, env)
         requests = [(lp, lp.request(force=True)) for lp in loops]
         if not wait:
