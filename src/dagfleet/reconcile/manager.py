@@ -163,12 +163,13 @@ class FleetRuntime:
         with self._refresh_lock:
             if self._stop.is_set():
                 return
-            sig = _signature(Path(self.ctx.fleet.root))
+            root = Path(self.ctx.fleet.root)
+            sig = _signature(root)
             if sig == self._sig:
                 return
             self._sig = sig
             try:
-                fleet = load_fleet(Path(self.ctx.fleet.root))
+                fleet = load_fleet(root)
             except SpecError as err:
                 self.last_error = str(err)
                 log.error("fleet files invalid, keeping the running fleet:\n%s", err)

@@ -134,12 +134,6 @@ def s3_root(fleet: Fleet, bucket: str) -> str:
     return root.rstrip("/") if fleet.spec.storage.is_s3 else f"s3://{bucket}"
 
 
-def repo_prefix(fleet: Fleet, repo: str) -> str:
-    """The repo's prefix under `<root>/<env>/`: its `s3_prefix`, else `repos/<repo>`."""
-    spec = fleet.repos.get(repo)
-    return spec.storage_prefix if spec is not None else f"repos/{repo}"
-
-
 def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
     """Seed 004's layout: `<root>/<env>/<repo prefix>/{assets,runs,logs}` and `<env>/shared`.
 
@@ -152,14 +146,18 @@ def s3_env(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, str]:
     return out
 
 
-def local_env(fleet: Fleet, env: str, repo: str, root: str = DATA_ROOT) -> dict[str, str]:
-    """The variables `dagfleet up` gives a location (dagfleet.storage.location_env), for a
-    local root mounted at `root`: `<root>/<env>/<prefix>/{assets,runs,logs}`, shared, temp.
+def container_storage_env(fleet: Fleet, env: str, repo: str) -> dict[str, str]:
+    """The variables `dagfleet up` gives a location (dagfleet.storage.location_env), as a
+    code server's container sees them: with an s3:// root the same URLs minus
+    DAGFLEET_TEMP (s3_env); with a local root, paths under the volume at DATA_ROOT:
+    `/data/<env>/<prefix>/{assets,runs,logs}`, shared and temp.
 
-    Seed 001's layers live under the location's root (`<root>/<env>/<prefix>/bronze`...),
+    Seed 001's layers live under the location's root (`/data/<env>/<prefix>/bronze`...),
     where the medallion's IO manager writes them (DAGFLEET_STORAGE_ROOT/<layer>).
     """
-    return location_env(fleet, repo, env, root=root)
+    if fleet.spec.storage.is_s3:
+        return s3_env(fleet, env, repo, "")
+    return location_env(fleet, repo, env, root=DATA_ROOT)
 
 
 def bucket_and_prefix(s3_url: str) -> tuple[str, str]:

@@ -80,11 +80,7 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
         env_locs = [loc for loc in locations if loc.env == env.name]
         for loc in env_locs:
             name = c.location_k8s_name(loc)
-            storage = (
-                c.s3_env(fleet, loc.env, loc.repo, "")
-                if fleet.spec.storage.is_s3
-                else c.local_env(fleet, loc.env, loc.repo)
-            )
+            storage = c.container_storage_env(fleet, loc.env, loc.repo)
             environment = {**c.literal_env(fleet, loc), **storage, **pg}
             environment.update(
                 {

@@ -12,6 +12,7 @@ from typing import Any
 
 from dagfleet.render import common as c
 from dagfleet.spec.models import Fleet, LocationSpec
+from dagfleet.storage.paths import repo_prefix
 
 PARAMETERS: dict[str, Any] = {
     "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the fleet"},
@@ -94,7 +95,7 @@ def s3_prefixes(fleet: Fleet, env: str, repo: str, bucket: str) -> tuple[str, st
     """(bucket, the location's own prefix, the environment's shared prefix), no slashes around."""
     bucket, base = c.bucket_and_prefix(c.s3_root(fleet, bucket))
     root = f"{base}/{env}" if base else env
-    return bucket, f"{root}/{c.repo_prefix(fleet, repo)}", f"{root}/shared"
+    return bucket, f"{root}/{repo_prefix(fleet, repo)}", f"{root}/shared"
 
 
 def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, Any]:

@@ -158,10 +158,7 @@ def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], lis
 def storage_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
     """The storage variables `dagfleet up` sets (dagfleet.storage.location_env), as paths
     inside the pod: the location's own prefix, its assets/runs/logs, shared and temp."""
-    if fleet.spec.storage.is_s3:
-        env = c.s3_env(fleet, loc.env, loc.repo, "")
-    else:
-        env = c.local_env(fleet, loc.env, loc.repo)
+    env = c.container_storage_env(fleet, loc.env, loc.repo)
     env["DAGFLEET_TEMP"] = c.TEMP_DIR
     return env
 

@@ -52,6 +52,12 @@ class StoragePaths:
         return is_remote(self.root)
 
 
+def repo_prefix(fleet: Fleet, repo: str) -> str:
+    """The repo's prefix under `<root>/<env>/`: its `s3_prefix`, else `repos/<repo>`."""
+    spec = fleet.repos.get(repo)
+    return spec.storage_prefix if spec is not None else f"repos/{repo}"
+
+
 def storage_paths(fleet: Fleet, repo: str, env: str, root: str | None = None) -> StoragePaths:
     """The layout of `repo` in `env`, under the fleet's storage root or under `root`
     (where a renderer's containers see the same layout, e.g. a volume at /data).
@@ -63,8 +69,7 @@ def storage_paths(fleet: Fleet, repo: str, env: str, root: str | None = None) ->
     for name, value in (("repo", repo), ("env", env)):
         if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
             raise ValueError(f"{name} {value!r} cannot name a storage prefix")
-    spec = fleet.repos.get(repo)
-    prefix = spec.storage_prefix if spec is not None else f"repos/{repo}"
+    prefix = repo_prefix(fleet, repo)
     root = storage_root(fleet) if root is None else root
     env_root = _join(root, env)
     location = _join(env_root, *prefix.split("/"))

@@ -20,6 +20,7 @@ from dagfleet.render.write import texts
 from dagfleet.spec import names
 from dagfleet.spec.models import Fleet
 from dagfleet.storage import location_env
+from dagfleet.storage.paths import repo_prefix
 from tests.unit.render.fleets import (
     FLEETS,
     SECRET_ENV,
@@ -373,10 +374,10 @@ def test_locations_get_the_local_runtime_storage_variables(fleet: str) -> None:
         wanted = set(location_env(spec, repo, loc_env))
         assert wanted <= set(env), wanted - set(env)
         if spec.spec.storage.is_s3:
-            own = f"{spec.spec.storage.root}/{loc_env}/{c.repo_prefix(spec, repo)}"
+            own = f"{spec.spec.storage.root}/{loc_env}/{repo_prefix(spec, repo)}"
             assert env["DAGFLEET_STORAGE_ROOT"] == own
         else:
-            prefix = c.repo_prefix(spec, repo)
+            prefix = repo_prefix(spec, repo)
             assert env["DAGFLEET_STORAGE_ROOT"] == f"/data/{loc_env}/{prefix}"
         for var in STORAGE_VARS:
             assert env[var].startswith(env["DAGFLEET_STORAGE_ROOT"]), var
@@ -401,7 +402,7 @@ def test_local_storage_is_mounted_per_repo_in_code_servers_and_run_pods(fleet: s
             if "persistentVolumeClaim" in v and v["name"] != c.PLAYGROUND_CLAIM
         }
         assert sorted(claims.values()) == sorted(["data", *c.LAYERS])
-        prefix = c.repo_prefix(spec, env["DAGFLEET_REPO"])
+        prefix = repo_prefix(spec, env["DAGFLEET_REPO"])
         for mounts in (container_mounts, _camel_mounts(context)):
             root = _mounted(env["DAGFLEET_STORAGE_ROOT"], mounts)
             assert root == {
