@@ -1,4 +1,26 @@
-"""Thin, safe wrappers over the git CLI for mirrors, refs and pushes."""
+"""Thin, safe wrappers over the git CLI for mirrors, refs, checkouts and pushes.
+
+Checkouts are the repository's real tree, as git-sync (the Kubernetes render)
+produces it: `Mirror.export` clones the bare mirror with `--shared` (objects are
+borrowed through `objects/info/alternates`, nothing is copied or written into the
+mirror), checks the commit out detached, initialises submodules recursively and
+pulls Git LFS files. Submodules are cloned from their own URLs at export time (a
+relative URL resolves against the repo's real remote URL, not the mirror's path),
+and LFS objects are fetched from the remote's LFS endpoint; both use the repo's
+credentials. `export-ignore` attributes do not apply: they are for `git archive`.
+
+The checkout's `.git` (and each submodule's `.git` file) is removed before the
+temp dir is renamed into place, so a checkout is plain files: it never points at
+the mirror through alternates, survives the mirror's gc/re-clone, and costs no
+more disk than the tree. Code that needs the commit reads the
+variable DAGFLEET_COMMIT, not `git rev-parse`.
+
+Every command runs with `_SAFE`: no ext:: or other remote helpers, hooks disabled
+(also inside submodules: `-c` options reach git's child processes). Submodule URLs
+come from the repository, so they are held to file/git/http/https/ssh, and file://
+(or a local path) only when the repo itself is local: a remote repository must not
+make dagfleet clone another repository of this host, such as a private mirror.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +28,13 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagfleet.gitops.auth import GitAuth
+from dagfleet.gitops.errors import GitError as GitError
+from dagfleet.spec.credentials import url_kind
 from dagfleet.spec.names import check_git_ref, check_git_url
 
 # Remote helpers such as ext:: can run arbitrary commands; only plain transports pass.
@@ -22,25 +48,38 @@ _SAFE = [
 ]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 FETCH_TIMEOUT = 120.0
-
-
-class GitError(Exception):
-    """A git command failed; `stderr` holds git's own words for the user."""
-
-    def __init__(self, message: str, stderr: str = "") -> None:
-        super().__init__(message + (f": {stderr.strip()}" if stderr.strip() else ""))
-        self.stderr = stderr
+# Cloning submodules and downloading LFS objects can take longer than a fetch.
+EXPORT_TIMEOUT = 900.0
+ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
+# Submodules of a remote repository: never file:// (see the module docstring).
+REMOTE_SUBMODULE_PROTOCOLS = "git:http:https:ssh"
+LFS_MISSING = (
+    "this commit uses Git LFS (filter=lfs in .gitattributes) but git-lfs is not "
+    "installed, so its large files would be pointer files: install git-lfs "
+    "(apt-get install git-lfs, brew install git-lfs) and sync again"
+)
 
 
 @dataclass(frozen=True)
 class Mirror:
-    """A bare mirror of one remote, shared by every environment of a repo."""
+    """A bare mirror of one remote, shared by every environment of a repo.
+
+    `auth` carries the repo's resolved credentials (environment only) for every git
+    command that talks to the remote: clone, fetch, push, submodules and LFS.
+    """
 
     path: Path
     url: str
+    auth: GitAuth | None = field(default=None, repr=False, compare=False)
 
     def git(self, *args: str, timeout: float = FETCH_TIMEOUT, check: bool = True) -> str:
-        return run_git("--git-dir", str(self.path), *args, timeout=timeout, check=check)
+        return run_git(
+            "--git-dir", str(self.path), *args, timeout=timeout, check=check, auth=self.auth
+        )
+
+    def run(self, *args: str, cwd: Path, timeout: float = FETCH_TIMEOUT) -> str:
+        """Any git command in `cwd` with this remote's credentials (e.g. a push)."""
+        return run_git(*args, cwd=cwd, timeout=timeout, auth=self.auth)
 
     def ensure(self) -> bool:
         """Create the mirror if missing; True when it was created (a full clone)."""
@@ -54,7 +93,7 @@ class Mirror:
         tmp = self.path.with_name(self.path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        run_git("clone", "--mirror", "--quiet", "--", _url_arg(self.url), str(tmp))
+        run_git("clone", "--mirror", "--quiet", "--", _url_arg(self.url), str(tmp), auth=self.auth)
         os.replace(tmp, self.path)
         return True
 
@@ -80,27 +119,63 @@ class Mirror:
         return None
 
     def export(self, sha: str, dest: Path) -> None:
-        """Write the tree of `sha` to `dest` (created atomically via a temp dir)."""
+        """Check `sha` out at `dest` as git-sync would: the real tree with its submodules
+        and LFS files, without `.git` (see the module docstring).
+
+        A no-op when `dest` exists. Built in `<dest>.tmp` (any leftover of an
+        interrupted export is removed first) and renamed into place, so a kill at
+        any moment leaves either nothing or a temp dir the next export replaces;
+        the mirror itself is only read.
+        """
         if dest.exists():
             return
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        archive = subprocess.Popen(
-            ["git", *_SAFE, "--git-dir", str(self.path), "archive", "--format=tar", sha],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        untar = subprocess.run(
-            ["tar", "-x", "-C", str(tmp)], stdin=archive.stdout, capture_output=True, check=False
-        )
-        assert archive.stdout is not None
-        archive.stdout.close()
-        err = archive.stderr.read().decode() if archive.stderr else ""
-        if archive.wait() != 0 or untar.returncode != 0:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._checkout(sha, tmp)
+        except GitError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise GitError(f"cannot export {sha}", err + untar.stderr.decode())
+            raise GitError(f"cannot export {sha}", str(exc)) from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         os.replace(tmp, dest)
+
+    def _checkout(self, sha: str, work: Path) -> None:
+        if self.resolve(sha) is None:
+            raise GitError(f"{sha} is not a commit of the mirror of {self.url}")
+        if _uses_lfs(self.path, sha, bare=True):
+            _require_lfs()  # before any download: say so at once
+        run_git(
+            "clone", "--shared", "--no-checkout", "--quiet", "--", str(self.path), str(work),
+            timeout=EXPORT_TIMEOUT,
+        )  # fmt: skip
+
+        def git(repo: Path, *args: str, **extra: str) -> str:
+            # Pointer files at checkout; one batched `git lfs pull` per repo afterwards.
+            env = {"GIT_LFS_SKIP_SMUDGE": "1", **extra}
+            return run_git("-C", str(repo), *args, timeout=EXPORT_TIMEOUT, auth=self.auth, env=env)
+
+        # Relative submodule URLs and the LFS endpoint derive from origin: the real remote.
+        git(work, "config", "remote.origin.url", _url_arg(self.url))
+        git(work, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha)
+        submodules: list[str] = []
+        if (work / ".gitmodules").is_file():
+            local = url_kind(self.url) == "local"
+            protocols = ALLOWED_PROTOCOLS if local else REMOTE_SUBMODULE_PROTOCOLS
+            git(work, "submodule", "update", "--init", "--recursive", "--quiet",
+                GIT_ALLOW_PROTOCOL=protocols)  # fmt: skip
+            listed = git(work, "submodule", "foreach", "--quiet", "--recursive",
+                         'printf "%s\\0" "$displaypath"')  # fmt: skip
+            submodules = [p for p in listed.split("\0") if p]
+        for repo in [work, *(work / p for p in submodules)]:
+            if _uses_lfs(repo, "HEAD", bare=False):
+                _require_lfs()
+                git(repo, "lfs", "pull", GIT_LFS_SKIP_SMUDGE="0")
+        for sub in submodules:
+            (work / sub / ".git").unlink(missing_ok=True)
+        shutil.rmtree(work / ".git")
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         args = ("merge-base", "--is-ancestor", older, newer)
@@ -108,6 +183,19 @@ class Mirror:
             ["git", *_SAFE, "--git-dir", str(self.path), *args], capture_output=True, check=False
         )
         return result.returncode == 0
+
+
+def _uses_lfs(repo: Path, commit: str, *, bare: bool) -> bool:
+    """Whether a .gitattributes of `commit` routes files through the LFS filter."""
+    where = ("--git-dir", str(repo)) if bare else ("-C", str(repo))
+    out = run_git(*where, "grep", "-l", "-F", "filter=lfs", commit, "--", ".gitattributes",
+                  ":(glob)**/.gitattributes", check=False)  # fmt: skip
+    return bool(out.strip())
+
+
+def _require_lfs() -> None:
+    if shutil.which("git-lfs") is None:
+        raise GitError(LFS_MISSING)
 
 
 def _url_arg(url: str) -> str:
@@ -119,26 +207,57 @@ def git_env() -> dict[str, str]:
     # Never block on a password prompt: a sync loop has no terminal.
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    env["GIT_ALLOW_PROTOCOL"] = "file:git:http:https:ssh"
+    env["GIT_ALLOW_PROTOCOL"] = ALLOWED_PROTOCOLS
     return env
 
 
+_AUTH_FAILED = re.compile(
+    r"Authentication failed|could not read (Username|Password)|"
+    r"Permission denied \(publickey|Host key verification failed|returned error: 40[13]",
+    re.IGNORECASE,
+)
+AUTH_HINT = (
+    "the remote refused dagfleet's credentials or asked for some: set or check "
+    "`credentials:` in the repo file (docs/private-remotes.md)"
+)
+
+
 def run_git(
-    *args: str, cwd: Path | None = None, timeout: float = FETCH_TIMEOUT, check: bool = True
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = FETCH_TIMEOUT,
+    check: bool = True,
+    auth: GitAuth | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
+    """Run git with `_SAFE`, no prompts, and `auth`'s options and variables.
+
+    Secret values of `auth` are scrubbed from the error raised when git fails.
+    """
+    full_env = git_env()
+    config: tuple[str, ...] = ()
+    if auth is not None:
+        full_env.update(auth.env)
+        config = auth.config
+    full_env.update(env or {})
     try:
         result = subprocess.run(
-            ["git", *_SAFE, *args],
+            ["git", *_SAFE, *config, *args],
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=git_env(),
+            env=full_env,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
     if check and result.returncode != 0:
         shown = " ".join(a for a in args if not a.startswith("/"))[:80]
-        raise GitError(f"git {shown} failed", result.stderr)
+        stderr = result.stderr
+        if _AUTH_FAILED.search(stderr):
+            stderr = f"{stderr.rstrip()}\n{AUTH_HINT}"
+        if auth is not None:
+            shown, stderr = auth.scrub(shown), auth.scrub(stderr)
+        raise GitError(f"git {shown} failed", stderr)
     return result.stdout
