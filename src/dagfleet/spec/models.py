@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dagfleet.spec import names
+from dagfleet.spec.credentials import RepoCredentials
 
 
 class _Model(BaseModel):
@@ -125,6 +126,7 @@ class RepoSpec(_Model):
 
     name: RepoName
     git_url: GitUrl
+    credentials: RepoCredentials | None = None
     branch: GitRef | None = None
     branches: dict[str, str] = Field(default_factory=dict)
     pins: dict[str, str] = Field(default_factory=dict)
