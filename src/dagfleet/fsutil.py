@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusive(root: Path, key: str) -> Iterator[None]:
+    """Hold the lock named `key` under `root`, against threads and other processes
+    (`root/.<key>.lock`, flock): one builder per env, build or tool at a time."""
+    with _locks_guard:
+        lock = _locks.setdefault(f"{root}/{key}", threading.Lock())
+    with lock:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / f".{key}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:

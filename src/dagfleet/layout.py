@@ -36,6 +36,10 @@ class Layout:
     def current(self, location: str) -> Path:
         return self.checkouts(location) / "current"
 
+    def builds(self, repo: str) -> Path:
+        """Prepared trees (project installed, build steps run) per (commit, key)."""
+        return self.root / "builds" / repo
+
     @property
     def venvs(self) -> Path:
         return self.root / "venvs"

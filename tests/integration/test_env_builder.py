@@ -39,7 +39,7 @@ def built(
         tmp_path_factory.mktemp("checkout"),
         {"requirements.txt": REQUIREMENTS, "sales/definitions.py": "defs = 1\n"},
     )
-    builder = EnvBuilder(venvs)
+    builder = EnvBuilder(venvs, extras=("dagster-postgres",))
     env, built_now = builder.ensure(src)
     return builder, src, env, built_now
 
@@ -55,14 +55,17 @@ def test_builds_a_working_env(built: tuple[EnvBuilder, Path, PythonEnv, bool]) -
         [
             str(env.python),
             "-c",
-            "import sys, dagster, dagster_postgres, debugpy, dagfleet_runtime\n"
-            "print(dagster.__version__, dagster_postgres.__version__, sys.prefix)",
+            "import sys, dagster, dagster_postgres, dagfleet_runtime\n"
+            "import importlib.util as u\n"
+            "print(dagster.__version__, dagster_postgres.__version__, sys.prefix,"
+            " u.find_spec('debugpy') is None)",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    assert out == ["1.13.27", "0.29.27", str(env.path)]
+    # debugpy is not in any env: debugged servers get it from `EnvBuilder.tool`.
+    assert out == ["1.13.27", "0.29.27", str(env.path), "True"]
     # Compiled at install: no process started from it compiles Dagster again.
     site = next(env.path.glob("lib/python3*/site-packages"))
     assert list((site / "dagster" / "__pycache__").glob("__init__.*.pyc"))
@@ -106,7 +109,8 @@ def test_uninstallable_requirement_leaves_nothing(
     with pytest.raises(InstallError) as caught:
         builder.ensure(bad)
     assert "dagfleet-test-no-such-dist" in caught.value.tail
-    assert str(caught.value).startswith("`uv pip` failed")
+    assert str(caught.value).startswith("`uv pip install` failed")
+    assert caught.value.transient is False  # the repo's to fix: not retried
     after = {p.name for p in venvs.iterdir()}
     assert after - before <= {f".{key}.lock"}, "no env and no .building dir left behind"
     assert builder.existing(bad) is None
@@ -114,9 +118,9 @@ def test_uninstallable_requirement_leaves_nothing(
 
 def test_the_repos_own_dagster_version_wins(venvs: Path, tmp_path: Path) -> None:
     """A repo pinned to another dagster than dagfleet's own gets that one, and the
-    instance's storage client in the matching library version (0.(minor+16).patch)."""
+    instance's storage client resolved with it (never a computed pin)."""
     older = project(tmp_path / "older", {"requirements.txt": "dagster==1.13.25\n"})
-    env, built_now = EnvBuilder(venvs).ensure(older)
+    env, built_now = EnvBuilder(venvs, extras=("dagster-postgres",)).ensure(older)
     assert built_now is True
     assert env.dagster_version() == "1.13.25"
     out = subprocess.run(

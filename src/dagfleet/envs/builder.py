@@ -1,27 +1,40 @@
 """Build a location's virtualenv with uv, atomically, once per dependency hash.
 
-The repo's own pins win (its uv.lock, requirements or pyproject dependencies,
-including its dagster version). dagfleet adds only what it needs to run the
-code server: dagster when the repo does not ask for it, the small
-`dagfleet-runtime` package (compute-log routing, storage helper) and debugpy.
+The repo's own pins win (its uv.lock, requirements or project metadata,
+including its dagster version; see `envs.project` for the shapes). What
+dagfleet adds is resolved *with* them, never computed: the small
+`dagfleet-runtime` package, the instance's storage client only when the fleet
+uses it (dagster-postgres, boto3 for s3://), and dagster itself, limited to the
+range the central instance serves (`envs.dagster_range`). For a locked project
+the lock is installed as it is and the additions are resolved against what it
+installed (a constraint per installed package), so the versions always match.
+
+The env holds dependencies only, and is shared by every commit with the same
+dependency hash. The project's own package is built by its backend and
+installed, non-editable and without dependencies, per commit into that commit's
+tree (`install_project`), so a commit never imports another commit's code.
+debugpy is not part of any env: it is installed once per Python version beside
+the envs (`tool`) and put on the path of debugged servers only.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from dagfleet.envs import dagster_range
+from dagfleet.envs.dagster_range import DagsterVersionUnsupported
 from dagfleet.envs.deps import dependency_hash
+from dagfleet.envs.project import detect, locked_version
+from dagfleet.fsutil import exclusive
 from dagfleet.runtime.processes import kill_group
 from dagfleet.spec import Fleet
 
@@ -30,15 +43,60 @@ ERROR_TAIL = 40
 
 
 class InstallError(Exception):
-    """Installing dependencies failed; `tail` is the installer's last lines."""
+    """Installing dependencies failed; `tail` is the installer's last lines.
 
-    def __init__(self, message: str, tail: str) -> None:
+    `transient` means the failure says nothing about the repo (the index or the
+    network was unreachable, the install timed out): the same commit is retried.
+    """
+
+    def __init__(self, message: str, tail: str, transient: bool = False) -> None:
         super().__init__(message)
         self.tail = tail
+        self.transient = transient
+
+
+# How uv words failures to reach an index; anything else (no solution, a build
+# that fails, a package that does not exist) is the repo's to fix.
+_NETWORK_ERRORS = re.compile(
+    r"error sending request|tcp connect error|connection refused|connection reset|"
+    r"dns error|failed to lookup address|network is unreachable|operation timed out|"
+    r"timed out|failed to fetch|failed to download|could not connect|"
+    r"\b(?:500|502|503|504) (?:internal server error|bad gateway|service unavailable|"
+    r"gateway timeout)",
+    re.IGNORECASE,
+)
+_RESOLUTION_FAILED = re.compile(r"no solution found|unsatisfiable", re.IGNORECASE)
+
+
+def is_transient(output: str) -> bool:
+    """Whether uv's output says the index or network failed, not the requirements."""
+    return bool(_NETWORK_ERRORS.search(output)) and not _RESOLUTION_FAILED.search(output)
 
 
 class InstallCancelled(InstallError):
     """dagfleet is stopping: the install was killed, not the user's dependencies at fault."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A repo's own resolution controls (uv constraints and overrides, PEP 508 lines)."""
+
+    constraints: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+
+    def salt(self) -> str:
+        return "c=" + "|".join(self.constraints) + ";o=" + "|".join(self.overrides)
+
+    def args(self, where: Path) -> list[str]:
+        """uv flags for these controls; their files are written under `where`."""
+        out: list[str] = []
+        for flag, lines in (("--constraint", self.constraints), ("--override", self.overrides)):
+            if lines:
+                where.mkdir(parents=True, exist_ok=True)
+                path = where / f"{flag[2:]}s.txt"
+                path.write_text("\n".join(lines) + "\n")
+                out += [flag, str(path)]
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,6 +115,18 @@ class PythonEnv:
             if len(parts) == 2:
                 return parts[1]
         return None
+
+    def python_version(self) -> str:
+        """`3.11` etc., from pyvenv.cfg (the interpreter the env was made with)."""
+        try:
+            text = (self.path / "pyvenv.cfg").read_text()
+        except OSError:
+            return f"{sys.version_info.major}.{sys.version_info.minor}"
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version_info", "version"):
+                return ".".join(value.strip().split(".")[:2])
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def uv_binary() -> str:
@@ -85,30 +155,19 @@ def platform_salt() -> str:
     for path in sorted(runtime.rglob("*.py")) if runtime else []:
         digest.update(path.read_bytes())
     py = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    return f"{py};dagster={version('dagster')};runtime={digest.hexdigest()[:12]};v3"
+    return f"{py};dagster={version('dagster')};runtime={digest.hexdigest()[:12]};v4"
 
 
 def fleet_extras(fleet: Fleet) -> tuple[str, ...]:
-    """Packages every location env of this fleet needs: boto3 uploads step logs to S3."""
-    return ("boto3",) if fleet.spec.storage.is_s3 else ()
-
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _env_lock(root: Path, key: str) -> Iterator[None]:
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{key}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    """What every env of this fleet needs for the central instance, and only that:
+    run workers load the instance (dagster-postgres when it stores in PostgreSQL),
+    and step logs go to S3 with boto3 when the storage root is s3://."""
+    extras: list[str] = []
+    if fleet.spec.instance.postgres is not None:
+        extras.append("dagster-postgres")
+    if fleet.spec.storage.is_s3:
+        extras.append("boto3")
+    return tuple(extras)
 
 
 class EnvBuilder:
@@ -140,30 +199,37 @@ class EnvBuilder:
         for proc in running:
             kill_group(proc.pid)
 
-    def hash_for(self, project: Path) -> str:
-        return dependency_hash(project, platform_salt() + ";" + ",".join(self.extras))
+    def hash_for(self, project: Path, resolution: Resolution = Resolution()) -> str:
+        salt = f"{platform_salt()};{','.join(self.extras)};{resolution.salt()}"
+        return dependency_hash(project, salt)
 
-    def existing(self, project: Path) -> PythonEnv | None:
-        key = self.hash_for(project)
+    def existing(self, project: Path, resolution: Resolution = Resolution()) -> PythonEnv | None:
+        key = self.hash_for(project, resolution)
         env = PythonEnv(self.venvs / key, key)
         return env if (env.path / ".dagfleet-complete").exists() else None
 
-    def ensure(self, project: Path) -> tuple[PythonEnv, bool]:
-        """The env for `project`'s dependency hash; (env, built_now). Raises InstallError."""
-        key = self.hash_for(project)
+    def ensure(
+        self, project: Path, resolution: Resolution = Resolution()
+    ) -> tuple[PythonEnv, bool]:
+        """The env for `project`'s dependency hash; (env, built_now).
+
+        Raises InstallError, or DagsterVersionUnsupported when the repo's dagster
+        is outside the range the central instance serves.
+        """
+        key = self.hash_for(project, resolution)
         env = PythonEnv(self.venvs / key, key)
         marker = env.path / ".dagfleet-complete"
         if marker.exists():
             return env, False
-        with _env_lock(self.venvs, key):
+        with exclusive(self.venvs, key):
             if marker.exists():
                 return env, False
             tmp = self.venvs / f".{key}.building"
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(env.path, ignore_errors=True)
             try:
-                self._build(project, tmp)
-            except InstallError:
+                self._build(project, tmp, resolution)
+            except (InstallError, DagsterVersionUnsupported):
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             # Built aside and renamed, so a crash never leaves a half env under the final
@@ -206,22 +272,31 @@ class EnvBuilder:
         except subprocess.TimeoutExpired as exc:
             kill_group(proc.pid)
             proc.communicate()
-            raise InstallError("dependency install timed out", str(exc)) from exc
+            raise InstallError("dependency install timed out", str(exc), transient=True) from exc
         finally:
             with self._guard:
                 self._running.discard(proc)
         if self._cancelled:
             raise InstallCancelled("dagfleet is stopping", "")
         if proc.returncode != 0:
-            lines = (stderr + stdout).strip().splitlines()
+            output = (stderr + stdout).strip()
+            lines = output.splitlines()
             raise InstallError(
-                f"`uv {args[0]}` failed", "\n".join(lines[-ERROR_TAIL:]) or "(no output)"
+                f"`uv {args[0]}{' ' + args[1] if args[0] == 'pip' else ''}` failed",
+                "\n".join(lines[-ERROR_TAIL:]) or "(no output)",
+                transient=is_transient(output),
             )
 
-    def _build(self, project: Path, venv: Path) -> None:
+    def _build(self, project: Path, venv: Path, resolution: Resolution) -> None:
+        shape = detect(project)
         python = _python_for(project)
-        lock, pyproject = project / "uv.lock", project / "pyproject.toml"
-        if lock.exists() and pyproject.exists():
+        controls = resolution.args(venv / ".dagfleet")
+        runtime = runtime_package()
+        additions = [*self.extras, *([str(runtime)] if runtime is not None else [])]
+        if shape.locked:
+            locked = locked_version(project, "dagster")
+            if locked is not None:
+                dagster_range.check(locked)
             self._run(
                 [
                     "sync",
@@ -236,34 +311,118 @@ class EnvBuilder:
                 project,
                 venv,
             )
+            # The lock is installed as it is; resolve the additions against it.
+            frozen = self._freeze(venv)
+            (venv / ".dagfleet").mkdir(exist_ok=True)
+            (venv / ".dagfleet" / "installed.txt").write_text(frozen)
+            pins = ["--constraint", str(venv / ".dagfleet" / "installed.txt")]
+            if PythonEnv(venv, "").dagster_version() is None:
+                additions.append(dagster_range.supported_spec())
+            self._run(
+                ["pip", "install", "--python", str(venv), *pins, *controls, *additions],
+                project,
+                venv,
+            )
         else:
             self._run(["venv", "--quiet", "--python", python, str(venv)], project, venv)
-            reqs = sorted(project.glob("requirements*.txt"))
-            req_args = [a for r in reqs for a in ("-r", str(r))]
-            if pyproject.exists() and not reqs:
-                req_args = ["-r", str(pyproject)]
-            elif (project / "setup.py").exists() or (project / "setup.cfg").exists():
-                req_args += [str(project)]
-            if req_args:
-                self._run(["pip", "install", "--python", str(venv), *req_args], project, venv)
-        extras = ["debugpy", *self.extras]
+            sources = [a for path in shape.sources for a in ("-r", str(path))]
+            # One resolution: the repo's requirements, dagster within the supported
+            # range (unpinned repos get the newest such release) and dagfleet's additions.
+            wanted = [dagster_range.supported_spec(), *additions]
+            try:
+                self._run(
+                    ["pip", "install", "--python", str(venv), *controls, *sources, *wanted],
+                    project,
+                    venv,
+                )
+            except InstallError as exc:
+                requested = _conflicting_dagster(exc.tail)
+                if requested is not None:
+                    raise DagsterVersionUnsupported(
+                        requested, dagster_range.central_version()
+                    ) from exc
+                raise
         installed = PythonEnv(venv, "").dagster_version()
         if installed is None:
-            extras.append(f"dagster=={version('dagster')}")
-        # Run workers load the central instance, so they need its storage client in the
-        # version that matches the repo's own dagster (libraries are 0.(minor+16).patch).
-        extras.append(_library_pin("dagster-postgres", installed or version("dagster")))
-        runtime = runtime_package()
-        if runtime is not None:
-            extras.append(str(runtime))
-        self._run(["pip", "install", "--python", str(venv), *extras], project, venv)
+            raise InstallError("dagster is not installed in the env", "(no dagster dist-info)")
+        dagster_range.check(installed)
+
+    def _freeze(self, venv: Path) -> str:
+        result = subprocess.run(
+            [uv_binary(), "pip", "freeze", "--python", str(venv)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise InstallError("`uv pip freeze` failed", result.stderr.strip())
+        # Editable and path installs cannot be constraints; versions of the rest can.
+        return "\n".join(line for line in result.stdout.splitlines() if "==" in line) + "\n"
+
+    def install_project(self, env: PythonEnv, project: Path, site: Path) -> bool:
+        """Build the project's own package with its backend and install it (no deps,
+        non-editable) into `site`, once; False for a virtual project (nothing to do).
+
+        Non-editable, as in the rendered Dockerfile (`uv sync --no-editable`): the
+        package is what the commit's backend builds (its package data included), and
+        an env shared by commits never points into one commit's tree.
+        """
+        if not detect(project).packaged:
+            return False
+        done = site / ".dagfleet-complete"
+        if done.exists():
+            return True
+        tmp = site.with_name(site.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
+        args = ["pip", "install", "--python", str(env.python), "--no-deps", "--target", str(tmp)]
+        try:
+            self._run([*args, str(project)], project, env.path)
+        except InstallError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        (tmp / ".dagfleet-complete").write_text(env.hash + "\n")
+        os.replace(tmp, site)
+        return True
+
+    def tool(self, package: str, python_version: str) -> Path:
+        """A directory holding `package` for that Python (for PYTHONPATH), installed once."""
+        key = f"{package}-py{python_version}"
+        where = self.venvs / ".tools" / key
+        if (where / ".dagfleet-complete").exists():
+            return where
+        with exclusive(self.venvs / ".tools", key):
+            if (where / ".dagfleet-complete").exists():
+                return where
+            tmp = where.with_name(key + ".building")
+            shutil.rmtree(tmp, ignore_errors=True)
+            args = ["pip", "install", "--python-version", python_version, "--target", str(tmp)]
+            try:
+                self._run([*args, package], self.venvs, tmp)
+            except InstallError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            (tmp / ".dagfleet-complete").write_text(key + "\n")
+            shutil.rmtree(where, ignore_errors=True)
+            os.replace(tmp, where)
+        return where
 
 
-def _library_pin(name: str, dagster_version: str) -> str:
-    parts = dagster_version.split(".")
-    if len(parts) >= 3 and parts[0] == "1" and parts[1].isdigit():
-        return f"{name}==0.{int(parts[1]) + 16}.{parts[2]}"
-    return name
+def _conflicting_dagster(output: str) -> str | None:
+    """The dagster the repo requires, when resolution failed because it is outside the
+    supported range (uv names both sides of the conflict); None for other failures."""
+    ours = dagster_range.supported_spec()
+    if not _RESOLUTION_FAILED.search(output) or ours not in output:
+        return None
+    for match in re.finditer(r"\bdagster(?:===?|~=|>=|<=|>|<)\s*([0-9][0-9a-z.]*)", output):
+        spec = match.group(0)
+        if spec in ours:
+            continue
+        try:
+            dagster_range.check(match.group(1))
+        except DagsterVersionUnsupported:
+            return spec.removeprefix("dagster").strip()
+    return None
 
 
 def _python_for(project: Path) -> str:

@@ -4,6 +4,11 @@ Level-triggered: each pass compares what the branch names with what is live
 and does only the missing steps, so a pass can be killed at any point and the
 next one converges. Last good wins: a commit that fails any step is never
 published; the previous server keeps serving and a condition names the commit.
+
+The steps up to the load check are `reconcile.pipeline`'s. A failure the
+pipeline calls transient (the remote, the index, a timeout) is retried on the
+same commit, paced by `Backoff`; any other failure stalls the commit until a new
+one arrives or a sync is forced.
 """
 
 from __future__ import annotations
@@ -15,17 +20,22 @@ import time
 from dataclasses import dataclass, field
 
 from dagfleet.control import SyncOutcome
-from dagfleet.envs.builder import InstallCancelled, InstallError, PythonEnv
 from dagfleet.faults import checkpoint
 from dagfleet.gitops import checkout
 from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.reconcile.pipeline import (
+    Candidate,
+    Pipeline,
+    StepCancelled,
+    StepFailed,
+    describe,
+    lead_with_error,
+)
 from dagfleet.runtime import codeserver, grpc
 from dagfleet.runtime.backoff import Backoff
 from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
-from dagfleet.runtime.discovery import DiscoveryError, discover_target
-from dagfleet.runtime.environ import SecretMissing, location_environ
-from dagfleet.spec import CodeTarget, LocationSpec
+from dagfleet.spec import LocationSpec
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType, now
 
@@ -35,16 +45,9 @@ STOP_GRACE = 10.0
 STOP_JOIN = 15.0  # a pass notices the stop within this (loads and installs are cancelled)
 HEALTH_EVERY = 10.0  # seconds between gRPC health checks of the live server
 HEALTH_FAILURES = 3  # consecutive failed checks before a hung server is killed
-
-
-class StepFailed(Exception):
-    """A sub-step failed; `reason` is the condition reason, `stalled` means do not retry."""
-
-    def __init__(self, reason: Reason, message: str, stalled: bool = True) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.stalled = stalled
+RETRY_FIRST = 2.0  # seconds before the first retry of a transient failure
+RETRY_CAP = 60.0
+Cancelled = (LoadCancelled, StepCancelled)
 
 
 @dataclass
@@ -72,6 +75,8 @@ class LocationLoop:
         self._stop = threading.Event()
         self._republish = False
         self._restarts = Backoff(cap=MAX_BACKOFF)
+        self._retries = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
+        self._retry_at: float | None = None  # a transient failure's retry is due then
         self._next_health = 0.0
         self._unhealthy = 0
         self._generation = 0
@@ -112,7 +117,7 @@ class LocationLoop:
     def _run(self) -> None:
         try:
             self._resume()
-        except (LoadCancelled, InstallCancelled):
+        except Cancelled:
             return
         except Exception:
             log.exception("%s: resume failed", self.spec.name)
@@ -120,29 +125,34 @@ class LocationLoop:
         while not self._stop.is_set():
             with self._lock:
                 pending, self._requests = self._requests, []
-            if pending or time.monotonic() >= next_poll:
+            clock = time.monotonic()
+            retry_due = self._retry_at is not None and clock >= self._retry_at
+            if pending or clock >= next_poll or retry_due:
                 force = any(r.force for r in pending)
                 since = min((r.at for r in pending), default=time.monotonic())
                 try:
                     outcome = self.sync_once(force=force, since=since)
-                except (LoadCancelled, InstallCancelled):
+                except Cancelled:
                     for r in pending:
                         r.done.set()
                     return
                 except Exception as exc:  # unknown errors are transient: report, retry
                     log.exception("%s: sync failed", self.spec.name)
-                    outcome = SyncOutcome(self.spec.name, False, self.status.commit, error=str(exc))
+                    outcome = SyncOutcome(
+                        self.spec.name, False, self.status.commit, error=describe(exc)
+                    )
                 for r in pending:
                     r.outcome = outcome
                     r.done.set()
                 next_poll = time.monotonic() + self.spec.poll_interval
             try:
                 self._supervise()
-            except (LoadCancelled, InstallCancelled):
+            except Cancelled:
                 return  # stopping while a crashed server was being restarted
             except Exception:  # a failed restart is retried on a later pass, with backoff
                 log.exception("%s: supervising the code server failed", self.spec.name)
-            self._wake.wait(timeout=max(0.05, min(1.0, next_poll - time.monotonic())))
+            due = next_poll if self._retry_at is None else min(next_poll, self._retry_at)
+            self._wake.wait(timeout=max(0.05, min(1.0, due - time.monotonic())))
             self._wake.clear()
 
     def _write(self, **changes: object) -> None:
@@ -165,35 +175,58 @@ class LocationLoop:
             if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
                 self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
                 self.failed_sha = None
+                self._retry_at = None
                 return SyncOutcome(spec.name, False, sha, previous)
             if sha == self.failed_sha and not force:
                 return SyncOutcome(spec.name, False, previous, previous, reason="Stalled")
             self._publish(mirror, sha)
             self._republish = False
             self.failed_sha = None
+            self._settled()
             elapsed = time.monotonic() - started
             self._write(last_successful_sync=now(), sync_duration_seconds=round(elapsed, 3))
             return SyncOutcome(spec.name, sha != previous, sha, previous)
         except StepFailed as exc:
-            self._set(ConditionType.SYNCED, False, exc.reason, exc.message)
+            message = self._schedule_retry(exc)
+            self._set(ConditionType.SYNCED, False, exc.reason, message)
             self.status = self.status.model_copy(update={"failures": self.status.failures + 1})
             return SyncOutcome(
-                spec.name, False, previous, previous, error=exc.message, reason=exc.reason
+                spec.name, False, previous, previous, error=message, reason=exc.reason
             )
         finally:
             self._write(last_sync=now())
 
+    def _schedule_retry(self, exc: StepFailed) -> str:
+        """Pace the retry of a transient failure; the message says when it comes.
+        A deterministic failure waits for a new commit (or a forced sync)."""
+        if not exc.transient:
+            self._settled()
+            return exc.message
+        clock = time.monotonic()
+        self._retries.restarted(clock)
+        delay = self._retries.wait(clock)
+        self._retry_at = clock + delay
+        at = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+        first, _, rest = exc.message.partition("\n")
+        note = f"{first} (transient: retrying in {delay:.0f}s, at {at})"
+        return f"{note}\n{rest}" if rest else note
+
+    def _settled(self) -> None:
+        """No retry pending: the next transient failure starts the backoff again."""
+        self._retry_at = None
+        self._retries = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
+
     def _fetch(self, since: float) -> Mirror:
         repo = self.ctx.fleet.repos[self.spec.repo]
         try:
-            return self.ctx.mirrors.fetch(repo.name, repo.git_url, since)
+            return self.ctx.mirrors.fetch(repo.name, repo.git_url, since, repo.credentials)
         except GitError as exc:
-            local = self.ctx.mirrors.local(repo.name, repo.git_url)
+            local = self.ctx.mirrors.local(repo.name, repo.git_url, repo.credentials)
             if self.live is None and (local.path / "HEAD").exists():
                 # Unreachable remote at start-up: serve what the mirror already has.
                 self._set(ConditionType.SYNCED, False, Reason.GIT_FETCH_FAILED, str(exc))
                 return local
-            raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), stalled=False) from exc
+            raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), transient=True) from exc
 
     def _resolve(self, mirror: Mirror) -> str:
         ref = self.spec.pin or self.spec.ref
@@ -202,57 +235,37 @@ class LocationLoop:
         except GitError as exc:
             raise StepFailed(Reason.REF_NOT_FOUND, str(exc)) from exc
         if sha is None:
+            # Not a commit's fault: the next poll looks again (no faster retry).
             kind = "pin" if self.spec.pin else "branch"
             raise StepFailed(
                 Reason.REF_NOT_FOUND,
                 f"{kind} {ref!r} not found in {self.ctx.fleet.repos[self.spec.repo].git_url}",
-                stalled=False,
             )
         return sha
 
-    def _target(self, tree: str) -> CodeTarget:
-        repo = self.ctx.fleet.repos[self.spec.repo]
-        if repo.code_target is not None:
-            return repo.code_target
-        try:
-            return discover_target(
-                self.ctx.layout.checkouts(self.spec.name) / tree, repo.working_directory
-            )
-        except DiscoveryError as exc:
-            raise StepFailed(Reason.CODE_TARGET_NOT_FOUND, f"{tree[:12]}: {exc}") from exc
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(
+            self.ctx.fleet,
+            self.ctx.layout,
+            self.ctx.builder,
+            self.ctx.install_slots,
+            cancel=self._stop,
+        )
 
-    def _env(self, sha: str, target: CodeTarget) -> PythonEnv:
-        project = self.ctx.layout.checkouts(self.spec.name) / sha / target.working_directory
-        existing = self.ctx.builder.existing(project)
-        if existing is not None:
-            return existing
-        with self.ctx.install_slots:
-            try:
-                env, _ = self.ctx.builder.ensure(project)
-            except InstallCancelled:
-                raise
-            except InstallError as exc:
-                raise StepFailed(
-                    Reason.DEPENDENCY_INSTALL_FAILED, f"{sha[:12]}: {exc}\n{exc.tail}"
-                ) from exc
-        return env
-
-    def _start(self, sha: str) -> Server:
-        """Checkout -> target -> env -> a new server that has loaded its definitions."""
+    def _start(self, mirror: Mirror | None, sha: str) -> Server:
+        """The pipeline's steps, then a new server that has loaded its definitions.
+        `mirror` None: the commit's tree is already there (resume, restart)."""
+        pipeline = self._pipeline()
         where = self.ctx.layout.checkouts(self.spec.name)
-        target = self._target(sha)
-        env = self._env(sha, target)
-        checkpoint("env")
-        try:
-            environ = location_environ(
-                self.ctx.fleet,
-                self.spec,
-                sha,
-                self.ctx.layout.dagster_home,
-                str(self.ctx.layout.root),
+        if mirror is None:
+            mirror = self.ctx.mirrors.local(
+                self.spec.repo, self.ctx.fleet.repos[self.spec.repo].git_url
             )
-        except SecretMissing as exc:
-            raise StepFailed(Reason.SECRET_NOT_FOUND, str(exc)) from exc
+        candidate: Candidate = pipeline.prepare(
+            mirror, self.spec, sha, debug=self.debug_port is not None
+        )
+        assert candidate.env is not None and candidate.target is not None
+        checkpoint("env")
         if self._stop.is_set():
             raise LoadCancelled(f"{self.spec.name}: stopped before starting {sha[:12]}")
         self._generation += 1
@@ -261,7 +274,13 @@ class LocationLoop:
             # Old and new servers overlap during a handoff; alternate between two ports.
             debug = self.debug_port + (self._generation % 2)
         server = self.ctx.start_server(
-            self.spec.name, sha, where / sha, env, target, environ, debug
+            self.spec.name,
+            sha,
+            where / sha,
+            candidate.env,
+            candidate.target,
+            dict(candidate.environ),
+            debug,
         )
         try:
             codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name), cancel=self._stop)
@@ -274,23 +293,21 @@ class LocationLoop:
                 self._adopt_error_server(server)
             else:
                 self._discard(server)
-            raise StepFailed(Reason.DEFINITIONS_INVALID, f"{sha[:12]}: {exc.detail}") from exc
+            raise StepFailed(
+                Reason.DEFINITIONS_INVALID, f"{sha[:12]}: {lead_with_error(exc.detail)}"
+            ) from exc
         if self.ctx.spares is not None and debug is None:
-            self.ctx.spares.replenish(env)
+            self.ctx.spares.replenish(candidate.env)
         return server
 
     def _publish(self, mirror: Mirror, sha: str) -> None:
         where = self.ctx.layout.checkouts(self.spec.name)
         self._set(ConditionType.SYNCED, False, Reason.PROGRESSING, f"publishing {sha[:12]}")
         try:
-            mirror.export(sha, where / sha)
-        except GitError as exc:
-            raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), stalled=False) from exc
-        checkpoint("export")
-        try:
-            server = self._start(sha)
+            server = self._start(mirror, sha)
         except StepFailed as exc:
-            self.failed_sha = sha
+            if not exc.transient:
+                self.failed_sha = sha
             raise exc
         checkpoint("loaded")
         # Keep the previous commit's tree: runs in flight on the retiring server use it.
@@ -355,7 +372,7 @@ class LocationLoop:
         if sha is None or self.spec.repo not in self.ctx.fleet.repos:
             return
         try:
-            server = self._start(sha)
+            server = self._start(None, sha)
         except StepFailed as exc:
             self._set(ConditionType.SERVING, False, exc.reason, exc.message)
             return
@@ -385,7 +402,7 @@ class LocationLoop:
         self._discard(live, 0.0)  # reap it and whatever it left in its process group
         self._restarts.restarted(clock)
         try:
-            server = self._start(live.sha)
+            server = self._start(None, live.sha)
         except StepFailed as exc:
             self._set(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, exc.message)
             self._write()

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from dagfleet.envs.builder import PythonEnv
+from dagfleet.envs.builder import InstallError, PythonEnv
 from dagfleet.fsutil import atomic_write
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.runtime import codeserver
@@ -112,9 +112,15 @@ class PlaygroundLoop:
         debug = None if self.debug_port is None else self.debug_port + self._generation % 2
         if debug is not None and importlib.util.find_spec("debugpy") is None:
             # Playgrounds run in dagfleet's own environment, which need not have debugpy:
-            # `python -m debugpy` would then never start and the playground would stay down.
-            log.warning("%s: debugpy is not installed here, serving without it", self.spec.name)
-            debug = None
+            # it comes from the same per-Python install the repo locations use.
+            try:
+                tool = self.ctx.builder.tool("debugpy", env.python_version())
+                environ["PYTHONPATH"] = str(tool)
+            except InstallError:
+                log.warning(
+                    "%s: debugpy could not be installed, serving without it", self.spec.name
+                )
+                debug = None
         server = self.ctx.start_server(
             self.spec.name, digest, self.directory.parent, env, TARGET, environ, debug
         )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dagfleet.spec import EnvVar, Fleet, LocationSpec
+from dagfleet.spec.references import expand, target_values
 from dagfleet.storage import ensure_layout, location_env
 
 PASSTHROUGH = (
@@ -74,29 +75,40 @@ def location_environ(
     dagster_home: Path,
     state_marker: str,
     host: Mapping[str, str] | None = None,
+    checkout: Path | None = None,
+    project_dir: Path | None = None,
 ) -> dict[str, str]:
+    """The code server's environment. `checkout` and `project_dir` are the commit's
+    tree and the location's working directory in it: they are exported as
+    DAGFLEET_CHECKOUT / DAGFLEET_PROJECT_DIR and expand `${...}` references in the
+    repo's values (see dagfleet.spec.references)."""
     host = os.environ if host is None else host
     out = {k: v for k, v in host.items() if k in PASSTHROUGH or k.startswith(PASSTHROUGH_PREFIXES)}
     pg = fleet.spec.instance.postgres
     if pg is not None and pg.password_env and pg.password_env in host:
         out[pg.password_env] = host[pg.password_env]
+    storage = storage_env(fleet, loc.repo, loc.env)
+    own = {
+        "DAGFLEET_FLEET": fleet.name,
+        "DAGFLEET_ENV": loc.env,
+        "DAGFLEET_REPO": loc.repo,
+        "DAGFLEET_LOCATION": loc.name,
+        "DAGFLEET_COMMIT": commit,
+        "DAGFLEET_STATE": state_marker,
+        "DAGSTER_HOME": str(dagster_home),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if checkout is not None:
+        own["DAGFLEET_CHECKOUT"] = str(checkout)
+        own["DAGFLEET_PROJECT_DIR"] = str(project_dir or checkout)
+    values = {**own, **target_values(str(checkout or ""), str(project_dir or ""), storage)}
     environment = fleet.environment(loc.env)
     out.update(environment.env)
     if not loc.playground:
         repo = fleet.repos[loc.repo]
         for var in repo.environment:
-            out[var.name] = resolve(var, host, Path(fleet.root))
-    out.update(storage_env(fleet, loc.repo, loc.env))
-    out.update(
-        {
-            "DAGFLEET_FLEET": fleet.name,
-            "DAGFLEET_ENV": loc.env,
-            "DAGFLEET_REPO": loc.repo,
-            "DAGFLEET_LOCATION": loc.name,
-            "DAGFLEET_COMMIT": commit,
-            "DAGFLEET_STATE": state_marker,
-            "DAGSTER_HOME": str(dagster_home),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+            value = resolve(var, host, Path(fleet.root))
+            out[var.name] = expand(value, values) if var.value is not None else value
+    out.update(storage)
+    out.update(own)
     return out

@@ -45,6 +45,9 @@ os.close(devnull)
 os.chdir(cmd["cwd"])
 os.environ.clear()
 os.environ.update(cmd["env"])
+# PYTHONPATH is read at interpreter start, which for a spare was long ago.
+for entry in reversed([p for p in cmd["env"].get("PYTHONPATH", "").split(os.pathsep) if p]):
+    sys.path.insert(0, entry)
 sys.argv = ["dagster", *cmd["args"]]
 sys.exit(dagster_main())
 """

@@ -69,6 +69,13 @@ class EnvVar(_Model):
         ),
     )
 
+    @field_validator("value")
+    @classmethod
+    def _references(cls, v: str | None) -> str | None:
+        if v is not None:
+            _raise(references.check(v))
+        return v
+
     @model_validator(mode="after")
     def _one_source(self) -> EnvVar:
         given = [x for x in (self.value, self.from_env, self.from_file) if x is not None]
@@ -89,6 +96,40 @@ class Resources(_Model):
 
     cpu: Annotated[int, Field(gt=0, le=65536)] = 256
     memory: Annotated[int, Field(gt=0, le=1048576)] = 512
+
+
+class BuildStep(_Model):
+    """A command run after the env is installed and before the load check (e.g. `dbt
+    parse`), in the commit's tree, with the location's environment values and the
+    env's `bin/` first on PATH. A step that fails is a BuildFailed condition."""
+
+    run: Annotated[str, Field(min_length=1, max_length=4096)]
+    working_directory: RelativePath = "."
+    timeout: Annotated[float, Field(gt=0, le=7200)] = 600.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        return {"run": data} if isinstance(data, str) else data
+
+    @field_validator("run")
+    @classmethod
+    def _one_command(cls, v: str) -> str:
+        if "\0" in v:
+            raise ValueError("the command contains a NUL byte")
+        return v
+
+
+Requirement = Annotated[str, _checked(names.check_requirement)]
+
+
+class UvControls(_Model):
+    """uv's resolution controls for a repo's env (and its Dockerfile): `constraints`
+    limit versions without adding packages; `overrides` replace what any package
+    asks for. With a uv.lock they apply to what dagfleet adds, the lock wins."""
+
+    constraints: list[Requirement] = Field(default_factory=list)
+    overrides: list[Requirement] = Field(default_factory=list)
 
 
 class CodeTarget(_Model):
@@ -140,6 +181,8 @@ class RepoSpec(_Model):
     resources: Resources = Field(default_factory=Resources)
     s3_prefix: StoragePrefix | None = None
     poll_interval: Annotated[float, Field(gt=0, le=86400)] | None = None
+    build: list[BuildStep] = Field(default_factory=list)
+    uv: UvControls = Field(default_factory=UvControls)
     suspend: bool = False
 
     @field_validator("branches")

@@ -196,3 +196,15 @@ def check_attribute(name: str) -> str | None:
             "in the loaded module, e.g. defs"
         )
     return None
+
+
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*[^\n]*$")
+
+
+def check_requirement(line: str) -> str | None:
+    """One PEP 508 requirement line (uv constraints/overrides): a name, then specifiers."""
+    if not line.strip() or line.lstrip().startswith("-") or "\n" in line or "\0" in line:
+        return f"{line!r} is not a requirement: give one like 'grpcio<1.70' or 'pandas==2.2.3'"
+    if not _REQUIREMENT.match(line.strip()):
+        return f"{line!r} is not a requirement: give one like 'grpcio<1.70' or 'pandas==2.2.3'"
+    return None

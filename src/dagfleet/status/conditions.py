@@ -28,6 +28,8 @@ class Reason(StrEnum):
     REF_NOT_FOUND = "RefNotFound"
     CODE_TARGET_NOT_FOUND = "CodeTargetNotFound"
     DEPENDENCY_INSTALL_FAILED = "DependencyInstallFailed"
+    DAGSTER_VERSION_UNSUPPORTED = "DagsterVersionUnsupported"
+    BUILD_FAILED = "BuildFailed"
     DEFINITIONS_INVALID = "DefinitionsInvalid"
     PINNED = "Pinned"
     SECRET_NOT_FOUND = "SecretNotFound"
