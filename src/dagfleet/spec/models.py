@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dagfleet.spec import names
+from dagfleet.spec import names, references
 from dagfleet.spec.credentials import RepoCredentials
 
 
