@@ -10,18 +10,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagfleet.envs.builder import EnvBuilder, PythonEnv
-from dagfleet.gitops.git import Mirror
+from dagfleet.gitops.auth import GitAuth
+from dagfleet.gitops.auth import resolve as resolve_auth
+from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.layout import Layout
 from dagfleet.runtime import codeserver
 from dagfleet.runtime.codeserver import Server
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import CodeTarget, Fleet
+from dagfleet.spec.credentials import GitCredentials
 from dagfleet.status import StatusStore
 
 
 class MirrorPool:
-    """One mirror per repo; concurrent syncs of one repo share a single fetch."""
+    """One mirror per repo; concurrent syncs of one repo share a single fetch.
+
+    A repo's `credentials` (references) are read at each fetch, so a rotated token
+    or key file is picked up by the next sync; relative files resolve against
+    `base`, by default the fleet root.
+    """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -29,12 +37,21 @@ class MirrorPool:
         self._fetched_at: dict[str, float] = {}
         self._guard = threading.Lock()
 
-    def fetch(self, repo: str, url: str, since: float) -> Mirror:
+    def fetch(
+        self,
+        repo: str,
+        url: str,
+        since: float,
+        credentials: GitCredentials | None = None,
+        *,
+        base: str | Path | None = None,
+    ) -> Mirror:
         """Fetch unless a fetch that started after `since` already completed."""
         with self._guard:
             lock = self._locks.setdefault(repo, threading.Lock())
         with lock:
-            mirror = Mirror(self.layout.mirror(repo), url)
+            # Unreadable credentials fail the fetch (GitError), naming the reference.
+            mirror = Mirror(self.layout.mirror(repo), url, self._auth(credentials, url, base))
             if self._fetched_at.get(repo, 0.0) > since and mirror.path.exists():
                 return mirror
             started = time.monotonic()
@@ -43,8 +60,34 @@ class MirrorPool:
             self._fetched_at[repo] = started
             return mirror
 
-    def local(self, repo: str, url: str) -> Mirror:
-        return Mirror(self.layout.mirror(repo), url)
+    def local(
+        self,
+        repo: str,
+        url: str,
+        credentials: GitCredentials | None = None,
+        *,
+        base: str | Path | None = None,
+    ) -> Mirror:
+        """The mirror as it is (no fetch), e.g. when the remote is unreachable. Never raises:
+        without readable credentials, exports just cannot fetch submodules or LFS files."""
+        try:
+            auth = self._auth(credentials, url, base)
+        except GitError:
+            auth = None
+        return Mirror(self.layout.mirror(repo), url, auth=auth)
+
+    def _auth(
+        self, credentials: GitCredentials | None, url: str, base: str | Path | None
+    ) -> GitAuth | None:
+        return resolve_auth(credentials, url, Path(base) if base is not None else self._fleet_root)
+
+    @property
+    def _fleet_root(self) -> Path:
+        """Where relative `from_file`s resolve (as for environment secrets): the fleet root,
+        i.e. the parent of `.dagfleet`, or `.dagfleet` itself for the embedded default fleet
+        (Layout.for_fleet's inverse)."""
+        state = self.layout.root
+        return state if (state / "fleet.yaml").is_file() else state.parent
 
 
 @dataclass

@@ -59,7 +59,7 @@ def promote(
         )
     sha = live.sha
     branch = repo.ref_for(fleet.environment(target))
-    mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, since=float("inf"))
+    mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, float("inf"), repo.credentials)
     previous = mirror.resolve(branch)
     if previous == sha or (previous is not None and mirror.is_ancestor(sha, previous)):
         raise ControlError(f"{branch} already contains {sha[:12]}; nothing to promote", 409)
@@ -95,5 +95,5 @@ def _push_merge(mirror: Mirror, url: str, branch: str, sha: str, source: str, ta
             raise ControlError(
                 f"merging {sha[:12]} into {branch} conflicts; resolve it by hand: {exc}", 409
             ) from exc
-        run_git("push", "--quiet", url, f"HEAD:refs/heads/{branch}", cwd=work)
+        mirror.run("push", "--quiet", url, f"HEAD:refs/heads/{branch}", cwd=work)
     mirror.fetch()

@@ -146,7 +146,7 @@ def _matches_url(value: GitCredentials, info: ValidationInfo) -> GitCredentials:
     if kind != value.kind:
         wanted = "an https:// (or http://) git_url" if value.kind == "https" else "an ssh git_url"
         given = "token" if value.kind == "https" else "ssh_key_file"
-        raise ValueError(f"credentials.{given} needs {wanted}; git_url {url!r} is {kind}")
+        raise ValueError(f"{given} needs {wanted}; git_url {url!r} is {kind}")
     return value
 
 
