@@ -10,15 +10,22 @@ fleet or repo name (or `playground`), which start with a letter, so Services
 rendered; it becomes a reference (`secret_key`) into one Secret per repo and
 environment, `dagfleet-<repo>` in the environment's namespace (Kubernetes), or
 `<fleet>/<env>/<repo>/<key>` in Secrets Manager (ECS).
+References: a repo's `value`s may name `${DAGFLEET_CHECKOUT}` and friends
+(dagfleet.spec.references); each target expands them with its own values
+(`literal_env`): the checkout is where that target's container sees the code
+(the git-sync link on Kubernetes, the image's APP_DIR on ECS, compose and in
+the Dockerfile), the storage names are that target's storage variables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from dagfleet.spec.models import EnvVar, Fleet, LocationSpec, RepoSpec
+from dagfleet.spec.references import expand, target_values
 from dagfleet.storage.environ import location_env
 
 # A render result: relative path -> a YAML document (dict), several (list of
@@ -33,6 +40,8 @@ WEBSERVER_PORT = 3001
 APP_DIR = "/opt/dagster/app"
 CHECKOUT_DIR = "/opt/dagster/git"
 CHECKOUT_LINK = "current"
+# Kubernetes: the code as its containers see it, the git-sync link (never a resolved path).
+K8S_CODE_DIR = f"{CHECKOUT_DIR}/{CHECKOUT_LINK}"
 PLAYGROUND_DIR = "/opt/dagster/app/playground"
 LAUNCHER_DIR = "/opt/dagfleet"
 LAUNCHER_PATH = f"{LAUNCHER_DIR}/launch.py"
@@ -104,22 +113,38 @@ def repo_of(fleet: Fleet, loc: LocationSpec) -> RepoSpec | None:
     return None if loc.playground else fleet.repos[loc.repo]
 
 
-def literal_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
-    """Plain (non-secret) variables of a location: environment vars, then the repo's values."""
+def own_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
+    """dagfleet's names for a location, as `dagfleet up` sets them."""
+    return {
+        "DAGFLEET_FLEET": fleet.name,
+        "DAGFLEET_ENV": loc.env,
+        "DAGFLEET_REPO": loc.repo,
+        "DAGFLEET_LOCATION": loc.name,
+    }
+
+
+def reference_values(
+    fleet: Fleet, loc: LocationSpec, checkout: str, storage: Mapping[str, str]
+) -> dict[str, str]:
+    """What `${...}` references in a location's values expand to on one target:
+    `checkout` is the code dir as that target's container sees it, `storage` that
+    target's storage variables (dagfleet.spec.references.NAMES)."""
+    project_dir = working_dir(fleet, loc, checkout)
+    return {**own_env(fleet, loc), **target_values(checkout, project_dir, storage)}
+
+
+def literal_env(
+    fleet: Fleet, loc: LocationSpec, *, checkout: str, storage: Mapping[str, str]
+) -> dict[str, str]:
+    """Plain (non-secret) variables of a location: environment vars, then the repo's
+    values with their `${...}` references expanded for the target (`reference_values`)."""
     out = dict(fleet.environment(loc.env).env)
     repo = repo_of(fleet, loc)
+    values = reference_values(fleet, loc, checkout, storage)
     for var in repo.environment if repo else []:
         if var.value is not None:
-            out[var.name] = var.value
-    out.update(
-        {
-            "DAGFLEET_FLEET": fleet.name,
-            "DAGFLEET_ENV": loc.env,
-            "DAGFLEET_REPO": loc.repo,
-            "DAGFLEET_LOCATION": loc.name,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+            out[var.name] = expand(var.value, values)
+    out.update({**own_env(fleet, loc), "PYTHONUNBUFFERED": "1"})
     return out
 
 

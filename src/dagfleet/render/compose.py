@@ -81,7 +81,8 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
         for loc in env_locs:
             name = c.location_k8s_name(loc)
             storage = c.container_storage_env(fleet, loc.env, loc.repo)
-            environment = {**c.literal_env(fleet, loc), **storage, **pg}
+            literal = c.literal_env(fleet, loc, checkout=c.APP_DIR, storage=storage)
+            environment = {**literal, **storage, **pg}
             environment.update(
                 {
                     "DAGFLEET_CODE_DIR": c.working_dir(fleet, loc, c.APP_DIR),

@@ -81,10 +81,8 @@ def instance_yaml() -> dict[str, Any]:
 def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> dict[str, Any]:
     repo = fleet.repos[loc.repo]
     lid = p.logical_id(loc.name)
-    env_vars = {
-        **c.literal_env(fleet, loc),
-        **c.s3_env(fleet, loc.env, loc.repo, opts.s3_bucket),
-    }
+    storage = c.s3_env(fleet, loc.env, loc.repo, opts.s3_bucket)
+    env_vars = {**c.literal_env(fleet, loc, checkout=c.APP_DIR, storage=storage), **storage}
     secrets = [
         {"Name": var.name, "ValueFrom": p.secret_arn(fleet, loc, c.secret_key(var))}
         for var in c.secret_vars(fleet, loc)

@@ -30,12 +30,20 @@ CODE_SERVER_SA = "dagster-code"
 # git-sync's group: the checkout and the data claims are group-writable for it.
 FS_GROUP = 65533
 CONTAINER_SECURITY = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
+# A repo's git credentials (repo file `credentials:`): a Secret mounted into git-sync only.
+GIT_SECRET_VOLUME = "git-credentials"
+GIT_SECRET_DIR = "/etc/git-secret"
+GIT_SECRET_KEYS = {"https": ("token",), "ssh": ("ssh", "known_hosts")}
 
 
 def env_entries(fleet: Fleet, loc: LocationSpec, storage: dict[str, str]) -> list[dict[str, Any]]:
     """Literal values as `value`, secret references as `secretKeyRef`, never a secret value."""
     out: list[dict[str, Any]] = [
-        {"name": k, "value": v} for k, v in {**c.literal_env(fleet, loc), **storage}.items()
+        {"name": k, "value": v}
+        for k, v in {
+            **c.literal_env(fleet, loc, checkout=c.K8S_CODE_DIR, storage=storage),
+            **storage,
+        }.items()
     ]
     for var in c.secret_vars(fleet, loc):
         ref = {"name": c.secret_name(loc.repo), "key": c.secret_key(var)}
@@ -66,6 +74,57 @@ def snake_case(value: Any) -> Any:
     }
 
 
+def git_credentials_secret(repo: str) -> str:
+    """The Secret (in each environment's namespace) holding a repo's git credentials."""
+    return c.k8s_name(repo, "git-credentials")
+
+
+def git_credentials_args(fleet: Fleet, loc: LocationSpec) -> list[str]:
+    """git-sync v4's flags for the repo's credentials, read from the mounted Secret:
+    `--username` and `--password-file` for a token, `--ssh-key-file` and
+    `--ssh-known-hosts-file` (host keys always checked) for a deploy key."""
+    creds = fleet.repos[loc.repo].credentials
+    if creds is None:
+        return []
+    if creds.kind == "https":
+        return [f"--username={creds.user}", f"--password-file={GIT_SECRET_DIR}/token"]
+    return [
+        f"--ssh-key-file={GIT_SECRET_DIR}/ssh",
+        "--ssh-known-hosts=true",
+        f"--ssh-known-hosts-file={GIT_SECRET_DIR}/known_hosts",
+    ]
+
+
+def git_credentials_volume(fleet: Fleet, loc: LocationSpec) -> list[dict[str, Any]]:
+    """The Secret as a volume, for git-sync only: the code server never mounts it."""
+    repo = fleet.repos.get(loc.repo)
+    if loc.playground or repo is None or repo.credentials is None:
+        return []
+    # 0400 plus the pod's fsGroup, as git-sync documents: ssh refuses group-readable keys.
+    secret = {"secretName": git_credentials_secret(loc.repo), "defaultMode": 0o400}
+    return [{"name": GIT_SECRET_VOLUME, "secret": secret}]
+
+
+def git_credentials_commands(fleet: Fleet) -> list[str]:
+    """The kubectl commands that create each repo's git credentials Secret (values are
+    the user's: dagfleet renders no secret)."""
+    out: list[str] = []
+    for repo in sorted(fleet.repos.values(), key=lambda r: r.name):
+        if repo.credentials is None:
+            continue
+        if repo.credentials.kind == "https":
+            data = '--from-literal=token="$TOKEN"'
+        else:
+            data = "--from-file=ssh=./deploy-key --from-file=known_hosts=./known_hosts"
+        for env in fleet.spec.environments:
+            if repo.runs_in(env.name):
+                out.append(
+                    f"kubectl -n {c.namespace(fleet, env.name)} create secret generic "
+                    f"{git_credentials_secret(repo.name)} {data}"
+                )
+    return out
+
+
 def git_sync_container(
     fleet: Fleet, loc: LocationSpec, opts: K8sOptions, *, one_time: bool = False
 ) -> dict[str, Any]:
@@ -76,6 +135,7 @@ def git_sync_container(
         f"--root={c.CHECKOUT_DIR}",
         f"--link={c.CHECKOUT_LINK}",
         "--depth=1",
+        *git_credentials_args(fleet, loc),
     ]
     if one_time:
         args.append("--one-time")
@@ -95,6 +155,10 @@ def git_sync_container(
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65533},
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
     }
+    if repo.credentials is not None:
+        container["volumeMounts"].append(
+            {"name": GIT_SECRET_VOLUME, "mountPath": GIT_SECRET_DIR, "readOnly": True}
+        )
     if not one_time:
         container["restartPolicy"] = "Always"
         container["startupProbe"] = {
@@ -152,7 +216,7 @@ def _volumes(fleet: Fleet, loc: LocationSpec) -> tuple[list[dict[str, Any]], lis
         {"name": "launcher", "mountPath": c.LAUNCHER_DIR, "readOnly": True},
     ]
     storage, storage_mounts = storage_volumes(fleet, loc)
-    return volumes + storage, mounts + storage_mounts
+    return volumes + storage + git_credentials_volume(fleet, loc), mounts + storage_mounts
 
 
 def storage_env(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
@@ -200,6 +264,7 @@ def container_context(
     """
     volumes, mounts = _volumes(fleet, loc)
     keep = {"temp", c.DATA_CLAIM, *c.LAYERS, "playground" if loc.playground else "checkout"}
+    keep.add(GIT_SECRET_VOLUME)  # for the run's git-sync; there only if the repo has one
     pod_spec: dict[str, Any] = {"securityContext": {"fsGroup": FS_GROUP}}
     if not loc.playground:
         pod_spec["initContainers"] = [git_sync_container(fleet, loc, opts, one_time=True)]
