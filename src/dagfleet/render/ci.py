@@ -10,12 +10,17 @@ commit of the code they hold.
 Triggers: push to main and pull requests to main. Jobs:
 - state-files: fails when a `*.tfstate*` file is committed;
 - validate (matrix over locations, one per repo and environment): `dagfleet
-  validate REPO --env ENV` (the definitions load at that environment's ref, in
-  that environment), then `dbt parse` in every dbt project of the repo checked
-  out at that ref;
+  validate REPO --env ENV`: the repo installed as dagfleet installs it (with or
+  without uv.lock), its build steps run, the definitions load at that
+  environment's ref, in that environment. A repo that declares no build steps
+  also gets `dbt parse` in every dbt project of its checkout, with `uv run
+  --locked` when its project has a uv.lock (skipped with a notice otherwise:
+  declare `dbt parse` as a build step); a repo with build steps is not parsed
+  again, its steps say what its build needs;
 - build (matrix over each repo's distinct refs): checks the repo out at the
-  ref, renders its Dockerfile with dagfleet, builds it tagged with the code's
-  commit SHA, plus `latest` for the ref of the first environment the repo runs
+  ref, renders its Dockerfile with dagfleet (which installs either project
+  shape and runs the build steps, see render.dockerfile), builds it tagged
+  with the code's commit SHA, plus `latest` for the ref of the first environment the repo runs
   in (the tag deployments run by default; git-sync brings every environment's
   own code), and pushes only on a push to main (pull requests build without
   pushing).
@@ -104,10 +109,16 @@ CHECKOUT_SCRIPT = (
     'echo "sha=$(git -C "src/$REPO" rev-parse HEAD)" >> "$GITHUB_OUTPUT"'
 )
 
+# Repos without build steps only (the `if` of its step); $PROJECT is the repo's
+# working_directory, where dagfleet looks for uv.lock.
 DBT_PARSE = (
     "find \"src/$REPO\" -name dbt_project.yml -not -path '*/.venv/*' -print0 |\n"
     "  while IFS= read -r -d '' project; do\n"
-    '    (cd "$(dirname "$project")" && uv run --locked dbt parse --profiles-dir .)\n'
+    '    if [ -f "src/$REPO/$PROJECT/uv.lock" ]; then\n'
+    '      (cd "$(dirname "$project")" && uv run --locked dbt parse --profiles-dir .)\n'
+    "    else\n"
+    '      echo "::notice::$project: no uv.lock, dbt parse skipped (declare it as a build step)"\n'
+    "    fi\n"
     "  done"
 )
 
@@ -149,6 +160,8 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
             "env": loc.env,
             "ref": loc.pin or loc.ref,
             "url": fleet.repos[loc.repo].git_url,
+            "project": fleet.repos[loc.repo].working_directory,
+            "dbt_parse": not fleet.repos[loc.repo].build,
         }
         for loc in fleet.locations()
         if not loc.playground
@@ -157,7 +170,7 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
         "name": "validate ${{ matrix.location }}",
         "runs-on": "ubuntu-latest",
         "strategy": {"fail-fast": False, "matrix": {"include": locations}},
-        "env": _env(repo="repo", env="env", ref="ref", url="url"),
+        "env": _env(repo="repo", env="env", ref="ref", url="url", project="project"),
         "steps": [
             {"uses": CHECKOUT},
             {"uses": SETUP_UV},
@@ -167,7 +180,7 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
                 "run": 'dagfleet validate "$REPO" --env "$ENV" --fleet .',
             },
             checkout_code,
-            {"name": "dbt parse", "run": DBT_PARSE},
+            {"name": "dbt parse", "if": "matrix.dbt_parse", "run": DBT_PARSE},
         ],
     }
     builds = [

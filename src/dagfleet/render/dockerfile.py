@@ -1,31 +1,188 @@
 """`render dockerfile REPO`: one image per repo, built from the repo's own checkout.
 
-The image installs the repo's locked dependencies with uv (`uv sync --locked
---no-install-project`, so a repo without uv.lock fails loudly instead of
-drifting), then, pinned to what the lock chose, the Dagster pieces every deploy
+The image installs the repo the way dagfleet's local builder does
+(dagfleet.envs.builder, dagfleet.envs.project), for every project shape. The
+render runs offline from the fleet files and cannot see the repo, so the shape
+is decided when the image is built, from the files present, by a small POSIX
+shell script written into the image (INSTALL_SCRIPT, /opt/dagfleet/install.sh):
+
+- Locked (uv.lock and pyproject.toml): `uv sync --locked --no-dev
+  --no-install-project`, then dagfleet's additions resolved against what the
+  lock installed (`uv pip freeze` as a constraint file). This layer comes
+  before the tree is copied and is reused until pyproject.toml or uv.lock
+  change. After the copy, `uv sync --locked --no-dev --no-editable --inexact`
+  installs the project itself (a plain sync is exact and would uninstall the
+  additions, which the lock does not list). Unlike the local builder's
+  `--frozen`, `--locked` fails the build when uv.lock is stale.
+- Unlocked: after the tree is copied, one `uv pip install` of every
+  requirement source (requirements*.txt, then pyproject.toml when it declares
+  a project, else setup.py, else setup.cfg, each as `-r`) with the additions;
+  then, for a packaged project (a [build-system] or setup.py/setup.cfg, unless
+  `[tool.uv] package` says otherwise), the project itself, built by its
+  backend, non-editable, without dependencies (`uv pip install --no-deps .`).
+  pyproject.toml is read with the image Python's tomllib, as dagfleet does.
+
+The additions (/opt/dagfleet/additions.txt): dagster within the range the
+central instance serves (dagfleet.envs.dagster_range) and what every deploy
 target needs (dagster-webserver and dagster-postgres for seed 003's one-image
 services, dagster-k8s and dagster-aws for the run launchers, debugpy for debug
-environments); both layers are reused until pyproject.toml or uv.lock change.
-After copying the checkout it installs the project itself with `uv sync
---inexact`: a plain `uv sync` is exact and would uninstall those extras again,
-since the repo's lock does not list them. It runs as a non-root user and starts
-`dagster code-server start` on port 4000; a repo that names no target starts
-through the launcher, which resolves `[tool.dagster]`/`[tool.dg]`/workspace.yaml
-with Dagster's loader.
-BuildKit is required (the launcher is written with a heredoc).
+environments). The repo's uv constraints and overrides (`uv:` in the repo file)
+are written into the image as files and apply to both shapes.
+
+Then each of the repo's build steps is its own `RUN`, in order, in the project
+directory (plus the step's working_directory), as `sh -c` under coreutils'
+`timeout`, with the venv first on PATH, DAGFLEET_CHECKOUT / DAGFLEET_PROJECT_DIR
+set to the image's code directory, DAGFLEET_FLEET / DAGFLEET_REPO, and the
+repo's `value`s that need nothing environment-specific (a value referring to
+an environment's storage, or to DAGFLEET_ENV / DAGFLEET_LOCATION, belongs to a
+location, not to the image, and is left out). Secrets never reach the image.
+
+It runs as a non-root user and starts `dagster code-server start` on port
+4000; a repo that names no target starts through the launcher, which resolves
+`[tool.dagster]`/`[tool.dg]`/workspace.yaml with Dagster's loader. BuildKit is
+required (heredocs, and COPY of a wildcard that matches nothing).
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 
+from dagfleet.envs.dagster_range import supported_spec
 from dagfleet.render import common as c
 from dagfleet.render.launcher import LAUNCHER_SOURCE
-from dagfleet.spec.models import Fleet, LocationSpec
+from dagfleet.spec.models import BuildStep, Fleet, LocationSpec, RepoSpec
+from dagfleet.spec.references import expand, references
 
 PYTHON_IMAGE = "python:3.11-slim"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
 EXTRAS = ("dagster-webserver", "dagster-postgres", "dagster-k8s", "dagster-aws", "debugpy")
+INSTALL_DIR = c.LAUNCHER_DIR
+INSTALL_PATH = f"{INSTALL_DIR}/install.sh"
+
+# `sh install.sh dependencies` (before the tree is copied) and `sh install.sh
+# project` (after), in the project directory; files beside it: additions.txt,
+# and constraints.txt / overrides.txt when the repo has them.
+INSTALL_SCRIPT = """\
+#!/bin/sh
+# dagfleet's install (dagfleet.envs.builder), decided from the files present.
+set -eu
+here=$(dirname "$0")
+phase=$1
+set --
+for name in constraints overrides; do
+  if [ -f "$here/$name.txt" ]; then set -- "$@" "--${name%s}" "$here/$name.txt"; fi
+done
+if [ -f uv.lock ] && [ -f pyproject.toml ]; then
+  if [ "$phase" = dependencies ]; then
+    # The lock as it is, then the additions resolved against what it installed.
+    uv sync --locked --no-dev --no-install-project
+    uv pip freeze > /tmp/dagfleet-freeze.txt
+    grep '==' /tmp/dagfleet-freeze.txt > /tmp/dagfleet-locked.txt || true
+    uv pip install --constraint /tmp/dagfleet-locked.txt "$@" -r "$here/additions.txt"
+    rm -f /tmp/dagfleet-freeze.txt /tmp/dagfleet-locked.txt
+  else
+    # --inexact: a plain sync is exact and would uninstall the additions.
+    uv sync --locked --no-dev --no-editable --inexact
+  fi
+  exit 0
+fi
+[ "$phase" = project ] || exit 0
+# No lock: every requirement source and the additions in one resolution.
+shape=$(python3 -c '
+import pathlib, tomllib
+try:
+    data = tomllib.loads(pathlib.Path("pyproject.toml").read_text())
+except (OSError, ValueError):
+    data = {}
+tool = data.get("tool", {})
+setup = pathlib.Path("setup.py").is_file() or pathlib.Path("setup.cfg").is_file()
+package = tool.get("uv", {}).get("package")
+packaged = package if isinstance(package, bool) else bool(data.get("build-system")) or setup
+declares = "project" in data or "poetry" in tool or bool(data.get("build-system"))
+print("packaged" if packaged else "virtual", "pyproject" if declares else "-")
+')
+for req in requirements*.txt; do
+  if [ -f "$req" ]; then set -- "$@" -r "$req"; fi
+done
+case $shape in
+  *pyproject) set -- "$@" -r pyproject.toml ;;
+  *) if [ -f setup.py ]; then set -- "$@" -r setup.py
+     elif [ -f setup.cfg ]; then set -- "$@" -r setup.cfg; fi ;;
+esac
+uv venv --quiet "$VIRTUAL_ENV"
+uv pip install "$@" -r "$here/additions.txt"
+case $shape in
+  # The project's own package, built by its backend: non-editable, no dependencies.
+  packaged*) uv pip install --no-deps . ;;
+esac
+"""
+
+
+def additions() -> list[str]:
+    """What the image adds to the repo's dependencies, one requirement a line."""
+    return [supported_spec(), *EXTRAS]
+
+
+def _heredoc(text: str, dest: str, delimiter: str) -> str:
+    body = text if text.endswith("\n") else text + "\n"
+    assert f"\n{delimiter}\n" not in f"\n{body}", f"{delimiter} inside its own heredoc"
+    return f"COPY <<'{delimiter}' {dest}\n{body}{delimiter}\n"
+
+
+def _control_files(repo: RepoSpec) -> str:
+    out = ""
+    for name, lines in (("constraints", repo.uv.constraints), ("overrides", repo.uv.overrides)):
+        if lines:
+            delimiter = f"DAGFLEET_{name.upper()}"
+            out += _heredoc("\n".join(lines), f"{INSTALL_DIR}/{name}.txt", delimiter)
+    return out
+
+
+def build_step_env(fleet: Fleet, repo: RepoSpec, code_dir: str) -> dict[str, str]:
+    """The variables a build step runs with in the image (see the module docstring)."""
+    own = {
+        "DAGFLEET_FLEET": fleet.name,
+        "DAGFLEET_REPO": repo.name,
+        "DAGFLEET_CHECKOUT": c.APP_DIR,
+        "DAGFLEET_PROJECT_DIR": code_dir,
+    }
+    out = dict(own)
+    for var in repo.environment:
+        if var.value is not None and all(name in own for name in references(var.value)):
+            out[var.name] = expand(var.value, own)
+    return out
+
+
+def _seconds(timeout: float) -> str:
+    return f"{timeout:g}"
+
+
+def build_step_run(step: BuildStep, code_dir: str, env: dict[str, str]) -> str:
+    """One build step as an exec-form RUN (no Dockerfile or shell quoting to get wrong)."""
+    cwd = posixpath.normpath(posixpath.join(code_dir, step.working_directory))
+    argv = [
+        "env",
+        f"--chdir={cwd}",
+        *(f"{k}={v}" for k, v in env.items()),
+        "timeout",
+        _seconds(step.timeout),
+        "sh",
+        "-c",
+        step.run,
+    ]
+    return f"RUN {json.dumps(argv)}\n"
+
+
+def _build_steps(fleet: Fleet, repo: RepoSpec, code_dir: str) -> str:
+    if not repo.build:
+        return ""
+    env = build_step_env(fleet, repo, code_dir)
+    out = "\n# The repo's build steps, in order, in the project directory.\n"
+    for index, step in enumerate(repo.build, 1):
+        out += f"# build step {index}: timeout {_seconds(step.timeout)}s\n"
+        out += build_step_run(step, code_dir, env)
+    return out
 
 
 def dockerfile_text(fleet: Fleet, repo_name: str) -> str:
@@ -39,6 +196,8 @@ def dockerfile_text(fleet: Fleet, repo_name: str) -> str:
         cmd = ["python", c.LAUNCHER_PATH]
     else:
         cmd = ["dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "4000", *args]
+    install = _heredoc(INSTALL_SCRIPT, INSTALL_PATH, "DAGFLEET_INSTALL")
+    adds = _heredoc("\n".join(additions()), f"{INSTALL_DIR}/additions.txt", "DAGFLEET_ADDITIONS")
     return f"""# syntax=docker/dockerfile:1.7
 # Rendered by dagfleet for repo {repo.name} ({repo.git_url}). Build from the repo root:
 #   docker build -f Dockerfile -t <registry>/{repo.name}:<sha> .
@@ -55,18 +214,18 @@ ENV UV_COMPILE_BYTECODE=1 \\
     DAGFLEET_LOCATION={repo.name}
 WORKDIR {code_dir}
 
-# Locked dependencies first: this layer is reused until pyproject.toml or uv.lock change.
-COPY {src}pyproject.toml {src}uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
-# Deployment extras, constrained to the versions the lock already chose.
-RUN uv pip freeze > /tmp/locked.txt \\
-    && uv pip install --constraint /tmp/locked.txt {" ".join(EXTRAS)} \\
-    && rm /tmp/locked.txt
+# How dagfleet installs a repo, for whichever shape it has (uv.lock or not).
+{install}# dagster in the range the central instance serves, and what the deploy targets need.
+{adds}{_control_files(repo)}
+# A locked project's dependencies first (wildcards: either file may be absent):
+# this layer is reused until pyproject.toml or uv.lock change.
+COPY {src}pyproject.toml* {src}uv.lock* ./
+RUN sh {INSTALL_PATH} dependencies
 
+# The project itself (locked), or every requirement source and the project (unlocked).
 COPY . {c.APP_DIR}
-# --inexact: a plain sync is exact and would uninstall the extras (the lock does not list them).
-RUN uv sync --locked --no-dev --no-editable --inexact
-
+RUN sh {INSTALL_PATH} project
+{_build_steps(fleet, repo, code_dir)}
 COPY <<'DAGFLEET_LAUNCHER' {c.LAUNCHER_PATH}
 {LAUNCHER_SOURCE}DAGFLEET_LAUNCHER
 
