@@ -33,7 +33,6 @@ CONTAINER_SECURITY = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
 # A repo's git credentials (repo file `credentials:`): a Secret mounted into git-sync only.
 GIT_SECRET_VOLUME = "git-credentials"
 GIT_SECRET_DIR = "/etc/git-secret"
-GIT_SECRET_KEYS = {"https": ("token",), "ssh": ("ssh", "known_hosts")}
 
 
 def env_entries(fleet: Fleet, loc: LocationSpec, storage: dict[str, str]) -> list[dict[str, Any]]:
