@@ -233,8 +233,9 @@ class EnvBuilder:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             # Built aside and renamed, so a crash never leaves a half env under the final
-            # name. The scripts in bin/ keep the build path in their shebangs, which is
-            # why dagfleet always runs `bin/python -m ...` and never those scripts.
+            # name. The scripts in bin/ (dbt, dagster, ...) name the build path in their
+            # shebangs: point them at the final one, for build steps that call them.
+            _repoint_scripts(tmp / "bin", tmp, env.path)
             os.replace(tmp, env.path)
             (env.path / ".dagfleet-complete").write_text(key + "\n")
             return env, True
@@ -290,7 +291,6 @@ class EnvBuilder:
     def _build(self, project: Path, venv: Path, resolution: Resolution) -> None:
         shape = detect(project)
         python = _python_for(project)
-        controls = resolution.args(venv / ".dagfleet")
         runtime = runtime_package()
         additions = [*self.extras, *([str(runtime)] if runtime is not None else [])]
         if shape.locked:
@@ -312,6 +312,7 @@ class EnvBuilder:
                 venv,
             )
             # The lock is installed as it is; resolve the additions against it.
+            controls = resolution.args(venv / ".dagfleet")
             frozen = self._freeze(venv)
             (venv / ".dagfleet").mkdir(exist_ok=True)
             (venv / ".dagfleet" / "installed.txt").write_text(frozen)
@@ -325,6 +326,7 @@ class EnvBuilder:
             )
         else:
             self._run(["venv", "--quiet", "--python", python, str(venv)], project, venv)
+            controls = resolution.args(venv / ".dagfleet")  # after the venv: uv wants it new
             sources = [a for path in shape.sources for a in ("-r", str(path))]
             # One resolution: the repo's requirements, dagster within the supported
             # range (unpinned repos get the newest such release) and dagfleet's additions.
@@ -406,6 +408,19 @@ class EnvBuilder:
             shutil.rmtree(where, ignore_errors=True)
             os.replace(tmp, where)
         return where
+
+
+def _repoint_scripts(bin_dir: Path, old: Path, new: Path) -> None:
+    """Rewrite `#!<old>/bin/python` shebangs of the env's scripts to `<new>`."""
+    before, after = f"#!{old}/".encode(), f"#!{new}/".encode()
+    for script in bin_dir.iterdir() if bin_dir.is_dir() else []:
+        if script.is_symlink() or not script.is_file():
+            continue
+        with open(script, "rb") as fh:
+            head = fh.read(len(before))
+        if head == before:
+            data = script.read_bytes()
+            script.write_bytes(after + data[len(before) :])
 
 
 def _conflicting_dagster(output: str) -> str | None:
