@@ -36,3 +36,35 @@ def test_short_text_is_unchanged_in_substance() -> None:
     assert (
         lead_with_error("exited with 2\nno error line here") == "exited with 2\nno error line here"
     )
+
+
+SERIALIZED = "\n".join(
+    [
+        "dagster._core.errors.DagsterUserCodeLoadError: Error occurred during the loading of "
+        "Dagster definitions in",
+        "executable_path=/x/bin/python, module_name=analytics.definitions, working_directory=.",
+        "",
+        "Stack Trace:",
+        *[f'  File "/x/site-packages/dagster/_grpc/mod{i}.py", line {i}, in f' for i in range(60)],
+        "",
+        "The above exception was caused by the following exception:",
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for DbtCliResource",
+        "dbt_executable",
+        "  Value error, The dbt executable 'dbt' was not found on PATH.",
+        "",
+        "Stack Trace:",
+        '  File "/x/analytics/definitions.py", line 21, in <module>',
+    ]
+)
+
+
+def test_dagsters_serialized_error_leads_with_the_root_cause_not_the_wrapper() -> None:
+    out = lead_with_error(SERIALIZED, limit=800)
+    lines = out.splitlines()
+    assert lines[0].startswith("pydantic_core._pydantic_core.ValidationError")
+    assert lines[1:3] == [
+        "dbt_executable",
+        "  Value error, The dbt executable 'dbt' was not found on PATH.",
+    ]
+    assert '/x/analytics/definitions.py", line 21' in out
+    assert len(out) <= 800

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -93,35 +94,43 @@ class Candidate:
         return self.tree / self.target.working_directory
 
 
-def lead_with_error(text: str, limit: int = 4000) -> str:
-    """A failure message that leads with the line saying what is wrong.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b")
+# Dagster's wrappers say *that* loading failed; their cause says why.
+_WRAPPERS = ("DagsterUserCodeLoadError", "DagsterUserCodeProcessError")
+_FRAME_OR_CHAIN = ("  File ", "Stack Trace", "Traceback", "The above exception", "During handling")
 
-    Python tracebacks end with `Type: message`; a condition message cut to its
-    tail loses that line's context and a head cut loses the line itself. Keep the
-    error line(s) first, then as much of the trace as fits, cut at line ends.
+
+def lead_with_error(text: str, limit: int = 4000) -> str:
+    """A failure message that leads with the lines saying what is wrong.
+
+    The error is the `Type: message` line of the root cause (Python prints it
+    first in a chained traceback, Dagster's serialized errors print it last;
+    Dagster's "error occurred during loading" wrappers are skipped), with the
+    lines of its message. Then as much of the rest as fits, innermost frames
+    first, cut at line ends, never in the middle of a path.
     """
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    error_at = None
-    for i in range(len(lines) - 1, -1, -1):
-        line = lines[i]
-        if not line.startswith((" ", "\t")) and (
-            "Error" in line or "Exception" in line or line.startswith("dagster.")
-        ):
-            error_at = i
-            break
-    if error_at is None:
+    found = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    causes = [i for i in found if not any(w in lines[i].split(":")[0] for w in _WRAPPERS)]
+    chained = any(line.startswith("The above exception was caused") for line in lines)
+    if causes:
+        at = causes[-1] if chained else causes[0]
+    elif found:
+        at = found[-1]
+    else:
+        at = None
+    if at is None:
         head: list[str] = []
         rest = lines
     else:
-        # The error line and its continuation (multi-line messages are not indented).
-        end = error_at + 1
-        while end < len(lines) and not lines[end].startswith((" ", "\t", "Traceback", "The ")):
+        end = at + 1
+        while end < len(lines) and end - at < 12 and not lines[end].startswith(_FRAME_OR_CHAIN):
             end += 1
-        head = lines[error_at:end]
-        rest = lines[:error_at] + lines[end:]
-    out = "\n".join(head)
+        head = lines[at:end]
+        rest = lines[:at] + lines[end:]
+    out = "\n".join(head)[:limit]
     kept: list[str] = []
     budget = limit - len(out) - 1
     for line in reversed(rest):  # the innermost frames are the useful ones
@@ -131,7 +140,7 @@ def lead_with_error(text: str, limit: int = 4000) -> str:
         kept.append(line)
         budget -= len(line) + 1
     trace = "\n".join(reversed(kept))
-    return f"{out}\n{trace}".strip() if trace else out
+    return f"{out}\n{trace}".strip() if out else trace
 
 
 @dataclass
@@ -203,6 +212,8 @@ class Pipeline:
             pythonpath.append(str(tool))
         if pythonpath:
             environ["PYTHONPATH"] = os.pathsep.join(pythonpath)
+        assert c.env is not None
+        _activate(environ, c.env)
         return replace(c, environ=environ)
 
     def prepare(
@@ -290,8 +301,7 @@ class Pipeline:
     ) -> None:
         assert c.env is not None
         env = dict(environ)
-        env["VIRTUAL_ENV"] = str(c.env.path)
-        env["PATH"] = f"{c.env.path / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
+        _activate(env, c.env)
         log = self.layout.log(c.location.name)
         cwd = project / step.working_directory
         if not cwd.is_dir():
@@ -325,6 +335,13 @@ class Pipeline:
                 f"{c.sha[:12]}: build step {step.run!r} exited with {code}\n"
                 + lead_with_error(tail),
             )
+
+
+def _activate(environ: dict[str, str], env: PythonEnv) -> None:
+    """What activating the env does: its bin/ first on PATH (dagster-dbt runs `dbt`,
+    build steps call the repo's tools), VIRTUAL_ENV set."""
+    environ["VIRTUAL_ENV"] = str(env.path)
+    environ["PATH"] = f"{env.path / 'bin'}{os.pathsep}{environ.get('PATH', os.defpath)}"
 
 
 def _packaged(project: Path) -> bool:

@@ -125,7 +125,7 @@ def wait_loaded(
         if server.socket.exists() and grpc.is_serving(server.socket):
             error = grpc.load_error(server.socket)
             if error is not None:
-                raise LoadFailed(error[-4000:])
+                raise LoadFailed(error)  # callers shorten it, error line first
             return
         time.sleep(0.02)
     raise LoadFailed(f"the code server did not answer within {timeout:.0f}s")
