@@ -303,6 +303,8 @@ def test_install_script_installs_what_the_local_builder_does(shape: str, tmp_pat
     ]
     additions = ["-r", f"{install}/additions.txt"]
     if local.locked:
+        # The additions (deployment extras) resolved against the lock, and the only
+        # later sync --inexact: a plain sync is exact and would uninstall them.
         locked = ["--constraint", "/tmp/dagfleet-locked.txt"]
         assert calls == [
             ["sync", "--locked", "--no-dev", "--no-install-project"],
