@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from dagfleet.cli import app
 from dagfleet.render import common as c
 from dagfleet.render.ci import fetch_commands
-from dagfleet.render.dockerfile import EXTRAS
 from dagfleet.render.flux import HELM_REPO_URL
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.runtime.playground_loader import LOADER as PLAYGROUND_LOADER
@@ -161,27 +160,6 @@ def test_render_dockerfile_and_unknown_repo(tmp_path: Path) -> None:
         app, ["render", "dockerfile", "nope", "--out", str(tmp_path / "e"), "--fleet", fleet]
     )
     assert bad.exit_code == 2
-
-
-def test_dockerfile_keeps_deployment_extras_after_the_final_sync(tmp_path: Path) -> None:
-    """`uv sync` is exact: a sync after the extras install must be --inexact or it drops them."""
-    out = tmp_path / "d"
-    fleet = str(fleet_dir(tmp_path))
-    result = CliRunner().invoke(
-        app, ["render", "dockerfile", "medallion", "--out", str(out), "--fleet", fleet]
-    )
-    assert result.exit_code == 0, result.output
-    text = (out / "Dockerfile").read_text().replace("\\\n", " ")
-    steps = [" ".join(line.split()) for line in text.splitlines()]
-    runs = [i for i, step in enumerate(steps) if step.startswith("RUN ")]
-    copy_all = steps.index(next(step for step in steps if step.startswith("COPY . ")))
-    extras = [
-        i for i in runs if "uv pip install" in steps[i] and set(EXTRAS) <= set(steps[i].split())
-    ]
-    assert extras, "the deployment extras are not installed"
-    assert any(i > copy_all and "uv sync" in steps[i] for i in runs), "checkout never installed"
-    later_syncs = [steps[i] for i in runs if i > extras[-1] and "uv sync" in steps[i]]
-    assert all("--inexact" in sync.split() for sync in later_syncs), later_syncs
 
 
 def test_spec_error_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
