@@ -151,7 +151,7 @@ class Registry:
     def locations(self, spec: RepoSpec, fleet: FleetSpec | None = None) -> builtins.list[str]:
         """The location names this repo has (or would have, when suspended)."""
         envs = (fleet or self.fleet_spec()).environments
-        return [f"{spec.name}-{e.name}" for e in envs if spec.runs_in(e.name)]
+        return [name for e in envs for name in spec.location_names(e.name)]
 
     def check_env(self, env: str | None) -> None:
         """Raise NotFound for an environment the fleet does not have (None: all of them)."""
@@ -159,8 +159,10 @@ class Registry:
             raise NotFound(f"unknown environment {env!r}")
 
     def locations_in(self, spec: RepoSpec, env: str | None) -> builtins.list[str]:
-        """The repo's locations, only the one in `env` when given (none: it does not run there)."""
-        return [loc for loc in self.locations(spec) if env is None or loc == f"{spec.name}-{env}"]
+        """The repo's locations, only those in `env` when given (none: it does not run there)."""
+        if env is None:
+            return self.locations(spec)
+        return spec.location_names(env)
 
     # ---- validation -------------------------------------------------------------------
     def validate(self, doc: Mapping[str, Any], name: str | None = None) -> RepoSpec:

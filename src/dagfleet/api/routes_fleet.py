@@ -71,7 +71,7 @@ def list_environments(ctx: Ctx) -> list[EnvironmentOut]:
             debug=env.debug,
             playground=env.playground,
             variables=sorted(env.env),
-            locations=[f"{r.name}-{env.name}" for r in repos if r.runs_in(env.name)]
+            locations=[name for r in repos for name in r.location_names(env.name)]
             + ([f"playground-{env.name}"] if env.playground else []),
         )
         for env in fleet.environments

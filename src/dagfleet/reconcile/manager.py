@@ -127,16 +127,17 @@ class FleetRuntime:
             if not repo.suspend:
                 continue
             for env in fleet.spec.environments:
-                if not repo.runs_in(env.name):
-                    continue
-                name = f"{repo.name}-{env.name}"
-                status = self.ctx.store.read(name) or LocationStatus(
-                    location=name, repo=repo.name, env=env.name
-                )
-                status = status.with_condition(
-                    ConditionType.SUSPENDED, "True", Reason.SUSPENDED, "suspend: true in repo file"
-                )
-                self.ctx.store.write(status.model_copy(update={"pid": None}))
+                for name in repo.location_names(env.name):
+                    status = self.ctx.store.read(name) or LocationStatus(
+                        location=name, repo=repo.name, env=env.name
+                    )
+                    status = status.with_condition(
+                        ConditionType.SUSPENDED,
+                        "True",
+                        Reason.SUSPENDED,
+                        "suspend: true in repo file",
+                    )
+                    self.ctx.store.write(status.model_copy(update={"pid": None}))
 
     def _remove(self, loop: LocationLoop | PlaygroundLoop, fleet: Fleet) -> None:
         loop.stop()

@@ -165,11 +165,11 @@ class Pipeline:
         return Candidate(loc, sha, tree)
 
     def discover(self, c: Candidate) -> Candidate:
-        repo = self.repo(c)
-        if repo.code_target is not None:
-            return replace(c, target=repo.code_target)
+        named, working_directory = self.repo(c).target_for(c.location.entry)
+        if named is not None:
+            return replace(c, target=named)
         try:
-            target = discover_target(c.tree, repo.working_directory)
+            target = discover_target(c.tree, working_directory)
         except DiscoveryError as exc:
             raise StepFailed(Reason.CODE_TARGET_NOT_FOUND, f"{c.sha[:12]}: {exc}") from exc
         return replace(c, target=target)
@@ -190,7 +190,7 @@ class Pipeline:
         """Install the project's own package and run the repo's build steps, once per
         (commit, dependency hash, steps); the location's tree is a copy of the result."""
         assert c.env is not None and c.target is not None
-        steps = self.repo(c).build
+        steps = self.repo(c).build_for(c.location.entry)
         packaged = _packaged(c.project)
         if not steps and not packaged:
             return c

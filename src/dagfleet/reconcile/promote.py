@@ -47,17 +47,28 @@ def promote(
             f"{repo_name}-{target} is pinned to {repo.pins[target]!r}: remove the pin to promote",
             409,
         )
-    src = rt.loops.get(f"{repo_name}-{source}")
-    # Read `live` once: the loop's thread swaps it (a crashed server is replaced by
-    # None, then by its restart), and a second read could find None.
-    live = src.live if src is not None else None
-    if src is None or live is None or not src.status.ready:
+    # Every location of the repo in `source` (several in a monorepo) must serve the
+    # same Ready commit: that commit is what is promoted.
+    shas: set[str] = set()
+    for name in repo.location_names(source):
+        src = rt.loops.get(name)
+        # Read `live` once: the loop's thread swaps it (a crashed server is replaced by
+        # None, then by its restart), and a second read could find None.
+        live = src.live if src is not None else None
+        if src is None or live is None or not src.status.ready:
+            raise ControlError(
+                f"{name} has no live, Ready commit to promote: "
+                "check `dagfleet status` and fix it first",
+                409,
+            )
+        shas.add(live.sha)
+    if len(shas) != 1:
         raise ControlError(
-            f"{repo_name}-{source} has no live, Ready commit to promote: "
-            "check `dagfleet status` and fix it first",
+            f"the locations of {repo_name} in {source} serve different commits "
+            f"({', '.join(sorted(s[:12] for s in shas))}): wait until they agree",
             409,
         )
-    sha = live.sha
+    (sha,) = shas
     branch = repo.ref_for(fleet.environment(target))
     mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, float("inf"), repo.credentials)
     previous = mirror.resolve(branch)

@@ -160,8 +160,8 @@ def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
             "env": loc.env,
             "ref": loc.pin or loc.ref,
             "url": fleet.repos[loc.repo].git_url,
-            "project": fleet.repos[loc.repo].working_directory,
-            "dbt_parse": not fleet.repos[loc.repo].build,
+            "project": fleet.repos[loc.repo].target_for(loc.entry)[1],
+            "dbt_parse": not fleet.repos[loc.repo].build_for(loc.entry),
         }
         for loc in fleet.locations()
         if not loc.playground

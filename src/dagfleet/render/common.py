@@ -141,7 +141,7 @@ def literal_env(
     out = dict(fleet.environment(loc.env).env)
     repo = repo_of(fleet, loc)
     values = reference_values(fleet, loc, checkout, storage)
-    for var in repo.environment if repo else []:
+    for var in repo.environment_for(loc.entry) if repo else []:
         if var.value is not None:
             out[var.name] = expand(var.value, values)
     out.update({**own_env(fleet, loc), "PYTHONUNBUFFERED": "1"})
@@ -150,7 +150,7 @@ def literal_env(
 
 def secret_vars(fleet: Fleet, loc: LocationSpec) -> list[EnvVar]:
     repo = repo_of(fleet, loc)
-    return [v for v in (repo.environment if repo else []) if v.is_secret]
+    return [v for v in (repo.environment_for(loc.entry) if repo else []) if v.is_secret]
 
 
 def s3_root(fleet: Fleet, bucket: str) -> str:
@@ -202,8 +202,8 @@ def target_args(fleet: Fleet, loc: LocationSpec, code_dir: str) -> list[str] | N
     if repo is None:
         # Seed 000's `python_package: playground`: every *.py file copied in loads.
         return ["--package-name", "playground", "--working-directory", APP_DIR]
-    target = repo.code_target
-    wd = code_dir if repo.working_directory == "." else f"{code_dir}/{repo.working_directory}"
+    target, directory = repo.target_for(loc.entry)
+    wd = code_dir if directory == "." else f"{code_dir}/{directory}"
     if target is None:
         return None
     args = target.dagster_args()
@@ -215,7 +215,8 @@ def working_dir(fleet: Fleet, loc: LocationSpec, code_dir: str) -> str:
     repo = repo_of(fleet, loc)
     if repo is None:
         return PLAYGROUND_DIR
-    return code_dir if repo.working_directory == "." else f"{code_dir}/{repo.working_directory}"
+    directory = repo.target_for(loc.entry)[1]
+    return code_dir if directory == "." else f"{code_dir}/{directory}"
 
 
 def cpu_quantity(cpu_units: int) -> str:

@@ -106,7 +106,7 @@ def location_environ(
     out.update(environment.env)
     if not loc.playground:
         repo = fleet.repos[loc.repo]
-        for var in repo.environment:
+        for var in repo.environment_for(loc.entry):
             value = resolve(var, host, Path(fleet.root))
             out[var.name] = expand(value, values) if var.value is not None else value
     out.update(storage)

@@ -128,19 +128,19 @@ def _collisions(spec: FleetSpec, repos: dict[str, RepoSpec]) -> list[SpecProblem
     out: list[SpecProblem] = []
     for repo in sorted(repos.values(), key=lambda r: r.name):
         for env in spec.environments:
-            if not repo.runs_in(env.name):
-                continue
-            name = f"{repo.name}-{env.name}".lower()
-            if name in owners and owners[name] != repo.name:
-                out.append(
-                    SpecProblem(
-                        f"{REPOS_DIR}/{repo.name}.yaml",
-                        "name",
-                        f"location {repo.name}-{env.name} collides with repo "
-                        f"{owners[name]!r}'s location of the same name: rename one repo",
+            for shown in repo.location_names(env.name):
+                name = shown.lower()
+                if name in owners and owners[name] != repo.name:
+                    out.append(
+                        SpecProblem(
+                            f"{REPOS_DIR}/{repo.name}.yaml",
+                            "name",
+                            f"location {shown} collides with repo "
+                            f"{owners[name]!r}'s location of the same name: rename one repo "
+                            "or location",
+                        )
                     )
-                )
-            owners.setdefault(name, repo.name)
+                owners.setdefault(name, repo.name)
     return out
 
 
@@ -169,11 +169,11 @@ def cross_repo_problems(
 ) -> list[SpecProblem]:
     """What adding or changing `repo` beside `others` would break (the registry's check)."""
     problems = _cross_check(spec, {repo.name: repo}) + _prefix_overlaps({repo.name: repo}, others)
-    mine = {f"{repo.name}-{e.name}".lower() for e in spec.environments if repo.runs_in(e.name)}
+    mine = {n.lower() for e in spec.environments for n in repo.location_names(e.name)}
     for other in sorted(others.values(), key=lambda r: r.name):
-        for env in spec.environments:
-            name = f"{other.name}-{env.name}"
-            if other.name != repo.name and other.runs_in(env.name) and name.lower() in mine:
+        theirs = [n for e in spec.environments for n in other.location_names(e.name)]
+        for name in theirs:
+            if other.name != repo.name and name.lower() in mine:
                 problems.append(
                     SpecProblem(
                         f"{REPOS_DIR}/{repo.name}.yaml",

@@ -162,6 +162,44 @@ class CodeTarget(_Model):
         return args
 
 
+class LocationEntry(_Model):
+    """One of several code locations in a repository (a monorepo): its own working
+    directory and target, plus values and build steps added to the repo's.
+
+    Named `<repo>-<name>-<env>`; a repo without `locations` keeps `<repo>-<env>`.
+    """
+
+    name: RepoName
+    working_directory: RelativePath = "."
+    python_file: RelativePath | None = None
+    module_name: ModuleName | None = None
+    package_name: ModuleName | None = None
+    attribute: Attribute | None = None
+    environment: list[EnvVar] = Field(default_factory=list)
+    build: list[BuildStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LocationEntry:
+        given = [t for t in (self.python_file, self.module_name, self.package_name) if t]
+        if len(given) > 1:
+            raise ValueError(
+                f"{self.name}: give at most one of python_file, module_name and package_name"
+            )
+        return self
+
+    @property
+    def code_target(self) -> CodeTarget | None:
+        if not (self.python_file or self.module_name or self.package_name):
+            return None
+        return CodeTarget(
+            python_file=self.python_file,
+            module_name=self.module_name,
+            package_name=self.package_name,
+            attribute=self.attribute,
+            working_directory=self.working_directory,
+        )
+
+
 class RepoSpec(_Model):
     """One git repository holding Dagster code (`repos/<name>.yaml`)."""
 
@@ -183,7 +221,18 @@ class RepoSpec(_Model):
     poll_interval: Annotated[float, Field(gt=0, le=86400)] | None = None
     build: list[BuildStep] = Field(default_factory=list)
     uv: UvControls = Field(default_factory=UvControls)
+    locations: list[LocationEntry] = Field(default_factory=list)
     suspend: bool = False
+
+    @field_validator("locations")
+    @classmethod
+    def _entries(cls, v: list[LocationEntry]) -> list[LocationEntry]:
+        seen: set[str] = set()
+        for entry in v:
+            if entry.name in seen:
+                raise ValueError(f"{entry.name} is listed twice: give each location its own name")
+            seen.add(entry.name)
+        return v
 
     @field_validator("branches")
     @classmethod
@@ -226,7 +275,54 @@ class RepoSpec(_Model):
                 "give at most one of python_file, module_name and package_name "
                 "(none lets dagfleet read [tool.dg]/[tool.dagster] or workspace.yaml)"
             )
+        if self.locations and (given or self.working_directory != "."):
+            raise ValueError(
+                "with `locations`, each location names its own working_directory and "
+                "target: move them from the repo into its locations"
+            )
+        for entry in self.locations:
+            base = self.base_name(entry.name)
+            if len(base) > names.MAX_REPO_NAME:
+                raise ValueError(
+                    f"location {entry.name!r}: {base!r} is {len(base)} characters long; "
+                    f"the repo and location names together may have {names.MAX_REPO_NAME}"
+                )
         return self
+
+    def base_name(self, entry: str | None) -> str:
+        """What location names start with: `<repo>`, or `<repo>-<entry>` in a monorepo."""
+        return self.name if entry is None else f"{self.name}-{entry}"
+
+    def entry_names(self) -> list[str | None]:
+        """The repo's locations per environment: None for a single-location repo."""
+        return [e.name for e in self.locations] or [None]
+
+    def entry(self, name: str | None) -> LocationEntry | None:
+        return next((e for e in self.locations if e.name == name), None)
+
+    def location_names(self, env: str) -> list[str]:
+        """Every location this repo has in `env` (none when it does not run there)."""
+        if not self.runs_in(env):
+            return []
+        return [location_name(self.base_name(e), env) for e in self.entry_names()]
+
+    def target_for(self, entry: str | None) -> tuple[CodeTarget | None, str]:
+        """(the target named in the repo file or None to discover, working directory)."""
+        found = self.entry(entry)
+        if found is not None:
+            return found.code_target, found.working_directory
+        return self.code_target, self.working_directory
+
+    def environment_for(self, entry: str | None) -> list[EnvVar]:
+        """The repo's values, then the location's (which win on the same name)."""
+        found = self.entry(entry)
+        extra = found.environment if found is not None else []
+        names_ = {v.name for v in extra}
+        return [v for v in self.environment if v.name not in names_] + list(extra)
+
+    def build_for(self, entry: str | None) -> list[BuildStep]:
+        found = self.entry(entry)
+        return self.build + (found.build if found is not None else [])
 
     @property
     def code_target(self) -> CodeTarget | None:
@@ -382,6 +478,7 @@ class LocationSpec(_Model):
     pin: str | None = None
     poll_interval: float
     playground: bool = False
+    entry: str | None = None  # the repo's `locations` entry, in a monorepo
 
 
 class Fleet(_Model):
@@ -410,16 +507,18 @@ class Fleet(_Model):
             for env in self.spec.environments:
                 if not repo.runs_in(env.name):
                     continue
-                out.append(
-                    LocationSpec(
-                        name=location_name(repo.name, env.name),
-                        repo=repo.name,
-                        env=env.name,
-                        ref=repo.ref_for(env),
-                        pin=repo.pins.get(env.name),
-                        poll_interval=repo.poll_interval or self.spec.defaults.poll_interval,
+                for entry in repo.entry_names():
+                    out.append(
+                        LocationSpec(
+                            name=location_name(repo.base_name(entry), env.name),
+                            repo=repo.name,
+                            env=env.name,
+                            ref=repo.ref_for(env),
+                            pin=repo.pins.get(env.name),
+                            poll_interval=repo.poll_interval or self.spec.defaults.poll_interval,
+                            entry=entry,
+                        )
                     )
-                )
         for env in self.spec.environments:
             if env.playground:
                 out.append(

@@ -36,8 +36,18 @@ def _home(fleet: Fleet) -> Path:
 
 
 def prefixes_document(fleet: Fleet) -> str:
-    """The JSON `{repo: prefix}` the compute log manager routes by (pure)."""
-    prefixes = {name: repo.storage_prefix for name, repo in sorted(fleet.repos.items())}
+    """The JSON `{repo: prefix}` the compute log manager routes by (pure).
+
+    The manager takes a location name apart as `<repo>-<env>`; a monorepo's
+    locations are `<repo>-<entry>-<env>`, so `<repo>-<entry>` is listed too, with
+    the repo's prefix: storage is per repository, shared by its locations.
+    """
+    prefixes = {
+        repo.base_name(entry): repo.storage_prefix
+        for repo in fleet.repos.values()
+        for entry in repo.entry_names()
+    }
+    prefixes = dict(sorted(prefixes.items()))
     return json.dumps(prefixes, indent=2, sort_keys=True) + "\n"
 
 
