@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from tests.support.fleetproc import DAGFLEET, RunningFleet, write_fleet
-from tests.support.shapes import SHAPES, ShapeRepo
+from tests.support.shapes import CREATE_DAGSTER, SHAPES, ShapeRepo
 
 # tests/e2e/conftest.py sets pytestmark too, but pytest reads it only from test modules.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,7 +49,8 @@ def shapes_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFl
         yield fleet
     finally:
         try:
-            fleet.stop()
+            repos = len(list((fleet_dir / "repos").glob("*.yaml")))
+            print(f"the fleet with {repos} repos stopped in {fleet.stop():.1f}s")
         finally:
             fleet.force_cleanup()
 
@@ -94,8 +97,78 @@ def last_materialization(fleet: RunningFleet, asset: str) -> str | None:
 def test_shape_loads_and_runs(
     shape: str, shapes_fleet: RunningFleet, tmp_path: Path, record_property: Any
 ) -> None:
-    fleet = shapes_fleet
+    check_shape(shapes_fleet, ShapeRepo(tmp_path / "remotes", shape), record_property)
+
+
+def _admin() -> Any:
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+    name = f"dagfleet_{uuid.uuid4().hex[:10]}"
+    conn = _admin()
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    try:
+        yield name
+    finally:
+        conn = _admin()
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+
+@pytest.mark.parametrize("configured_by", ["fleet_yaml", "env_vars"])
+@pytest.mark.parametrize("shape", ["unpinned_dagster", "create_dagster"])
+def test_shape_on_postgres(
+    shape: str,
+    configured_by: str,
+    database: str,
+    tmp_path: Path,
+    start_fleet: Callable[..., RunningFleet],
+    record_property: Any,
+) -> None:
+    """On a PostgreSQL instance the run worker, in the repo's env, needs dagster-postgres
+    matching the repo's dagster (1.13.29 unpinned, 1.13.28 from create-dagster), whether
+    or not a release with the computed 0.(minor+16).patch number exists. The README
+    selects PostgreSQL with `instance.postgres` or with seed 003's DAGSTER_POSTGRES_*."""
+    spec: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    if configured_by == "fleet_yaml":
+        spec["instance"] = {"postgres": {"host": "127.0.0.1", "user": "postgres", "db": database}}
+    else:
+        env = {
+            "DAGSTER_POSTGRES_USER": "postgres",
+            "DAGSTER_POSTGRES_HOST": "127.0.0.1",
+            "DAGSTER_POSTGRES_PORT": "5432",
+            "DAGSTER_POSTGRES_DB": database,
+        }
+    environments = [{"name": "A", "branch": "A"}]
+    fleet_dir = write_fleet(tmp_path / "fleet", {}, environments=environments, **spec)
+    fleet = start_fleet(fleet_dir, extra=["--no-daemon"], env=env)
+    fleet.wait_loaded(set(), timeout=120)
     repo = ShapeRepo(tmp_path / "remotes", shape)
+    run_id = check_shape(fleet, repo, record_property)
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
+            assert cur.fetchone() == ("SUCCESS",)
+    finally:
+        conn.close()
+
+
+def check_shape(fleet: RunningFleet, repo: ShapeRepo, record_property: Any) -> str:
+    """Register `repo` with the CLI, wait for NAME-A, run its job; the run's id."""
     location = repo.location
 
     started = time.monotonic()
@@ -109,8 +182,15 @@ def test_shape_loads_and_runs(
     assert fleet.condition(location, "Ready").get("status") == "True", fleet.status(location)
     fleet.wait_serving(location, repo.tip("A"))
     assert set(repo.shape.assets) <= fleet.gql.asset_keys(location)
+    # The code server runs the repo's own 1.13.x (the central instance may differ).
+    version = fleet.status(location).get("dagster_version") or ""
+    record_property("dagster_version", version)
+    assert version.startswith("1.13."), fleet.status(location)
+    if repo.shape.name == "create_dagster":
+        assert version == CREATE_DAGSTER.split("==")[1], "create-dagster pins its own dagster"
 
     run_id = fleet.gql.launch(location, repo.shape.job)
     assert fleet.gql.wait_run(run_id) == "SUCCESS", fleet.status(location)
     for asset in repo.shape.assets:
         assert last_materialization(fleet, asset) == run_id, asset
+    return run_id
