@@ -26,9 +26,12 @@ from dagfleet import scaffold
 from dagfleet.api.logs import follow, tail_many
 from dagfleet.api.models import DeleteResult, RepoResource
 from dagfleet.control import ControlError
+from dagfleet.gitops.errors import GitError
+from dagfleet.gitops.probe import remote_locations
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.registry import NotFound, Registry, RegistryError, RepoEntry, to_document
+from dagfleet.runtime.discovery import DiscoveryError, FoundLocation
 from dagfleet.spec import RepoSpec, SpecError, load_fleet
 from dagfleet.spec.names import check_env_var_name, check_secret_file
 
@@ -307,6 +310,16 @@ def _environment(
     return variables
 
 
+def _monorepo_locations(url: str, branch: str | None) -> list[FoundLocation]:
+    """The repository's code locations when it holds several; [] otherwise or when it
+    cannot be read now (the runtime then reports what it finds)."""
+    try:
+        return remote_locations(url, branch)
+    except (GitError, DiscoveryError) as exc:
+        err.print(f"[yellow]note[/yellow] could not look into {url} for code locations: {exc}")
+        return []
+
+
 @app.command()
 def add(
     name: NameArg,
@@ -339,6 +352,13 @@ def add(
     environments: Annotated[
         str | None, typer.Option("--environments", help="Only these, e.g. A,B.")
     ] = None,
+    discover: Annotated[
+        bool,
+        typer.Option(
+            help="Look into the repository for several code locations (dg workspace "
+            "projects, workspace.yaml entries) and list them in the repo file.",
+        ),
+    ] = True,
     wait: Annotated[bool, typer.Option(help="Wait for the locations to load.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for loading.")] = 600.0,
     fleet: FleetOpt = None,
@@ -365,6 +385,14 @@ def add(
         doc["environment"] = variables
     if environments:
         doc["environments"] = [e.strip() for e in environments.split(",") if e.strip()]
+    if not targets and working_directory is None and discover:
+        found = _monorepo_locations(git_url, branch)
+        if found:
+            doc["locations"] = [f.entry() for f in found]
+            out.print(
+                f"{name} holds {len(found)} code locations: "
+                + ", ".join(f"{f.name} ({f.working_directory})" for f in found)
+            )
 
     def go() -> None:
         client = backend(fleet, api, token)
