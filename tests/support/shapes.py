@@ -359,6 +359,23 @@ def _dg_project(work: Path) -> None:
     )
 
 
+def _dg_no_force_include(work: Path) -> None:
+    # A dg project written by hand without create-dagster's hatch `force-include` of
+    # pyproject.toml: an installed (non-editable) package carries no [tool.dg] table,
+    # so load_from_defs_folder must still find the project from where it runs.
+    _dg_project(work)
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text()
+    force = 'force-include = { "pyproject.toml" = "pyproject.toml" }'
+    text = text.replace(f"[tool.hatch.build.targets.wheel]\n{force}\n\n", "")
+    assert "force-include" not in text
+    pyproject.write_text(text.replace("dgproj", "dgplain"))
+    src = work / "src"
+    (src / "dgproj_demo").rename(src / "dgplain_demo")
+    assets = src / "dgplain_demo" / "defs" / "assets.py"
+    assets.write_text(assets_source("dgplain", definitions=False))
+
+
 def _code_location_target_module(work: Path) -> None:
     write(
         work,
@@ -459,6 +476,13 @@ SHAPES: dict[str, Shape] = {
         Shape("poetry_core", "poetry-core", "poetry", _poetry_core, note="[tool.poetry], src/"),
         Shape("pdm_backend", "pdm-backend", "pdm", _pdm_backend, note="pdm-backend, src/"),
         Shape("dg_project", "dg-project", "dgproj", _dg_project, note="root_module + defs/"),
+        Shape(
+            "dg_no_force_include",
+            "dg-plain",
+            "dgplain",
+            _dg_no_force_include,
+            note="root_module + defs/, no hatch force-include of pyproject.toml",
+        ),
         Shape(
             "code_location_target_module",
             "target-module",
