@@ -257,6 +257,7 @@ def deploy_k8s(
 ) -> None:
     """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
     from dagfleet.render.common import instance_namespace, namespace
+    from dagfleet.render.k8s_location import git_credentials_commands
 
     loaded = _load(fleet)
     opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
@@ -283,6 +284,11 @@ def deploy_k8s(
             + " create secret generic dagster-postgresql-secret"
             + ' --from-literal=postgresql-password="$PW"'
         )
+    git_secrets = git_credentials_commands(loaded)
+    if git_secrets:
+        typer.echo("# and each private repo's git credentials, which only git-sync mounts:")
+        for line in git_secrets:
+            typer.echo(f"# {line}")
     if builds:
         typer.echo("\n# Build and push the images (the repo at its first environment's ref):")
         for cmd in builds:
