@@ -77,6 +77,7 @@ class LocationLoop:
         self._restarts = Backoff(cap=MAX_BACKOFF)
         self._retries = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
         self._retry_at: float | None = None  # a transient failure's retry is due then
+        self._retry_sha: str | None = None  # ... for this commit
         self._next_health = 0.0
         self._unhealthy = 0
         self._generation = 0
@@ -179,6 +180,11 @@ class LocationLoop:
                 return SyncOutcome(spec.name, False, sha, previous)
             if sha == self.failed_sha and not force:
                 return SyncOutcome(spec.name, False, previous, previous, reason="Stalled")
+            waiting = self._retry_at is not None and time.monotonic() < self._retry_at
+            if sha == self._retry_sha and waiting and not force:
+                # A poll between retries: the backoff, not the poll period, paces them.
+                return SyncOutcome(spec.name, False, previous, previous, reason="RetryPending")
+            self._retry_sha = sha
             self._publish(mirror, sha)
             self._republish = False
             self.failed_sha = None
@@ -214,6 +220,7 @@ class LocationLoop:
     def _settled(self) -> None:
         """No retry pending: the next transient failure starts the backoff again."""
         self._retry_at = None
+        self._retry_sha = None
         self._retries = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
 
     def _fetch(self, since: float) -> Mirror:
