@@ -17,6 +17,7 @@ when git is about to run and returns a `GitAuth`:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,11 +63,29 @@ def credential_scope(url: str) -> str:
     return f"{parts.scheme.lower()}://{host}{port}"
 
 
+# A path ssh takes as an `-o` value unchanged: anything else is quoted by `_ssh_path`.
+_SSH_PLAIN = re.compile(r"^[A-Za-z0-9_./+,:=@-]+$")
+
+
+def _ssh_path(path: Path) -> str:
+    """`path` as the value of an ssh `-o` option: ssh splits such values at whitespace
+    (UserKnownHostsFile takes a list), strips quotes and expands %-tokens, so a path with
+    a space, quote, backslash or % is double-quoted with those escaped."""
+    text = str(path)
+    if _SSH_PLAIN.match(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
 def ssh_command(key: Path, known_hosts: Path | None) -> str:
     """The `GIT_SSH_COMMAND` for a deploy key: only that key, no prompts, known hosts checked."""
-    args = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+    # `-i` takes the path as is, except that ssh expands %-tokens in it with no escape.
+    identity = ["-i", str(key)] if "%" not in str(key) else ["-o", f"IdentityFile={_ssh_path(key)}"]
+    args = ["ssh", *identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
     if known_hosts is not None:
-        args += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+        known = _ssh_path(known_hosts)
+        args += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
     return shlex.join(args)
 
 
