@@ -184,3 +184,23 @@ def test_cancel_kills_the_install_and_refuses_new_ones(venvs: Path, tmp_path: Pa
     assert builder.existing(slow) is None
     with pytest.raises(InstallCancelled):
         EnvBuilder.ensure(builder, project(tmp_path / "later", {"requirements.txt": "six\n"}))
+
+
+def test_repo_constraints_and_overrides_steer_the_resolution(venvs: Path, tmp_path: Path) -> None:
+    """A repo file's uv controls: a constraint limits a version nobody pinned, an
+    override replaces the repo's own pin; both change the env's hash."""
+    from dagfleet.envs.builder import Resolution
+
+    src = project(tmp_path / "steered", {"requirements.txt": REQUIREMENTS + "six==1.16.0\nidna\n"})
+    controls = Resolution(constraints=("idna<3.5",), overrides=("six==1.17.0",))
+    builder = EnvBuilder(venvs)
+    assert builder.hash_for(src, controls) != builder.hash_for(src)
+    env, _ = builder.ensure(src, controls)
+    out = subprocess.run(
+        [str(env.python), "-c", "import idna, six; print(idna.__version__, six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[1] == "1.17.0"
+    assert tuple(int(p) for p in out[0].split(".")[:2]) < (3, 5)
