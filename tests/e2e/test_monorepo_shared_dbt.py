@@ -68,8 +68,15 @@ def monorepo(root: Path) -> Path:
         pyproject = work / "projects" / name / "pyproject.toml"
         text = pyproject.read_text()
         pin = next(line for line in text.splitlines() if line.strip().startswith('"dagster=='))
+        # create-dagster pins its own release; the index may not have the matching
+        # dagster-dbt yet (an unpinned one then resolves to an ancient 0.11), so the
+        # team does what its own `uv add` would make it do: a range, and a floor.
         pyproject.write_text(
-            text.replace(pin, f'{pin}\n    "dagster-dbt",\n    "dbt-duckdb",\n    "dbt-core<1.12",')
+            text.replace(
+                pin,
+                '    "dagster>=1.13,<1.14",\n    "dagster-dbt>=0.29",\n    "dbt-duckdb",\n'
+                '    "dbt-core<1.12",',
+            )
         )
         (work / "projects" / name / "src" / name / "definitions.py").write_text(definitions(select))
     run_tool(
