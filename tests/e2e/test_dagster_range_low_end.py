@@ -13,7 +13,6 @@ import pytest
 
 from dagfleet.envs import dagster_range
 from tests.e2e.conftest import demo_fleet
-from tests.support.fleetproc import wait_for
 from tests.support.gitrepo import CodeRepo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -26,9 +25,7 @@ def test_lowest_supported_dagster_runs_and_older_is_refused(
 ) -> None:
     sha = code_repo.commit({"requirements.txt": f"dagster=={LOWEST}.*\n"}, "old dagster")
     code_repo.push("A")
-    fleet = start_fleet(
-        demo_fleet(tmp_path, code_repo, environments=["A"]), extra=["--no-daemon"]
-    )
+    fleet = start_fleet(demo_fleet(tmp_path, code_repo, environments=["A"]), extra=["--no-daemon"])
     fleet.wait_loaded({"demo-A"}, timeout=480)
     fleet.wait_serving("demo-A", sha)
     assert fleet.status("demo-A")["dagster_version"].startswith(f"{LOWEST}.")
@@ -37,13 +34,7 @@ def test_lowest_supported_dagster_runs_and_older_is_refused(
 
     older = code_repo.commit({"requirements.txt": "dagster==1.9.13\n"}, "older still")
     code_repo.push("A")
-    cond = wait_for(
-        lambda: (c := fleet.condition("demo-A", "Synced")).get("reason")
-        == "DagsterVersionUnsupported"
-        and c,
-        300,
-        "DagsterVersionUnsupported",
-    )
+    cond = fleet.wait_synced_reason("demo-A", "DagsterVersionUnsupported")
     assert older[:12] in cond["message"]
     assert "1.9.13" in cond["message"]
     assert dagster_range.central_version() in cond["message"]

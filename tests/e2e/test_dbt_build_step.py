@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fleetproc import wait_for, write_fleet
+from tests.support.dbt import dbt_init
+from tests.support.fleetproc import write_fleet
 from tests.support.gitrepo import git
-from tests.support.shapes import uv_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -67,44 +67,12 @@ PYPROJECT = textwrap.dedent(
     """
 )
 
-PROFILES = textwrap.dedent(
-    """
-    jaffle:
-      target: dev
-      outputs:
-        dev:
-          type: duckdb
-          path: "{{ env_var('WAREHOUSE') }}"
-          threads: 1
-    """
-)
-
 
 def dbt_repo(root: Path) -> tuple[Path, Path]:
     """A working clone and bare remote with a real `dbt init` project; branches A, B."""
     work, remote = root / "analytics-work", root / "analytics.git"
     work.mkdir(parents=True)
-    subprocess.run(
-        [
-            uv_binary(),
-            "tool",
-            "run",
-            "--quiet",
-            "--from",
-            "dbt-core<1.12",
-            "--with",
-            "dbt-duckdb",
-            "dbt",
-            "init",
-            "--skip-profile-setup",
-            "jaffle",
-        ],
-        cwd=work,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    (work / "jaffle" / "profiles.yml").write_text(PROFILES)
+    dbt_init(work)
     (work / "analytics").mkdir()
     (work / "analytics" / "__init__.py").write_text("")
     (work / "analytics" / "definitions.py").write_text(DEFINITIONS)
@@ -164,13 +132,7 @@ def test_dbt_models_are_built_loaded_and_run(tmp_path: Path, start_fleet) -> Non
     git("commit", "--quiet", "-m", "broken model", cwd=work)
     bad = git("rev-parse", "HEAD", cwd=work)
     git("push", "--quiet", "origin", "A:A", cwd=work)
-    cond = wait_for(
-        lambda: (
-            (c := fleet.condition("analytics-A", "Synced")).get("reason") == "BuildFailed" and c
-        ),
-        300,
-        "BuildFailed",
-    )
+    cond = fleet.wait_synced_reason("analytics-A", "BuildFailed")
     assert bad[:12] in cond["message"]
     assert "no_such_model" in cond["message"]
     assert fleet.status("analytics-A")["commit"] == tip

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import demo_fleet, with_asset
-from tests.support.fleetproc import free_port, wait_for
+from tests.support.fleetproc import free_port
 from tests.support.gitrepo import CodeRepo
 from tests.support.shapes import uv_binary
 
@@ -81,16 +81,8 @@ def test_install_retried_when_the_index_comes_back(
         branch="A",
     )
     code_repo.push("A")
-    fleet = start_fleet(
-        demo_fleet(tmp_path, code_repo, environments=["A"]), extra=["--no-daemon"]
-    )
-    cond = wait_for(
-        lambda: (c := fleet.condition("demo-A", "Synced")).get("reason")
-        == "DependencyInstallFailed"
-        and c,
-        300,
-        "the install to fail while the index is down",
-    )
+    fleet = start_fleet(demo_fleet(tmp_path, code_repo, environments=["A"]), extra=["--no-daemon"])
+    cond = fleet.wait_synced_reason("demo-A", "DependencyInstallFailed")
     assert sha[:12] in cond["message"]
     assert "retrying in" in cond["message"], cond["message"]
     assert fleet.status("demo-A").get("commit") is None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_dbt_build_step import PROFILES
+from tests.support.dbt import dbt_init
 from tests.support.fleetproc import DAGFLEET, write_fleet
 from tests.support.gitrepo import git
 from tests.support.shapes import CREATE_DAGSTER, run_tool, uv_binary
@@ -79,21 +79,7 @@ def monorepo(root: Path) -> Path:
             )
         )
         (work / "projects" / name / "src" / name / "definitions.py").write_text(definitions(select))
-    run_tool(
-        [
-            uvx,
-            "--from",
-            "dbt-core<1.12",
-            "--with",
-            "dbt-duckdb",
-            "dbt",
-            "init",
-            "--skip-profile-setup",
-            "jaffle",
-        ],
-        cwd=work,
-    )
-    (work / "jaffle" / "profiles.yml").write_text(PROFILES)
+    dbt_init(work)
     git("init", "--quiet", "--initial-branch", "A", cwd=work)
     git("add", "-A", cwd=work)
     git("commit", "--quiet", "-m", "workspace, two projects, one dbt project", cwd=work)

@@ -161,6 +161,17 @@ class RunningFleet:
 
         wait_for(serving, timeout, f"{location} serving {sha[:12]}")
 
+    def wait_synced_reason(
+        self, location: str, reason: str, timeout: float = 300
+    ) -> dict[str, Any]:
+        """Wait until the Synced condition has `reason`; that condition."""
+
+        def reached() -> dict[str, Any]:
+            synced = self.condition(location, "Synced")
+            return synced if synced.get("reason") == reason else {}
+
+        return dict(wait_for(reached, timeout, f"{location} Synced={reason}"))
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)

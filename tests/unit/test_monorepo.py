@@ -68,7 +68,9 @@ def test_a_location_adds_its_target_values_and_steps_to_the_repos(tmp_path: Path
 
 def test_location_names_that_collide_across_repos_are_refused(tmp_path: Path) -> None:
     other = "name: mono-ingest\ngit_url: https://github.com/acme/x.git\n"
-    problems = problems_of(make_dir(tmp_path, FLEET_OK, {"mono.yaml": MONO, "mono-ingest.yaml": other}))
+    problems = problems_of(
+        make_dir(tmp_path, FLEET_OK, {"mono.yaml": MONO, "mono-ingest.yaml": other})
+    )
     assert any("mono-ingest-A" in p and "collides" in p for p in problems), problems
 
 

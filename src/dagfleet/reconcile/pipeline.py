@@ -49,7 +49,7 @@ from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.layout import Layout
 from dagfleet.runtime.discovery import DiscoveryError, discover_target
 from dagfleet.runtime.environ import SecretMissing, location_environ
-from dagfleet.runtime.processes import spawn
+from dagfleet.runtime.processes import output_since_start, spawn
 from dagfleet.spec import CodeTarget, Fleet, LocationSpec
 from dagfleet.spec.models import BuildStep, RepoSpec
 from dagfleet.spec.references import UnknownReference
@@ -329,7 +329,7 @@ class Pipeline:
             time.sleep(0.05)
         code = child.proc.returncode
         if code != 0:
-            tail = _step_output(log)
+            tail = output_since_start(log, 200, "build step")
             raise StepFailed(
                 Reason.BUILD_FAILED,
                 f"{c.sha[:12]}: build step {step.run!r} exited with {code}\n"
@@ -376,16 +376,6 @@ def _collect_builds(where: Path, keep: set[str]) -> None:
     for path in done[KEEP_BUILDS:]:
         if path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _step_output(log: Path, limit: int = 200) -> str:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return ""
-    marker = text.rfind("--- dagfleet: starting build step")
-    body = text[marker:].splitlines()[1:] if marker >= 0 else text.splitlines()
-    return "\n".join(body[-limit:])
 
 
 def describe(exc: BaseException) -> str:

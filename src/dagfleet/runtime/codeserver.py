@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dagfleet.envs.builder import PythonEnv
 from dagfleet.runtime import grpc
-from dagfleet.runtime.processes import Child, spawn
+from dagfleet.runtime.processes import Child, output_since_start, spawn
 from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import CodeTarget
 
@@ -121,7 +121,7 @@ def wait_loaded(
         if cancel is not None and cancel.is_set():
             raise LoadCancelled(f"stopped while {server.child.name} was loading")
         if not server.alive():
-            raise LoadFailed(_log_tail(log) or "the code server exited while starting")
+            raise LoadFailed(output_since_start(log, 30) or "the code server exited while starting")
         if server.socket.exists() and grpc.is_serving(server.socket):
             error = grpc.load_error(server.socket)
             if error is not None:
@@ -148,12 +148,3 @@ def retire(server: Server, drain_timeout: float = 3600.0, grace: float = 10.0) -
     server.child.stop(grace)
     with contextlib.suppress(FileNotFoundError):
         server.socket.unlink()
-
-
-def _log_tail(log: Path, lines: int = 30) -> str:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return ""
-    marker = text.rfind("--- dagfleet: starting")
-    return "\n".join(text[marker:].splitlines()[1:][-lines:]) if marker >= 0 else text[-3000:]

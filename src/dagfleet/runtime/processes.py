@@ -37,6 +37,22 @@ class Child:
         return stop_group(self.proc, grace)
 
 
+START_MARKER = "--- dagfleet: starting"
+
+
+def output_since_start(log: Path, lines: int, what: str = "") -> str:
+    """The last `lines` lines a process wrote to `log` since `spawn` marked its start
+    (the last marker naming `what`); the log's tail when there is no marker."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    marker = text.rfind(f"{START_MARKER} {what}".rstrip())
+    if marker < 0:
+        return "\n".join(text[-3000:].splitlines()[-lines:])
+    return "\n".join(text[marker:].splitlines()[1:][-lines:])
+
+
 def spawn(
     name: str,
     args: Sequence[str],
@@ -47,7 +63,7 @@ def spawn(
 ) -> Child:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab", buffering=0) as out:
-        out.write(f"\n--- dagfleet: starting {name}: {' '.join(args)}\n".encode())
+        out.write(f"\n{START_MARKER} {name}: {' '.join(args)}\n".encode())
         proc = subprocess.Popen(
             list(args),
             cwd=cwd,

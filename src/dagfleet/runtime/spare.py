@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from dagfleet.envs.builder import PythonEnv
-from dagfleet.runtime.processes import Child, PidRegistry
+from dagfleet.runtime.processes import START_MARKER, Child, PidRegistry
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class SparePool:
         """Give the spare its job; None if it died meanwhile (the caller starts cold)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as fh:
-            fh.write(f"\n--- dagfleet: starting {name} (warm): {' '.join(args)}\n".encode())
+            fh.write(f"\n{START_MARKER} {name} (warm): {' '.join(args)}\n".encode())
         line = json.dumps(
             {"args": args, "cwd": str(cwd), "env": environ, "log": str(log_path)}
         ).encode()

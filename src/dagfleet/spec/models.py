@@ -162,6 +162,19 @@ class CodeTarget(_Model):
         return args
 
 
+def named_target(spec: RepoSpec | LocationEntry) -> CodeTarget | None:
+    """The target a repo file (or one of its locations) names; None to discover it."""
+    if not (spec.python_file or spec.module_name or spec.package_name):
+        return None
+    return CodeTarget(
+        python_file=spec.python_file,
+        module_name=spec.module_name,
+        package_name=spec.package_name,
+        attribute=spec.attribute,
+        working_directory=spec.working_directory,
+    )
+
+
 class LocationEntry(_Model):
     """One of several code locations in a repository (a monorepo): its own working
     directory and target, plus values and build steps added to the repo's.
@@ -189,15 +202,7 @@ class LocationEntry(_Model):
 
     @property
     def code_target(self) -> CodeTarget | None:
-        if not (self.python_file or self.module_name or self.package_name):
-            return None
-        return CodeTarget(
-            python_file=self.python_file,
-            module_name=self.module_name,
-            package_name=self.package_name,
-            attribute=self.attribute,
-            working_directory=self.working_directory,
-        )
+        return named_target(self)
 
 
 class RepoSpec(_Model):
@@ -327,15 +332,7 @@ class RepoSpec(_Model):
     @property
     def code_target(self) -> CodeTarget | None:
         """The target named in the repo file, or None to discover it from the checkout."""
-        if not (self.python_file or self.module_name or self.package_name):
-            return None
-        return CodeTarget(
-            python_file=self.python_file,
-            module_name=self.module_name,
-            package_name=self.package_name,
-            attribute=self.attribute,
-            working_directory=self.working_directory,
-        )
+        return named_target(self)
 
     @property
     def storage_prefix(self) -> str:
