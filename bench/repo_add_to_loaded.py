@@ -48,7 +48,12 @@ def add_and_time(base: Path, repo: ShapeRepo, cache: Path, timeout: float) -> di
     fleet.start()
     location = repo.location
     try:
-        wait_for(lambda: fleet.gql.locations() is not None, 180, "the webserver")
+
+        def up() -> bool:
+            assert fleet.proc is not None and fleet.proc.poll() is None, fleet.log()[-2000:]
+            return fleet.gql.locations() is not None
+
+        wait_for(up, 300, "the webserver")
         cli: dict[str, Any] = {}
 
         def add() -> None:
@@ -117,7 +122,10 @@ def measure(shape: str, modes: list[str], timeout: float) -> dict[str, Any]:
         if modes == ["warm"]:  # warm alone: fill the cache first, untimed
             add_and_time(base / "fill", repo, cache, timeout)
         for mode in modes:
-            out[mode] = add_and_time(base / mode, repo, cache, timeout)
+            try:
+                out[mode] = add_and_time(base / mode, repo, cache, timeout)
+            except Exception as exc:  # one fleet that did not start: report it, go on
+                out[mode] = {"seconds": None, "error": str(exc)[-1500:]}
             print(f"{shape} {mode}: {out[mode]}", file=sys.stderr, flush=True)
         out["uv_cache_mib"] = dir_mib(cache)
     return out
