@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder, fleet_extras
+from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool, RuntimeContext
 from dagfleet.reconcile.manager import FleetRuntime
@@ -109,7 +109,7 @@ class FleetApp:
             fleet_ref=[self.fleet],
             builder=EnvBuilder(
                 self.layout.venvs,
-                extras=fleet_extras(self.fleet),
+                extras=instance.instance_packages(self.fleet, os.environ),
                 state_marker=str(self.layout.root),
             ),
             mirrors=MirrorPool(self.layout),

@@ -204,3 +204,24 @@ def test_repo_constraints_and_overrides_steer_the_resolution(venvs: Path, tmp_pa
     ).stdout.split()
     assert out[1] == "1.17.0"
     assert tuple(int(p) for p in out[0].split(".")[:2]) < (3, 5)
+
+
+def test_storage_client_follows_the_repos_exact_dagster(venvs: Path, tmp_path: Path) -> None:
+    """create-dagster pins the newest dagster (1.13.28), whose dagster-postgres may not be
+    on the index yet: the env keeps the repo's dagster and gets the storage client of the
+    same release series, never an ancient one that happens to have no dagster pin."""
+    pinned = project(tmp_path / "pinned", {"requirements.txt": "dagster==1.13.28\n"})
+    env, _ = EnvBuilder(venvs, extras=("dagster-postgres",)).ensure(pinned)
+    out = subprocess.run(
+        [
+            str(env.python),
+            "-c",
+            "import dagster, dagster_postgres\n"
+            "print(dagster.__version__, dagster_postgres.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0] == "1.13.28"
+    assert out[1].startswith("0.29."), out

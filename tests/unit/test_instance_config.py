@@ -319,3 +319,16 @@ def test_postgres_variables_without_a_port_use_the_default(
     result = postgres_check(dagster_yaml(fleet(), Path("/h"), environ))
     assert result.success, result.errors
     assert result.value["postgres_db"]["port"] == 5432
+
+
+def test_envs_get_the_storage_client_only_when_the_instance_uses_it(tmp_path: Path) -> None:
+    from dagfleet.runtime.instance import instance_packages
+    from dagfleet.spec import Fleet, FleetSpec
+
+    plain = Fleet(root=str(tmp_path), spec=FleetSpec(environments=[{"name": "A"}]))
+    assert instance_packages(plain, {}) == ()
+    assert instance_packages(plain, {"DAGSTER_POSTGRES_HOST": "db"}) == ("dagster-postgres",)
+    pg = FleetSpec(environments=[{"name": "A"}], instance={"postgres": {}})
+    s3 = FleetSpec(environments=[{"name": "A"}], storage={"root": "s3://b/p"})
+    assert instance_packages(Fleet(root=str(tmp_path), spec=pg), {}) == ("dagster-postgres",)
+    assert instance_packages(Fleet(root=str(tmp_path), spec=s3), {}) == ("boto3",)

@@ -36,7 +36,6 @@ from dagfleet.envs.deps import dependency_hash
 from dagfleet.envs.project import detect, locked_version
 from dagfleet.fsutil import exclusive
 from dagfleet.runtime.processes import kill_group
-from dagfleet.spec import Fleet
 
 INSTALL_TIMEOUT = 900.0
 ERROR_TAIL = 40
@@ -156,18 +155,6 @@ def platform_salt() -> str:
         digest.update(path.read_bytes())
     py = f"py{sys.version_info.major}.{sys.version_info.minor}"
     return f"{py};dagster={version('dagster')};runtime={digest.hexdigest()[:12]};v4"
-
-
-def fleet_extras(fleet: Fleet) -> tuple[str, ...]:
-    """What every env of this fleet needs for the central instance, and only that:
-    run workers load the instance (dagster-postgres when it stores in PostgreSQL),
-    and step logs go to S3 with boto3 when the storage root is s3://."""
-    extras: list[str] = []
-    if fleet.spec.instance.postgres is not None:
-        extras.append("dagster-postgres")
-    if fleet.spec.storage.is_s3:
-        extras.append("boto3")
-    return tuple(extras)
 
 
 class EnvBuilder:
@@ -292,7 +279,9 @@ class EnvBuilder:
         shape = detect(project)
         python = _python_for(project)
         runtime = runtime_package()
-        additions = [*self.extras, *([str(runtime)] if runtime is not None else [])]
+        libraries = [e for e in self.extras if e.startswith("dagster-")]
+        additions = [e for e in self.extras if e not in libraries]
+        additions += [str(runtime)] if runtime is not None else []
         if shape.locked:
             locked = locked_version(project, "dagster")
             if locked is not None:
@@ -348,6 +337,41 @@ class EnvBuilder:
         if installed is None:
             raise InstallError("dagster is not installed in the env", "(no dagster dist-info)")
         dagster_range.check(installed)
+        if libraries:
+            self._install_libraries(project, venv, installed, libraries, resolution)
+
+    def _install_libraries(
+        self,
+        project: Path,
+        venv: Path,
+        dagster_version: str,
+        libraries: list[str],
+        resolution: Resolution,
+    ) -> None:
+        """Dagster libraries the instance needs (its storage client), resolved against
+        the installed env. Each library release pins one exact dagster, and the index
+        can have a dagster release before its libraries (dagster 1.13.29 with
+        dagster-postgres at 0.29.27): then the newest library of the same release series
+        is taken, the resolver told that its dagster requirement is the installed one.
+        The library series of dagster 1.N is 0.(N+16), as Dagster numbers them: only
+        the series is derived, the release within it is the resolver's choice."""
+        meta = venv / ".dagfleet"
+        meta.mkdir(exist_ok=True)
+        (meta / "installed.txt").write_text(self._freeze(venv))
+        pins = ["--constraint", str(meta / "installed.txt"), *resolution.args(meta)]
+        base = ["pip", "install", "--python", str(venv), *pins]
+        # The series bound matters: old releases (0.11) carry no dagster pin at all and
+        # would "resolve" with any dagster, then fail to import.
+        minor = int(dagster_version.split(".")[1])
+        series = [f"{lib}>=0.{minor + 16},<0.{minor + 17}" for lib in libraries]
+        try:
+            self._run([*base, *series], project, venv)
+            return
+        except InstallError as exc:
+            if exc.transient:
+                raise
+        (meta / "dagster.txt").write_text(f"dagster=={dagster_version}\n")
+        self._run([*base, "--override", str(meta / "dagster.txt"), *series], project, venv)
 
     def _freeze(self, venv: Path) -> str:
         result = subprocess.run(

@@ -9,17 +9,19 @@ stopped right after its load check. This is what CI runs.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder, fleet_extras
+from dagfleet.envs.builder import EnvBuilder
 from dagfleet.gitops.git import GitError
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool
 from dagfleet.reconcile.pipeline import Pipeline, StepFailed, lead_with_error
 from dagfleet.runtime import codeserver
+from dagfleet.runtime.instance import instance_packages
 from dagfleet.spec import Fleet, LocationSpec
 from dagfleet.status import Reason
 
@@ -50,7 +52,9 @@ def validate_location(fleet: Fleet, layout: Layout, loc: LocationSpec) -> Valida
         return result(False, None, Reason.GIT_FETCH_FAILED, str(exc))
     if sha is None:
         return result(False, None, Reason.REF_NOT_FOUND, f"{loc.pin or loc.ref!r} not found")
-    pipeline = Pipeline(fleet, layout, EnvBuilder(layout.venvs, extras=fleet_extras(fleet)))
+    pipeline = Pipeline(
+        fleet, layout, EnvBuilder(layout.venvs, extras=instance_packages(fleet, os.environ))
+    )
     try:
         candidate = pipeline.prepare(mirror, loc, sha)
     except StepFailed as exc:

@@ -49,6 +49,19 @@ def postgres_from_env(environ: Mapping[str, str]) -> dict[str, Any] | None:
     return config
 
 
+def instance_packages(fleet: Fleet, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """What every location env needs for this instance, and only that: run workers load
+    the instance (dagster-postgres when it stores in PostgreSQL, chosen by fleet.yaml or
+    by seed 003's DAGSTER_POSTGRES_* variables), and step logs go to S3 with boto3 when
+    the storage root is s3://."""
+    extras: list[str] = []
+    if fleet.spec.instance.postgres is not None or postgres_from_env(environ) is not None:
+        extras.append("dagster-postgres")
+    if fleet.spec.storage.is_s3:
+        extras.append("boto3")
+    return tuple(extras)
+
+
 def postgres_from_spec(spec: PostgresSpec) -> dict[str, Any]:
     config: dict[str, Any] = {
         "username": spec.user,
