@@ -43,6 +43,21 @@ def supported_spec(central: str | None = None) -> str:
     return f"dagster>={MINIMUM[0]}.{MINIMUM[1]},<{major}.{minor + 1}"
 
 
+# Libraries released with dagster itself carry its version; the others are 0.(N+16).
+_CORE_NUMBERED = ("dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-shared")
+
+
+def library_floor(name: str) -> str:
+    """`name` no older than the supported range. Old library releases (0.11) have no
+    dagster pin at all, so an unbounded requirement can "resolve" to one that cannot
+    import with any current dagster; the floor makes that a resolution error instead."""
+    if name in _CORE_NUMBERED:
+        return f"{name}>={MINIMUM[0]}.{MINIMUM[1]}"
+    if name.startswith("dagster-"):
+        return f"{name}>=0.{MINIMUM[1] + 16}"
+    return name
+
+
 def check(found: str, central: str | None = None) -> None:
     """Raise DagsterVersionUnsupported when `found` is outside the supported range."""
     central = central or central_version()

@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 import posixpath
 
-from dagfleet.envs.dagster_range import supported_spec
+from dagfleet.envs.dagster_range import library_floor, supported_spec
 from dagfleet.render import common as c
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.spec.models import BuildStep, Fleet, LocationSpec, RepoSpec
@@ -121,7 +121,7 @@ esac
 
 def additions() -> list[str]:
     """What the image adds to the repo's dependencies, one requirement a line."""
-    return [supported_spec(), *EXTRAS]
+    return [supported_spec(), *(library_floor(name) for name in EXTRAS)]
 
 
 def _heredoc(text: str, dest: str, delimiter: str) -> str:

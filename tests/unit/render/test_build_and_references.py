@@ -201,7 +201,19 @@ def test_constraints_overrides_and_additions_are_files_in_the_image() -> None:
     docs = heredocs(dockerfile(fleet(), REPO))
     assert docs["DAGFLEET_CONSTRAINTS"] == "numpy<2\npandas>=2.1\n"
     assert docs["DAGFLEET_OVERRIDES"] == "protobuf>=5\n"
-    assert docs["DAGFLEET_ADDITIONS"].splitlines() == [supported_spec(), *EXTRAS]
+    # Every Dagster library no older than the supported range: an unbounded one could
+    # resolve to an ancient release without a dagster pin that cannot import.
+    assert docs["DAGFLEET_ADDITIONS"].splitlines() == [
+        supported_spec(),
+        "dagster-webserver>=1.10",
+        "dagster-postgres>=0.26",
+        "dagster-k8s>=0.26",
+        "dagster-aws>=0.26",
+        "debugpy",
+    ]
+    assert [line.split(">=")[0] for line in docs["DAGFLEET_ADDITIONS"].splitlines()[1:]] == list(
+        EXTRAS
+    )
     plain = heredocs(dockerfile(unlocked_fleet(), "reqs"))
     assert "DAGFLEET_CONSTRAINTS" not in plain and "DAGFLEET_OVERRIDES" not in plain
 
