@@ -5,6 +5,7 @@ name and the git URL, and the location loads."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,12 +25,16 @@ def test_validate_shape(shape: str, tmp_path: Path) -> None:
         {repo.name: {"git_url": repo.url}},
         environments=[{"name": "A", "branch": "A"}],
     )
+    # The env is thrown away after one load: compiling its bytecode (about 10 s on
+    # 2 cores) would cost more than it saves. The user's setting wins in the builder.
+    env = {**os.environ, "UV_COMPILE_BYTECODE": "0"}
     result = subprocess.run(
         [DAGFLEET, "validate", "--fleet", str(fleet_dir), "--json"],
         capture_output=True,
         text=True,
         timeout=540,
         check=False,
+        env=env,
     )
     assert result.stdout.strip(), result.stderr
     (only,) = json.loads(result.stdout)
