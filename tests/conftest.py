@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from tests.support.fleetproc import RunningFleet
@@ -49,3 +51,30 @@ def start_fleet() -> Iterator[Callable[..., RunningFleet]]:
             fleet.force_cleanup()
     if errors:
         raise errors[0]
+
+
+def _admin() -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+    name = f"dagfleet_{uuid.uuid4().hex[:10]}"
+    conn = _admin()
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    try:
+        yield name
+    finally:
+        conn = _admin()
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,33 +97,6 @@ def test_shape_loads_and_runs(
     shape: str, shapes_fleet: RunningFleet, tmp_path: Path, record_property: Any
 ) -> None:
     check_shape(shapes_fleet, ShapeRepo(tmp_path / "remotes", shape), record_property)
-
-
-def _admin() -> Any:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    return conn
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
-    name = f"dagfleet_{uuid.uuid4().hex[:10]}"
-    conn = _admin()
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    try:
-        yield name
-    finally:
-        conn = _admin()
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
 
 
 @pytest.mark.parametrize(

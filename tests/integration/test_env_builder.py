@@ -18,6 +18,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REQUIREMENTS = "dagster==1.13.27\n"
 
 
+def versions(env: PythonEnv, *modules: str) -> list[str]:
+    """`module.__version__` of each module, imported by the env's own interpreter."""
+    code = f"import {', '.join(modules)}; print({', '.join(m + '.__version__' for m in modules)})"
+    return subprocess.run(
+        [str(env.python), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
 def project(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / rel
@@ -123,17 +131,7 @@ def test_the_repos_own_dagster_version_wins(venvs: Path, tmp_path: Path) -> None
     env, built_now = EnvBuilder(venvs, extras=("dagster-postgres",)).ensure(older)
     assert built_now is True
     assert env.dagster_version() == "1.13.25"
-    out = subprocess.run(
-        [
-            str(env.python),
-            "-c",
-            "import dagster, dagster_postgres\n"
-            "print(dagster.__version__, dagster_postgres.__version__)",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = versions(env, "dagster", "dagster_postgres")
     assert out == ["1.13.25", "0.29.25"]
 
 
@@ -212,16 +210,6 @@ def test_storage_client_follows_the_repos_exact_dagster(venvs: Path, tmp_path: P
     same release series, never an ancient one that happens to have no dagster pin."""
     pinned = project(tmp_path / "pinned", {"requirements.txt": "dagster==1.13.28\n"})
     env, _ = EnvBuilder(venvs, extras=("dagster-postgres",)).ensure(pinned)
-    out = subprocess.run(
-        [
-            str(env.python),
-            "-c",
-            "import dagster, dagster_postgres\n"
-            "print(dagster.__version__, dagster_postgres.__version__)",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = versions(env, "dagster", "dagster_postgres")
     assert out[0] == "1.13.28"
     assert out[1].startswith("0.29."), out

@@ -1,13 +1,11 @@
 """The central instance on the real PostgreSQL at 127.0.0.1:5432 completes a run.
 
-Each test gets its own database, created and dropped here, so runs of the suite
+Each test gets its own database (the `database` fixture in tests/conftest.py), so runs of the suite
 never see each other's rows.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -18,32 +16,6 @@ from tests.support.fleetproc import write_fleet
 from tests.support.gitrepo import CodeRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    return conn
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    name = f"dagfleet_{uuid.uuid4().hex[:10]}"
-    conn = _admin()
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    try:
-        yield name
-    finally:
-        conn = _admin()
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
 
 
 def test_run_lands_in_postgres(tmp_path: Path, database: str, start_fleet) -> None:
