@@ -26,7 +26,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 import traceback
@@ -357,12 +356,13 @@ def _replace_tree(built: Path, tree: Path) -> None:
     old = tree.with_name(tree.name + ".old")
     shutil.rmtree(prep, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    result = subprocess.run(
-        ["cp", "-a", "--reflink=auto", str(built), str(prep)], capture_output=True, text=True
-    )
-    if result.returncode != 0:
+    try:
+        shutil.copytree(built, prep, symlinks=True)
+    except OSError as exc:
         shutil.rmtree(prep, ignore_errors=True)
-        raise StepFailed(Reason.BUILD_FAILED, f"copying the build failed: {result.stderr}")
+        # A full disk or the like: not the commit's fault, so retried.
+        message = f"copying the prepared tree failed: {exc}"
+        raise StepFailed(Reason.BUILD_FAILED, message, transient=True) from exc
     with contextlib.suppress(FileNotFoundError):
         os.replace(tree, old)
     os.replace(prep, tree)
