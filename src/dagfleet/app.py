@@ -98,6 +98,9 @@ class FleetApp:
         if killed:
             log.warning("stopped %d processes left by a previous dagfleet", len(killed))
         home = self.layout.dagster_home
+        foreign = instance.foreign_dagster_home(os.environ, home)
+        if foreign:
+            log.warning("%s", foreign)
         config = instance.dagster_yaml(
             self.fleet, home, os.environ, compute_logs_config(self.fleet)
         )

@@ -138,7 +138,10 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
         )
         instance_env = {
             **pg,
-            "DAGSTER_YAML": yaml.safe_dump(instance_yaml(), sort_keys=False),
+            # fleet.yaml's instance.dagster: Dagster settings the loader checked.
+            "DAGSTER_YAML": yaml.safe_dump(
+                {**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False
+            ),
             "WORKSPACE_YAML": yaml.safe_dump(workspace, sort_keys=False),
         }
         depends = {f"postgres-{e}": {"condition": "service_healthy"}}

@@ -148,7 +148,9 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
     first = sorted(fleet.repos)[0] if fleet.repos else "dagster"
     image = opts.repo_image(first)
     files = {
-        "DAGSTER_YAML": yaml.safe_dump(instance_yaml(), sort_keys=False),
+        "DAGSTER_YAML": yaml.safe_dump(
+            {**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False
+        ),
         "WORKSPACE_YAML": yaml.safe_dump(workspace_document(fleet), sort_keys=False),
     }
     write = (

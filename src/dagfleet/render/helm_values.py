@@ -16,10 +16,20 @@ operator creates the Secret there too (docs/deploy.md).
 
 The chart's Service schema has no nodePort field, so the NodePort 30000 option
 is a separate Service (`k8s.py`), not a value.
+
+fleet.yaml's `instance.dagster` settings become the chart's own values where it
+has them (`dagsterDaemon.runMonitoring`, `runRetries`, `sensors`, `schedules`,
+`retention`, `telemetry`); every other section goes to `additionalInstanceConfig`,
+which the chart appends to its dagster.yaml unchanged. A key inside a section the
+chart templates itself but has no value for (e.g. run_monitoring's
+`cancellation_thread_poll_interval_seconds`) cannot reach the chart's dagster.yaml:
+the render logs a warning naming it instead of dropping it silently.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -31,6 +41,33 @@ from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet
 
 INSTANCE_SA = "dagster"
+log = logging.getLogger(__name__)
+
+# Sections of dagster.yaml the chart templates from its own values, and the keys it
+# has values for (values.yaml of the official chart).
+_DAEMON_SECTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "run_monitoring": (
+        "runMonitoring",
+        frozenset(
+            {
+                "enabled",
+                "start_timeout_seconds",
+                "cancel_timeout_seconds",
+                "max_runtime_seconds",
+                "poll_interval_seconds",
+                "max_resume_run_attempts",
+                "free_slots_after_run_end_seconds",
+            }
+        ),
+    ),
+    "run_retries": (
+        "runRetries",
+        frozenset({"enabled", "max_retries", "retry_on_asset_or_op_failure"}),
+    ),
+    "sensors": ("sensors", frozenset({"use_threads", "num_workers", "num_submit_workers"})),
+    "schedules": ("schedules", frozenset({"use_threads", "num_workers", "num_submit_workers"})),
+}
+_RETENTION = {"schedule": "schedule", "sensor": "sensor", "auto_materialize": "autoMaterialize"}
 
 
 def chart_fullname(opts: K8sOptions) -> str:
@@ -98,6 +135,53 @@ def workspace_configmap(fleet: Fleet) -> dict[str, Any]:
     }
 
 
+def _camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _chart_section(name: str, settings: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in known:
+            out[_camel(key)] = value
+        else:
+            log.warning(
+                "fleet.yaml: instance.dagster.%s.%s: the dagster Helm chart has no value for "
+                "it, so the rendered instance does not set it (set it in the chart's "
+                "dagster.yaml by hand, or remove it)",
+                name,
+                key,
+            )
+    return out
+
+
+def instance_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """fleet.yaml's `instance.dagster` as chart values (see the module docstring)."""
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for name, section in settings.items():
+        if name in _DAEMON_SECTIONS:
+            chart_key, known = _DAEMON_SECTIONS[name]
+            daemon = values.setdefault("dagsterDaemon", {})
+            daemon[chart_key] = _chart_section(name, section, known)
+        elif name == "telemetry":
+            values["telemetry"] = {"enabled": bool(section.get("enabled", True))}
+        elif name == "retention":
+            values["retention"] = {
+                "enabled": True,
+                **{
+                    _RETENTION[kind]: {"purgeAfterDays": tick["purge_after_days"]}
+                    for kind, tick in section.items()
+                },
+            }
+        else:
+            extra[name] = section
+    if extra:
+        values["additionalInstanceConfig"] = extra
+    return values
+
+
 def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
     ns = c.instance_namespace(fleet)
     values: dict[str, Any] = {
@@ -147,6 +231,11 @@ def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
                 },
             }
         }
+    for key, value in instance_values(fleet.spec.instance.dagster).items():
+        if key == "dagsterDaemon":
+            values.setdefault("dagsterDaemon", {}).update(value)
+        else:
+            values[key] = value
     return values
 
 

@@ -1,5 +1,8 @@
 """The central instance's configuration: dagster.yaml and workspace.yaml.
 
+dagster.yaml is generated; fleet.yaml's `instance.dagster` (checked at load
+against Dagster's own schema, see spec.instance_settings) is merged into it.
+
 Run queueing: Dagster's QueuedRunCoordinator is polled by the daemon every
 `dequeue_interval_seconds` (default 5 s), which alone adds up to 5 s to every
 launch. dagfleet's default is the DefaultRunCoordinator: the webserver hands
@@ -119,7 +122,22 @@ def dagster_yaml(
     }
     if compute_logs:
         config["compute_logs"] = compute_logs
+    # fleet.yaml's `instance.dagster`: the loader refused keys set above, so the
+    # user's settings add to the generated ones (and win for telemetry).
+    config.update(fleet.spec.instance.dagster)
     return config
+
+
+def foreign_dagster_home(environ: Mapping[str, str], home: Path) -> str | None:
+    """A warning when the user's DAGSTER_HOME is set to another instance than dagfleet's."""
+    theirs = environ.get("DAGSTER_HOME")
+    if not theirs or Path(theirs).expanduser().resolve() == home.resolve():
+        return None
+    return (
+        f"DAGSTER_HOME is set to {theirs}, but dagfleet runs its own instance in {home}; "
+        "its dagster.yaml is not read: put instance settings (run_monitoring, run_retries, "
+        "retention, ...) under `instance.dagster` in fleet.yaml (see docs/instance.md)"
+    )
 
 
 def workspace_yaml(entries: list[tuple[str, Path]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dagfleet.spec import instance_settings
 from dagfleet.spec.errors import SpecError, SpecProblem
 from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec, duplicate_env_name
 from dagfleet.spec.names import check_env_name, prefixes_overlap
@@ -185,6 +186,15 @@ def cross_repo_problems(
     return problems
 
 
+def _instance_problems(spec: FleetSpec) -> list[SpecProblem]:
+    """`instance.dagster`, as Dagster's own instance schema judges it."""
+    settings = spec.instance.dagster
+    if not settings:
+        return []  # no Dagster import for fleets without settings
+    found = instance_settings.check(settings, run_queue=spec.instance.run_queue is not None)
+    return [SpecProblem(FLEET_FILE, field, message) for field, message in found]
+
+
 def load_fleet(root: Path) -> Fleet:
     """Load and validate a fleet directory; raises SpecError listing every problem."""
     root = root.resolve()
@@ -219,6 +229,7 @@ def load_fleet(root: Path) -> Fleet:
             continue
         repos[repo.name] = repo
     if spec is not None:
+        problems += _instance_problems(spec)
         problems += _cross_check(spec, repos)
         problems += _collisions(spec, repos)
     problems += _prefix_overlaps(repos, repos)

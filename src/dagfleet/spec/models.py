@@ -9,7 +9,7 @@ environments a repo runs in, a poll period and `suspend`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -401,6 +401,15 @@ class InstanceSpec(_Model):
     postgres: PostgresSpec | None = None
     run_queue: RunQueueSpec | None = None
     debug_port_base: Annotated[int, Field(gt=0, lt=65000)] = 5678
+    dagster: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Settings merged into the instance's dagster.yaml (run_monitoring, run_retries, "
+            "retention, telemetry, sensors, ...), checked against Dagster's instance config "
+            "schema when the fleet loads. Storage, compute logs, the run launcher and the "
+            "run coordinator are dagfleet's: see docs/instance.md."
+        ),
+    )
 
 
 class StorageSpec(_Model):
