@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 FLEET ?=
 FLEET_ARG = $(if $(FLEET),--fleet "$(FLEET)")
 
-.PHONY: install up test lint add-repo update-repo remove-repo list-repos repo-logs \
+.PHONY: install up test test-fast lint dist add-repo update-repo remove-repo list-repos repo-logs \
         dev-with-repos dev-add-repo sync-repos
 
 install:
@@ -26,10 +26,22 @@ test: install
 	$(UV) run --frozen mypy
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+## Unit and integration tests without the slow ones (every e2e scenario is slow).
+test-fast: install
+	$(UV) run --frozen pytest -m "not slow" $(PYTEST_ARGS)
+
 lint: install
 	$(UV) run --frozen ruff check src tests bench
 	$(UV) run --frozen ruff format --check src tests bench
 	$(UV) run --frozen mypy
+
+## Versioned wheels (and sdists) of dagfleet and dagfleet-runtime in dist/, one version
+## (packages/dagfleet-runtime/pyproject.toml). Install: uv tool install --find-links dist dagfleet
+dist:
+	@DAGFLEET_BOOTSTRAP_ONLY_UV=1 scripts/bootstrap
+	rm -rf dist
+	$(UV) build --out-dir dist
+	$(UV) build --out-dir dist packages/dagfleet-runtime
 
 # Seed 004's repository manager targets.
 add-repo: install
