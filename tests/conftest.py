@@ -26,6 +26,33 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+# Each layer's marker comes from its directory, here and nowhere else (a `pytestmark`
+# in a conftest.py is ignored). Every e2e scenario is also slow, so `-m "not slow"`
+# leaves them all out; the medallion example's own tests are unit tests.
+LAYERS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow")}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def layer(path: Path) -> str | None:
+    """`unit`, `integration` or `e2e` for a test file of the suite, else None."""
+    try:
+        parts = path.resolve().relative_to(ROOT).parts
+    except ValueError:
+        return None
+    if parts[:1] == ("tests",) and len(parts) > 2 and parts[1] in LAYERS:
+        return parts[1]
+    if parts[:1] == ("examples",) and "tests" in parts:
+        return "unit"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = layer(item.path)
+        for marker in LAYERS[name] if name else ():
+            item.add_marker(marker)
+
+
 @pytest.fixture
 def code_repo(tmp_path: Path) -> CodeRepo:
     return CodeRepo(tmp_path / "remotes")

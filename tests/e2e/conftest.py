@@ -1,16 +1,15 @@
-"""e2e: each file is one named user scenario against a real `dagfleet up`."""
+"""e2e: each file is one named user scenario against a real `dagfleet up`.
+
+Every test here is marked `e2e` and `slow` by tests/conftest.py (by directory).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.fleetproc import write_fleet
 from tests.support.gitrepo import TRIVIAL_DEFS, CodeRepo
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def demo_fleet(tmp_path: Path, repo: CodeRepo, **repo_fields: Any) -> Path:
