@@ -39,6 +39,10 @@ class PromoteOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+class StartRefused(Exception):
+    """`dagfleet up` refuses to start (an unsafe API bind, a fleet already running here)."""
+
+
 class ControlError(Exception):
     """A request the runtime refuses, with a message meant for the user."""
 

@@ -122,7 +122,7 @@ def test_crud_round_trip_with_etags(client: TestClient, controller: RecordingCon
     )
     assert put.status_code == 200 and put.json()["spec"]["branch"] == "dev"
     assert not put.json()["suspended"]
-    on_disk = yaml.safe_load((client.app.state.ctx.registry.root / "repos/sales.yaml").read_text())  # type: ignore[attr-defined]
+    on_disk = yaml.safe_load((client.app.state.ctx.service.registry.root / "repos/sales.yaml").read_text())  # type: ignore[attr-defined]
     assert on_disk == {"name": "sales", "git_url": _repo()["git_url"], "branch": "dev"}
     assert client.delete(f"{V1}/repos/sales").status_code == 200
     assert client.get(f"{V1}/repos/sales").status_code == 404
@@ -232,7 +232,7 @@ def test_bodies_over_one_mib_are_refused(client: TestClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert chunked.status_code == 413
-    assert list((client.app.state.ctx.registry.root / "repos").iterdir()) == []  # type: ignore[attr-defined]
+    assert list((client.app.state.ctx.service.registry.root / "repos").iterdir()) == []  # type: ignore[attr-defined]
 
 
 def test_sync_promote_environments(client: TestClient, controller: RecordingController) -> None:
@@ -360,7 +360,7 @@ def test_readyz_follows_the_instance(fleet_dir: Path, controller: RecordingContr
     with TestClient(create_app(ApiSettings(fleet_dir=fleet_dir), controller, ready.is_set)) as c:
         assert c.get(f"{V1}/readyz").status_code == 503
         ready.set()
-        assert c.get(f"{V1}/readyz").json() == {"status": "ready", "detail": ""}
+        assert c.get(f"{V1}/readyz").json()["status"] == "ready"
 
 
 def test_logs_tail(client: TestClient, fleet_dir: Path) -> None:
@@ -387,7 +387,12 @@ def test_bind_refusal_and_server_lifecycle(
         serve(ApiSettings(fleet_dir=fleet_dir, host="0.0.0.0"), controller)
     server = serve(ApiSettings(fleet_dir=fleet_dir, port=free_port()), controller)
     try:
-        assert httpx.get(f"{server.url}{V1}/healthz").json() == {"status": "ok", "detail": ""}
+        health = httpx.get(f"{server.url}{V1}/healthz").json()
+        # The fleet names itself, so a CLI pointed elsewhere can refuse to change it.
+        fleet_id = (fleet_dir / ".dagfleet" / "fleet-id").read_text().strip()
+        assert health == {"status": "ok", "detail": "", "fleet": "dagfleet", "fleet_id": fleet_id}
+        identity = httpx.get(f"{server.url}{V1}/fleet").json()
+        assert identity["id"] == fleet_id and identity["root"] == str(fleet_dir.resolve())
     finally:
         server.stop()
     with pytest.raises(httpx.ConnectError):

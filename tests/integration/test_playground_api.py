@@ -18,9 +18,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from dagfleet.api import ApiSettings, create_app
-from dagfleet.api.routes_playground import MAX_FILE_BYTES
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
+from dagfleet.service.playground import MAX_FILE_BYTES
 
 pytestmark = pytest.mark.integration
 ADMIN, READER = "admin-token-pg", "read-token-pg"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dagfleet.api.routes_playground import (
+from dagfleet.control import ControlError
+from dagfleet.service.playground import (
     MAX_FILE_BYTES,
     check_environment,
     check_file_name,
     check_size,
 )
-from dagfleet.control import ControlError
 from dagfleet.spec.models import FleetSpec
 
 pytestmark = pytest.mark.unit

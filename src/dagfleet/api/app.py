@@ -11,8 +11,7 @@ from dagfleet.api.context import ApiContext, StatusCache
 from dagfleet.api.errors import BodyLimit, install_handlers
 from dagfleet.api.settings import ApiSettings
 from dagfleet.control import Controller
-from dagfleet.layout import Layout
-from dagfleet.registry import Registry
+from dagfleet.service import FleetService
 
 PREFIX = "/api/v1"
 
@@ -29,14 +28,10 @@ def create_app(
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.ctx = ApiContext(
-        settings=settings,
-        controller=controller,
-        registry=Registry(settings.fleet_dir),
-        layout=Layout.for_fleet(settings.fleet_dir),
-        statuses=StatusCache(controller, settings.status_cache_seconds),
-        ready=ready,
-    )
+    service = FleetService(settings.fleet_dir, controller)
+    statuses = StatusCache(controller, settings.status_cache_seconds)
+    service.listeners.append(statuses.invalidate)
+    app.state.ctx = ApiContext(settings=settings, service=service, statuses=statuses, ready=ready)
     install_handlers(app)
     api = APIRouter(prefix=PREFIX)
     api.include_router(routes_repos.router)

@@ -1,7 +1,8 @@
-"""What every request handler reaches: settings, controller, registry and cached statuses."""
+"""What every request handler reaches: settings, the fleet's service and cached statuses."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -12,8 +13,7 @@ from pydantic import TypeAdapter
 
 from dagfleet.api.settings import ApiSettings
 from dagfleet.control import Controller
-from dagfleet.layout import Layout
-from dagfleet.registry import Registry
+from dagfleet.service import FleetIdentity, FleetService
 from dagfleet.status import LocationStatus
 
 _STATUSES = TypeAdapter(list[LocationStatus])
@@ -85,17 +85,15 @@ class StatusCache:
 @dataclass
 class ApiContext:
     settings: ApiSettings
-    controller: Controller
-    registry: Registry
-    layout: Layout
+    service: FleetService
     statuses: StatusCache
     ready: Callable[[], bool] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def changed(self) -> None:
-        """After a write: tell the runtime at once and drop cached statuses."""
-        self.statuses.invalidate()
-        self.controller.registry_changed()
+    @functools.cached_property
+    def identity(self) -> FleetIdentity:
+        """Read once: the fleet's name and id do not change while it runs."""
+        return self.service.identity()
 
 
 async def get_ctx(request: Request) -> ApiContext:

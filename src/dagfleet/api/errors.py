@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dagfleet.api.models import ErrorBody, Problem
 from dagfleet.control import ControlError
 from dagfleet.registry import RegistryError
+from dagfleet.service.models import ErrorBody, Problem
 from dagfleet.spec import SpecError
 
 

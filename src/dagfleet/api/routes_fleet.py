@@ -1,4 +1,4 @@
-"""Fleet-wide endpoints: locations, environments, promotion, webhooks, health and metrics."""
+"""Fleet-wide endpoints: identity, locations, environments, promotion, webhooks, health, metrics."""
 
 from __future__ import annotations
 
@@ -12,15 +12,9 @@ from dagfleet.api import metrics, webhook
 from dagfleet.api.auth import Admin, Read
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.errors import error_response
-from dagfleet.api.models import (
-    EnvironmentOut,
-    ErrorBody,
-    Health,
-    HookResult,
-    PromoteOut,
-    PromoteRequest,
-)
-from dagfleet.control import ControlError
+from dagfleet.api.models import Health, HookResult
+from dagfleet.control import ControlError, PromoteOutcome
+from dagfleet.service.models import EnvironmentOut, ErrorBody, FleetIdentity, PromoteRequest
 from dagfleet.status import LocationStatus
 
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
@@ -57,36 +51,26 @@ async def get_location(ctx: Ctx, name: str) -> LocationStatus:
     for status in statuses:
         if status.location == name:
             return status
-    raise ControlError(f"unknown location {name!r}", 404)
+    raise ControlError(f"unknown location {name!r}: GET /api/v1/locations lists them", 404)
 
 
 @router.get("/environments", tags=["environments"], dependencies=[Read], responses=_errors())
 def list_environments(ctx: Ctx) -> list[EnvironmentOut]:
-    fleet = ctx.registry.fleet_spec()
-    repos = [e.spec for e in ctx.registry.list()]
-    return [
-        EnvironmentOut(
-            name=env.name,
-            branch=env.branch,
-            debug=env.debug,
-            playground=env.playground,
-            variables=sorted(env.env),
-            locations=[name for r in repos for name in r.location_names(env.name)]
-            + ([f"playground-{env.name}"] if env.playground else []),
-        )
-        for env in fleet.environments
-    ]
+    return ctx.service.environments()
+
+
+@router.get("/fleet", tags=["health"], dependencies=[Read], responses=_errors())
+def fleet_identity(ctx: Ctx) -> FleetIdentity:
+    """Which fleet this is: the CLI checks it before changing anything."""
+    return ctx.service.identity()
 
 
 @router.post(
     "/promote", tags=["repos"], dependencies=[Admin], responses=_errors(404, 409, 413, 422, 503)
 )
-def promote(ctx: Ctx, body: PromoteRequest) -> PromoteOut:
+def promote(ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
     """Move target's branch to the commit live and Ready in source, and push it."""
-    ctx.registry.get(body.repo)
-    outcome = ctx.controller.promote(body.repo, body.source, body.target, body.merge)
-    ctx.statuses.invalidate()
-    return PromoteOut.of(outcome)
+    return ctx.service.promote(body)
 
 
 @router.post(
@@ -125,15 +109,13 @@ async def git_hook(request: Request, ctx: Ctx) -> Any:
         return ignored(f"event {push.event!r} is not a push")
     if push.branch is None:
         return ignored("not a branch push")
-    entries = await run_in_threadpool(ctx.registry.list)
+    entries = await run_in_threadpool(ctx.service.registry.list)
     repos = webhook.matching_repos(push, [e.spec for e in entries])
     if not repos:
         return ignored("no registered repo has this URL")
     hit: list[str] = []
     for repo in repos:
-        hit += await run_in_threadpool(
-            ctx.controller.request_sync_for_push, repo.git_url, push.branch
-        )
+        hit += await run_in_threadpool(ctx.service.push_received, repo.git_url, push.branch)
     if not hit:
         return ignored(f"no location follows branch {push.branch!r}", repos[0].name)
     return HookResult(
@@ -148,9 +130,10 @@ async def git_hook(request: Request, ctx: Ctx) -> Any:
 
 
 @router.get("/healthz", tags=["health"])
-async def healthz() -> Health:
-    """Alive: the API answers."""
-    return Health(status="ok")
+async def healthz(ctx: Ctx) -> Health:
+    """Alive: the API answers, and says which fleet it serves (name and id, no secrets)."""
+    identity = ctx.identity
+    return Health(status="ok", fleet=identity.name, fleet_id=identity.id)
 
 
 @router.get("/readyz", tags=["health"], response_model=Health, responses={503: {"model": Health}})

@@ -10,9 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from dagfleet.api.auth import Admin, Read
 from dagfleet.api.context import ApiContext, get_ctx
-from dagfleet.api.logs import follow, tail_many
-from dagfleet.api.models import DeleteResult, ErrorBody, RepoResource, SyncOutcomeOut, SyncResult
-from dagfleet.registry import NotFound, RepoEntry
+from dagfleet.service.logs import follow, tail_many
+from dagfleet.service.models import DeleteResult, ErrorBody, RepoResource, SyncResult
 from dagfleet.spec import RepoSpec
 
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
@@ -38,36 +37,15 @@ _ETAG_HEADER = {"ETag": {"description": "Hash of the repo file", "schema": {"typ
 router = APIRouter(prefix="/repos", tags=["repos"])
 
 
-def _resource(ctx: ApiContext, entry: RepoEntry) -> RepoResource:
-    return RepoResource(
-        name=entry.spec.name,
-        etag=entry.etag,
-        suspended=entry.spec.suspend,
-        locations=ctx.registry.locations(entry.spec),
-        spec=entry.spec,
-    )
-
-
-def _written(ctx: ApiContext, entry: RepoEntry, response: Response) -> RepoResource:
-    ctx.changed()
-    response.headers["ETag"] = entry.etag
-    return _resource(ctx, entry)
+def _tagged(repo: RepoResource, response: Response) -> RepoResource:
+    response.headers["ETag"] = repo.etag
+    return repo
 
 
 @router.get("", dependencies=[Read], responses=_errors())
 def list_repos(ctx: Ctx) -> list[RepoResource]:
     """Every registered repo, suspended ones included."""
-    fleet = ctx.registry.fleet_spec()
-    return [
-        RepoResource(
-            name=e.spec.name,
-            etag=e.etag,
-            suspended=e.spec.suspend,
-            locations=ctx.registry.locations(e.spec, fleet),
-            spec=e.spec,
-        )
-        for e in ctx.registry.list()
-    ]
+    return ctx.service.list_repos()
 
 
 @router.post(
@@ -78,18 +56,16 @@ def list_repos(ctx: Ctx) -> list[RepoResource]:
 )
 def create_repo(ctx: Ctx, body: RepoSpec, response: Response) -> RepoResource:
     """Register a repo; its locations start syncing at once."""
-    entry = ctx.registry.create(body.model_dump(mode="json", exclude_unset=True))
-    response.headers["Location"] = f"/api/v1/repos/{entry.spec.name}"
-    return _written(ctx, entry, response)
+    repo = ctx.service.create_repo(body.model_dump(mode="json", exclude_unset=True))
+    response.headers["Location"] = f"/api/v1/repos/{repo.name}"
+    return _tagged(repo, response)
 
 
 @router.get(
     "/{name}", dependencies=[Read], responses={**_errors(404), 200: {"headers": _ETAG_HEADER}}
 )
 def get_repo(ctx: Ctx, name: RepoName, response: Response) -> RepoResource:
-    entry = ctx.registry.get(name)
-    response.headers["ETag"] = entry.etag
-    return _resource(ctx, entry)
+    return _tagged(ctx.service.get_repo(name), response)
 
 
 @router.put(
@@ -99,8 +75,8 @@ def replace_repo(
     ctx: Ctx, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch = None
 ) -> RepoResource:
     """Replace the repo file; send If-Match with the ETag you read to never lose an update."""
-    entry = ctx.registry.replace(name, body.model_dump(mode="json", exclude_unset=True), if_match)
-    return _written(ctx, entry, response)
+    doc = body.model_dump(mode="json", exclude_unset=True)
+    return _tagged(ctx.service.replace_repo(name, doc, if_match), response)
 
 
 @router.patch(
@@ -114,8 +90,7 @@ def patch_repo(
     if_match: IfMatch = None,
 ) -> RepoResource:
     """Merge-patch the repo file, e.g. `{"suspend": true}` or `{"branch": "main"}`."""
-    entry = ctx.registry.patch(name, body, if_match)
-    return _written(ctx, entry, response)
+    return _tagged(ctx.service.patch_repo(name, body, if_match), response)
 
 
 @router.delete("/{name}", dependencies=[Admin], responses=_errors(404, 412))
@@ -126,10 +101,7 @@ def delete_repo(
     if_match: IfMatch = None,
 ) -> DeleteResult:
     """Unregister a repo: its code servers stop; its data stays unless purge_data=true."""
-    spec = ctx.registry.delete(name, if_match)
-    ctx.changed()
-    removed, notes = ctx.registry.purge_data(spec) if purge_data else ([], [])
-    return DeleteResult(name=spec.name, purged=purge_data, purged_paths=removed, notes=notes)
+    return ctx.service.delete_repo(name, purge_data, if_match)
 
 
 @router.post("/{name}/sync", dependencies=[Admin], responses=_errors(404, 503))
@@ -140,11 +112,7 @@ def sync_repo(
     wait: Annotated[bool, Query(description="Return once each sync has finished")] = True,
 ) -> SyncResult:
     """Sync the repo's locations now (fetch, install, load check, publish)."""
-    ctx.registry.get(name)
-    ctx.registry.check_env(env)
-    outcomes = ctx.controller.sync(name, env, wait)
-    ctx.statuses.invalidate()
-    return SyncResult(repo=name, outcomes=[SyncOutcomeOut.of(o) for o in outcomes])
+    return ctx.service.sync_repo(name, env, wait)
 
 
 @router.get(
@@ -165,12 +133,7 @@ async def repo_logs(
     follow_: Annotated[bool, Query(alias="follow", description="Stream new lines")] = False,
 ) -> Response:
     """Code-server output of the repo's locations; each line names its location when several."""
-    entry = await run_in_threadpool(ctx.registry.get, name)
-    await run_in_threadpool(ctx.registry.check_env, env)
-    locations = ctx.registry.locations_in(entry.spec, env)
-    if not locations:
-        raise NotFound(f"repo {name!r} has no location in environment {env!r}")
-    paths = {loc: ctx.layout.log(loc) for loc in locations}
+    paths = await run_in_threadpool(ctx.service.log_paths, name, env)
     if not follow_:
         data, _ = await run_in_threadpool(tail_many, paths, tail)
         return Response(data, media_type="text/plain; charset=utf-8")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from dagfleet.control import StartRefused
+
 Role = Literal["read", "admin"]
 ROLES: tuple[Role, ...] = ("read", "admin")
 MAX_BODY_BYTES = 1024 * 1024
@@ -22,7 +24,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3030
 
 
-class SettingsError(Exception):
+class SettingsError(StartRefused):
     """The API cannot start with these settings; the message says what to change."""
 
 

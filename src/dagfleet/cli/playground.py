@@ -19,15 +19,15 @@ from rich.console import Console
 from rich.table import Table
 
 from dagfleet import scaffold
-from dagfleet.api.routes_playground import (
+from dagfleet.cli.repo import Api, ApiOpt, Failure, FleetOpt, TokenOpt, _api_url, run
+from dagfleet.control import ControlError
+from dagfleet.layout import Layout
+from dagfleet.service.playground import (
     PlaygroundFiles,
     check_environment,
     check_file_name,
     check_size,
 )
-from dagfleet.cli.repo import Api, ApiOpt, Failure, FleetOpt, TokenOpt, _api_url, run
-from dagfleet.control import ControlError
-from dagfleet.layout import Layout
 from dagfleet.spec import load_fleet
 
 app = typer.Typer(no_args_is_help=True)

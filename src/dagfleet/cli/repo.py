@@ -23,8 +23,6 @@ from rich.console import Console
 from rich.table import Table
 
 from dagfleet import scaffold
-from dagfleet.api.logs import follow, tail_many
-from dagfleet.api.models import DeleteResult, RepoResource
 from dagfleet.control import ControlError
 from dagfleet.gitops.errors import GitError
 from dagfleet.gitops.probe import remote_locations
@@ -32,6 +30,8 @@ from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.registry import NotFound, Registry, RegistryError, RepoEntry, to_document
 from dagfleet.runtime.discovery import DiscoveryError, FoundLocation
+from dagfleet.service.logs import follow, tail_many
+from dagfleet.service.models import DeleteResult, RepoResource
 from dagfleet.spec import RepoSpec, SpecError, load_fleet
 from dagfleet.spec.names import check_env_var_name, check_secret_file
 

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
+from dagfleet.gitops.git import Mirror
 from dagfleet.gitops.urls import same_url
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.playground import PlaygroundLoop
+from dagfleet.reconcile.promote import Serving, promote
 from dagfleet.runtime.debugports import DebugPorts
-from dagfleet.spec import Fleet, LocationSpec, SpecError, load_fleet
+from dagfleet.spec import Fleet, LocationSpec, RepoSpec, SpecError, load_fleet
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType
 
@@ -249,17 +251,30 @@ class FleetRuntime:
         return hit
 
     def promote(self, repo: str, source: str, target: str, merge: bool) -> PromoteOutcome:
-        from dagfleet.reconcile.promote import promote
+        fleet = self.ctx.fleet
+        spec = fleet.repos.get(repo)
+        names = spec.location_names(source) if spec is not None else []
+        with self._lock:
+            loops = {name: self.loops.get(name) for name in names}
+        serving = {}
+        for name, loop in loops.items():
+            if loop is None:
+                continue
+            # Read `live` once: the loop's thread swaps it (a crashed server is replaced by
+            # None, then by its restart), and a second read could find None.
+            live = loop.live
+            serving[name] = Serving(live.sha if live else None, loop.status.ready)
 
-        outcome: PromoteOutcome = promote(self, repo, source, target, merge)
+        def fetch(r: RepoSpec) -> Mirror:
+            return self.ctx.mirrors.fetch(r.name, r.git_url, float("inf"), r.credentials)
+
+        outcome = promote(fleet, serving, fetch, repo, source, target, merge)
+        self.sync(repo, target, wait=False)
         return outcome
 
 
-def _runtime_fields(repo: object) -> object:
+def _runtime_fields(repo: RepoSpec) -> object:
     """The parts of a repo spec that change what a running code server is."""
-    from dagfleet.spec import RepoSpec
-
-    assert isinstance(repo, RepoSpec)
     return repo.model_dump(
         exclude={"poll_interval", "resources", "suspend", "branch", "branches", "pins"}
     )

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dagfleet.control import ControlError, PromoteOutcome
 from dagfleet.gitops.git import GitError, Mirror, run_git
+from dagfleet.spec import Fleet, RepoSpec
 
-if TYPE_CHECKING:
-    from dagfleet.reconcile.manager import FleetRuntime
+
+@dataclass(frozen=True)
+class Serving:
+    """What one location serves right now: its live commit and whether it is Ready."""
+
+    sha: str | None
+    ready: bool
+
+
+# Fetches the repo's mirror (the runtime's shared one) so promotion sees the remote now.
+FetchMirror = Callable[[RepoSpec], Mirror]
 
 _IDENTITY = ["-c", "user.name=dagfleet", "-c", "user.email=dagfleet@localhost"]
 
@@ -27,9 +38,18 @@ def _has_identity() -> bool:
 
 
 def promote(
-    rt: FleetRuntime, repo_name: str, source: str, target: str, merge: bool
+    fleet: Fleet,
+    serving: Mapping[str, Serving],
+    fetch: FetchMirror,
+    repo_name: str,
+    source: str,
+    target: str,
+    merge: bool,
 ) -> PromoteOutcome:
-    fleet = rt.fleet()
+    """Push the commit `source` serves to `target`'s branch; the caller then syncs target.
+
+    `serving` maps location names to what they serve (locations without a loop are absent).
+    """
     repo = fleet.repos.get(repo_name)
     if repo is None:
         raise ControlError(f"unknown repo {repo_name!r}", 404)
@@ -51,17 +71,14 @@ def promote(
     # same Ready commit: that commit is what is promoted.
     shas: set[str] = set()
     for name in repo.location_names(source):
-        src = rt.loops.get(name)
-        # Read `live` once: the loop's thread swaps it (a crashed server is replaced by
-        # None, then by its restart), and a second read could find None.
-        live = src.live if src is not None else None
-        if src is None or live is None or not src.status.ready:
+        now = serving.get(name)
+        if now is None or now.sha is None or not now.ready:
             raise ControlError(
                 f"{name} has no live, Ready commit to promote: "
                 "check `dagfleet status` and fix it first",
                 409,
             )
-        shas.add(live.sha)
+        shas.add(now.sha)
     if len(shas) != 1:
         raise ControlError(
             f"the locations of {repo_name} in {source} serve different commits "
@@ -70,7 +87,7 @@ def promote(
         )
     (sha,) = shas
     branch = repo.ref_for(fleet.environment(target))
-    mirror = rt.ctx.mirrors.fetch(repo.name, repo.git_url, float("inf"), repo.credentials)
+    mirror = fetch(repo)
     previous = mirror.resolve(branch)
     if previous == sha or (previous is not None and mirror.is_ancestor(sha, previous)):
         raise ControlError(f"{branch} already contains {sha[:12]}; nothing to promote", 409)
@@ -90,7 +107,6 @@ def promote(
             merged = True
     except GitError as exc:
         raise ControlError(f"pushing {branch} failed: {exc}", 502) from exc
-    rt.sync(repo_name, target, wait=False)
     return PromoteOutcome(repo_name, source, target, sha, branch, merged, previous)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagfleet.api.logs import tail_bytes, tail_many
+from dagfleet.service.logs import tail_bytes, tail_many
 
 pytestmark = pytest.mark.unit
 
