@@ -1,4 +1,6 @@
-"""Crash-safe file writes: temp file in the same directory, fsync, rename."""
+"""Crash-safe file writes (temp file in the same directory, fsync, rename) and the
+locks that serialise writers: `KeyedLock` between threads, `exclusive` between
+threads and processes."""
 
 from __future__ import annotations
 
@@ -10,24 +12,39 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+
+class KeyedLock:
+    """One threading lock per key, made on first use. Keys name long-lived things
+    (a fleet, a repo, a dependency hash), so locks are kept, never dropped."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+
+_in_process = KeyedLock()
 
 
 @contextlib.contextmanager
 def exclusive(root: Path, key: str) -> Iterator[None]:
     """Hold the lock named `key` under `root`, against threads and other processes
-    (`root/.<key>.lock`, flock): one builder per env, build or tool at a time."""
-    with _locks_guard:
-        lock = _locks.setdefault(f"{root}/{key}", threading.Lock())
-    with lock:
+    (`root/.<key>.lock`, flock): one registry writer, builder per env, build or tool
+    at a time. The in-process lock keeps threads from queueing on the flock itself."""
+    with _in_process.hold(f"{root}/{key}"):
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{key}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        fd = os.open(root / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:

@@ -2,21 +2,22 @@
 
 Every write is validated with the loader's own rules (`parse_repo` plus the
 cross-checks against fleet.yaml's environments), written atomically (temp
-file, fsync, rename) and serialised by a process-wide lock plus an `fcntl`
-lock on `<fleet>/.registry.lock`, so concurrent writers in threads or
-processes never lose an update. Each repo file has an ETag (a hash of its
-bytes); replace/patch/delete honour If-Match.
+file, fsync, rename) and serialised by `fsutil.exclusive` (a lock per fleet
+directory in this process plus an `fcntl` lock on `<fleet>/.registry.lock`), so
+concurrent writers in threads or processes never lose an update. Each repo file
+has an ETag (a hash of its bytes); replace/patch/delete honour If-Match.
+
+The text goes through `yamledit`, the one YAML writer: new files in its house
+style, edits (patch and replace) in the file's own style, so that a change shows
+in a GitOps diff as the lines it changed and nothing else.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import hashlib
-import os
 import shutil
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from dagfleet.fsutil import atomic_write, fsync_dir
+from dagfleet.fsutil import atomic_write, exclusive, fsync_dir
 from dagfleet.spec import FleetSpec, RepoSpec, SpecError, SpecProblem, parse_repo
 from dagfleet.spec.load import (
     FLEET_FILE,
@@ -34,16 +35,12 @@ from dagfleet.spec.load import (
     cross_repo_problems,
 )
 from dagfleet.spec.names import check_repo_name
-from dagfleet.yamledit import merge_patch_text
+from dagfleet.storage.paths import is_remote, location_dir, resolve_root
+from dagfleet.yamledit import dump_new, merge_patch_text, replace_text
 
-LOCK_FILE = ".registry.lock"
+LOCK_KEY = "registry"  # the lock file is <fleet>/.registry.lock
 HEADER = "# One git repository served as a code location in each environment.\n"
 _SUFFIXES = (".yaml", ".yml")
-
-# One in-process lock per fleet directory: flock alone would also serialise
-# threads, but this keeps them from spinning on the same file descriptor.
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
 
 
 class RegistryError(Exception):
@@ -90,6 +87,20 @@ def to_document(spec: RepoSpec) -> dict[str, Any]:
     doc["name"] = spec.name
     doc["git_url"] = spec.git_url
     return {"name": doc.pop("name"), "git_url": doc.pop("git_url"), **doc}
+
+
+def kept_document(spec: RepoSpec, current: Mapping[str, Any]) -> dict[str, Any]:
+    """What a replace writes: `spec`'s document, plus the keys of the `current` file
+    that `to_document` leaves out but that say the same as `spec` (a default spelled
+    out by hand, `suspend: false`), so a PUT of what the file says changes no line."""
+    doc = to_document(spec)
+    for key, value in current.items():
+        if key in doc:
+            continue
+        with contextlib.suppress(SpecError, TypeError):
+            if parse_repo({**doc, key: value}, "") == spec:
+                doc[key] = value
+    return doc
 
 
 class Registry:
@@ -183,20 +194,14 @@ class Registry:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive access to the registry across threads and processes."""
-        key = str(self.root)
-        with _locks_guard:
-            lock = _locks.setdefault(key, threading.Lock())
-        with lock:
-            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing releases the flock
+        with exclusive(self.root, LOCK_KEY):
+            yield
 
-    def _write(self, spec: RepoSpec, path: Path | None = None) -> RepoEntry:
-        raw = (HEADER + yaml.safe_dump(to_document(spec), sort_keys=False)).encode()
-        atomic_write(path or self.repos_dir / f"{spec.name}.yaml", raw)
+    def _write_text(self, path: Path, text: str, name: str) -> RepoEntry:
+        """Validate what `text` says (as the loader will read it), then write it."""
+        spec = self.validate(yaml.safe_load(text) or {}, name)
+        raw = text.encode()
+        atomic_write(path, raw)
         return RepoEntry(spec, etag_of(raw))
 
     def _current(self, name: str, if_match: str | None) -> tuple[RepoEntry, Path]:
@@ -216,23 +221,25 @@ class Registry:
             spec = self.validate(doc)
             if self.path(spec.name) is not None:
                 raise Conflict(f"repo {spec.name!r} already exists: use PUT or PATCH to change it")
-            return self._write(spec)
+            raw = dump_new(to_document(spec), HEADER).encode()
+            atomic_write(self.repos_dir / f"{spec.name}.yaml", raw)
+            return RepoEntry(spec, etag_of(raw))
 
     def replace(self, name: str, doc: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
+        """Make the file hold `doc`, as an edit of it: lines that did not change stay."""
         with self.locked():
             spec = self.validate(doc, name)
             _, path = self._current(name, if_match)
-            return self._write(spec, path)
+            text = path.read_text(encoding="utf-8")
+            written = kept_document(spec, yaml.safe_load(text) or {})
+            return self._write_text(path, replace_text(text, written), name)
 
     def patch(self, name: str, patch: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
         """Merge-patch the file in place, keeping its comments, order and quoting."""
         with self.locked():
             _, path = self._current(name, if_match)
             text = merge_patch_text(path.read_text(encoding="utf-8"), patch)
-            spec = self.validate(yaml.safe_load(text), name)
-            raw = text.encode()
-            atomic_write(path, raw)
-            return RepoEntry(spec, etag_of(raw))
+            return self._write_text(path, text, name)
 
     def set_suspend(self, name: str, suspend: bool) -> RepoEntry:
         return self.patch(name, {"suspend": True if suspend else None})
@@ -240,14 +247,12 @@ class Registry:
     def purge_data(self, spec: RepoSpec) -> tuple[builtins.list[str], builtins.list[str]]:
         """Delete a removed repo's local data in every environment: (removed paths, notes)."""
         fleet = self.fleet_spec()
-        if fleet.storage.is_s3:
+        root = resolve_root(fleet.storage.root, self.root)
+        if is_remote(root):
             return [], [f"data under {fleet.storage.root} is not purged: remove it with S3 tools"]
-        root = Path(fleet.storage.root)
-        if not root.is_absolute():
-            root = self.root / root
         removed = []
         for env in fleet.environments:
-            path = root / env.name / spec.storage_prefix
+            path = Path(location_dir(root, env.name, spec.storage_prefix))
             if path.exists():
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(str(path))

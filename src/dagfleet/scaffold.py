@@ -10,13 +10,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from dagfleet.fsutil import atomic_write
 from dagfleet.gitops.git import run_git
 from dagfleet.layout import STATE_DIR
+from dagfleet.registry import HEADER as REPO_HEADER
 from dagfleet.spec.defaults import MEDALLION_REPO, default_fleet_document, medallion_repo_document
 from dagfleet.spec.load import FLEET_FILE, REPOS_DIR
+from dagfleet.yamledit import dump_new
 
 _IGNORE = shutil.ignore_patterns(
     ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info"
@@ -56,21 +56,18 @@ def publish_example(
     return url
 
 
+FLEET_HEADER = "# dagfleet fleet: environments, instance and storage. See README.md.\n"
+
+
 def write_fleet(directory: Path, storage_root: str, remote: Path) -> None:
+    """fleet.yaml and repos/medallion.yaml, written by `yamledit` in the house style that
+    `repo add` and every later edit use."""
     url = publish_example(remote)
     directory.mkdir(parents=True, exist_ok=True)
     fleet_doc = default_fleet_document(storage_root=storage_root)
-    atomic_write(directory / FLEET_FILE, _dump(fleet_doc, "fleet"))
+    atomic_write(directory / FLEET_FILE, dump_new(fleet_doc, FLEET_HEADER))
     repo_doc = medallion_repo_document(url)
-    atomic_write(directory / REPOS_DIR / f"{MEDALLION_REPO}.yaml", _dump(repo_doc, "repo"))
-
-
-def _dump(doc: dict[str, object], kind: str) -> str:
-    header = {
-        "fleet": "# dagfleet fleet: environments, instance and storage. See README.md.\n",
-        "repo": "# One git repository served as a code location in each environment.\n",
-    }[kind]
-    return header + yaml.safe_dump(doc, sort_keys=False)
+    atomic_write(directory / REPOS_DIR / f"{MEDALLION_REPO}.yaml", dump_new(repo_doc, REPO_HEADER))
 
 
 def ensure_embedded_default(cwd: Path) -> Path:

@@ -35,7 +35,7 @@ from dagfleet.envs.dagster_range import DagsterVersionUnsupported
 from dagfleet.envs.deps import dependency_hash
 from dagfleet.envs.project import detect, locked_version
 from dagfleet.fsutil import exclusive
-from dagfleet.runtime.processes import kill_group
+from dagfleet.procgroup import kill_group
 
 INSTALL_TIMEOUT = 900.0
 ERROR_TAIL = 40

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagfleet.envs.builder import EnvBuilder, PythonEnv
+from dagfleet.fsutil import KeyedLock
 from dagfleet.gitops.auth import GitAuth
 from dagfleet.gitops.auth import resolve as resolve_auth
 from dagfleet.gitops.git import GitError, Mirror
@@ -33,9 +34,8 @@ class MirrorPool:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = KeyedLock()
         self._fetched_at: dict[str, float] = {}
-        self._guard = threading.Lock()
 
     def fetch(
         self,
@@ -47,9 +47,7 @@ class MirrorPool:
         base: str | Path | None = None,
     ) -> Mirror:
         """Fetch unless a fetch that started after `since` already completed."""
-        with self._guard:
-            lock = self._locks.setdefault(repo, threading.Lock())
-        with lock:
+        with self._locks.hold(repo):
             # Unreadable credentials fail the fetch (GitError), naming the reference.
             mirror = Mirror(self.layout.mirror(repo), url, self._auth(credentials, url, base))
             if self._fetched_at.get(repo, 0.0) > since and mirror.path.exists():

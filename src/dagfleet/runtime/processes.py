@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psutil
 
+from dagfleet.procgroup import kill_group
+
 DEFAULT_GRACE = 10.0
 
 
@@ -88,12 +90,6 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE) -> i
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
     return proc.returncode
-
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
-    """Signal a whole process group; a group that is already gone is not an error."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def kill_stale(pid: int, marker: str) -> bool:

@@ -16,14 +16,19 @@ def is_remote(root: str) -> bool:
     return "://" in root and not root.startswith("file://")
 
 
-def storage_root(fleet: Fleet) -> str:
-    """The fleet's storage root: s3://... as given, local roots absolute (relative to the fleet)."""
-    root = fleet.spec.storage.root
+def resolve_root(root: str, fleet_dir: str | Path) -> str:
+    """fleet.yaml's `storage.root`: s3://... as given, local roots absolute (relative
+    to `fleet_dir`, the directory holding fleet.yaml)."""
     if is_remote(root):
         return root.rstrip("/")
     local = root.removeprefix("file://")
-    path = Path(local) if os.path.isabs(local) else Path(fleet.root) / local
+    path = Path(local) if os.path.isabs(local) else Path(fleet_dir) / local
     return os.path.abspath(path)
+
+
+def storage_root(fleet: Fleet) -> str:
+    """The fleet's storage root: s3://... as given, local roots absolute (relative to the fleet)."""
+    return resolve_root(fleet.spec.storage.root, fleet.root)
 
 
 def _join(root: str, *parts: str) -> str:
@@ -52,6 +57,11 @@ class StoragePaths:
         return is_remote(self.root)
 
 
+def location_dir(root: str, env: str, prefix: str) -> str:
+    """Where one repo's data lives in `env`: `<root>/<env>/<prefix>`."""
+    return _join(root, env, *prefix.split("/"))
+
+
 def repo_prefix(fleet: Fleet, repo: str) -> str:
     """The repo's prefix under `<root>/<env>/`: its `s3_prefix`, else `repos/<repo>`."""
     spec = fleet.repos.get(repo)
@@ -72,7 +82,7 @@ def storage_paths(fleet: Fleet, repo: str, env: str, root: str | None = None) ->
     prefix = repo_prefix(fleet, repo)
     root = storage_root(fleet) if root is None else root
     env_root = _join(root, env)
-    location = _join(env_root, *prefix.split("/"))
+    location = location_dir(root, env, prefix)
     return StoragePaths(
         root=root,
         env_root=env_root,
