@@ -22,12 +22,12 @@ import yaml
 from fastapi.testclient import TestClient
 
 from dagfleet.api import ApiServer, ApiSettings, SettingsError, create_app, serve
-from dagfleet.api.server import free_port
 from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.spec.defaults import default_fleet_document
 from dagfleet.status import LocationStatus, StatusStore
+from tests.support.fleetproc import free_port
 
 pytestmark = pytest.mark.integration
 ADMIN, READER, HOOK_SECRET = "admin-token-1", "read-token-1", "hook-secret"
@@ -122,7 +122,9 @@ def test_crud_round_trip_with_etags(client: TestClient, controller: RecordingCon
     )
     assert put.status_code == 200 and put.json()["spec"]["branch"] == "dev"
     assert not put.json()["suspended"]
-    on_disk = yaml.safe_load((client.app.state.ctx.service.registry.root / "repos/sales.yaml").read_text())  # type: ignore[attr-defined]
+    on_disk = yaml.safe_load(
+        (client.app.state.ctx.service.registry.root / "repos/sales.yaml").read_text()
+    )  # type: ignore[attr-defined]
     assert on_disk == {"name": "sales", "git_url": _repo()["git_url"], "branch": "dev"}
     assert client.delete(f"{V1}/repos/sales").status_code == 200
     assert client.get(f"{V1}/repos/sales").status_code == 404
@@ -232,7 +234,8 @@ def test_bodies_over_one_mib_are_refused(client: TestClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert chunked.status_code == 413
-    assert list((client.app.state.ctx.service.registry.root / "repos").iterdir()) == []  # type: ignore[attr-defined]
+    root = client.app.state.ctx.service.registry.root  # type: ignore[attr-defined]
+    assert list((root / "repos").iterdir()) == []
 
 
 def test_sync_promote_environments(client: TestClient, controller: RecordingController) -> None:

@@ -24,11 +24,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from dagfleet.api import ApiServer, ApiSettings, create_app
-from dagfleet.api.server import free_port
 from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
 from dagfleet.offline import OfflineController
 from dagfleet.registry import Registry
 from dagfleet.spec.defaults import default_fleet_document
+from tests.support.fleetproc import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "fuzz-admin-token"

@@ -18,13 +18,12 @@ from types import SimpleNamespace
 import pytest
 
 from dagfleet.api import ApiServer, ApiSettings, create_app
-from dagfleet.api.server import free_port
 from dagfleet.control import ControlError
 from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.manager import FleetRuntime
 from dagfleet.status import LocationStatus, Reason
 from tests.e2e.conftest import with_asset
-from tests.support.fleetproc import promote_demo, write_fleet
+from tests.support.fleetproc import free_port, promote_demo, write_fleet
 from tests.support.gitrepo import CodeRepo
 from tests.support.runtime import idle_runtime
 

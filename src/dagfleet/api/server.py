@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -81,13 +80,9 @@ class ApiServer:
                 self._thread.join(5)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def serve(settings: ApiSettings, controller: Controller, ready: Any = None) -> ApiServer:
+def serve(
+    settings: ApiSettings, controller: Controller, ready: Callable[[], bool] | None = None
+) -> ApiServer:
     """Check the bind, build the app and start it; raises SettingsError when unsafe."""
     refusal = check_bind(settings.host, settings.tokens)
     if refusal:
@@ -103,11 +98,12 @@ def serve(settings: ApiSettings, controller: Controller, ready: Any = None) -> A
     return server
 
 
-def start_api(fleet_app: Any, controller: Controller) -> ApiServer:
-    """What `dagfleet up` calls (app.FleetApp._start_api): settings from the FleetApp and env."""
-    settings = ApiSettings.from_env(
-        Path(fleet_app.settings.fleet_dir), host=fleet_app.api_host, port=fleet_app.api_port
-    )
-    web_ready = getattr(fleet_app, "_web_ready", None)
-    ready = web_ready.is_set if isinstance(web_ready, threading.Event) else None
+def start_api(
+    fleet_dir: Path, host: str, port: int, controller: Controller, ready: Callable[[], bool]
+) -> ApiServer:
+    """What `dagfleet up` calls: settings from its flags and the environment.
+
+    `ready` reports whether the Dagster webserver answers (readyz).
+    """
+    settings = ApiSettings.from_env(fleet_dir, host=host, port=port)
     return serve(settings, controller, ready)
