@@ -173,7 +173,13 @@ class FleetApp:
         except ImportError:
             return
         assert self.runtime is not None
-        self.api_server = start_api(self, self.runtime)
+        self.api_server = start_api(
+            Path(self.settings.fleet_dir),
+            self.api_host,
+            self.api_port,
+            self.runtime,
+            self._web_ready.is_set,
+        )
 
     def _await_webserver(self) -> None:
         web = self.webserver
