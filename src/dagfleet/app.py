@@ -4,6 +4,9 @@ Start order favours time-to-UI: code servers (one loop per location) and the
 webserver start together; every location is reloaded in the webserver as soon
 as its code server has loaded. Stop order is the reverse, and every child is
 stopped by process group with escalation to SIGKILL.
+
+One `up` per fleet: it holds `.dagfleet/fleet.lock` (status.liveness) from start
+to stop, and a clean stop leaves every status saying FleetStopped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
+from dagfleet.status.conditions import now
+from dagfleet.status.liveness import FleetLock, as_started, as_stopped
 from dagfleet.storage import compute_logs_config, write_prefixes
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,7 @@ class FleetApp:
         self._start_lock = threading.Lock()
         self._workspace = self.layout.dagster_home / "workspace.yaml"
         self._env: dict[str, str] = {}
+        self._lock: FleetLock | None = None
 
     # ---- callbacks from the reconcile loops -------------------------------------------
     def _on_published(self, location: str) -> None:
@@ -94,6 +100,8 @@ class FleetApp:
 
     # ---- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
+        # First: a second `up` must not touch (or kill) the running fleet's processes.
+        self._lock = FleetLock.acquire(self.layout, Path(self.fleet.root))
         killed = self.pids.kill_orphans()
         if killed:
             log.warning("stopped %d processes left by a previous dagfleet", len(killed))
@@ -107,6 +115,9 @@ class FleetApp:
         instance.write_instance(home, config)
         instance.prepare_storage(home)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
+        store = StatusStore(self.layout.status)
+        for status in store.all():  # the last stop's FleetStopped: starting again now
+            store.write(as_started(status))
         ctx = RuntimeContext(
             layout=self.layout,
             fleet_ref=[self.fleet],
@@ -116,7 +127,7 @@ class FleetApp:
                 state_marker=str(self.layout.root),
             ),
             mirrors=MirrorPool(self.layout),
-            store=StatusStore(self.layout.status),
+            store=store,
             pids=self.pids,
             on_published=self._on_published,
             spares=self.spares,
@@ -210,6 +221,8 @@ class FleetApp:
         return False
 
     def stop(self) -> None:
+        if self._lock is None:
+            return  # never started (or refused: another `up` runs this fleet)
         with self._start_lock:
             self._stopping.set()
         stop_api = getattr(self.api_server, "stop", None)
@@ -234,3 +247,16 @@ class FleetApp:
             log.warning("stopped %d processes that outlived their owners", len(leftovers))
         with contextlib.suppress(OSError):
             self.layout.run.rmdir()  # only when empty: a live handoff may still own a socket
+        self._write_stopped()
+        self._lock.release()
+        self._lock = None
+
+    def _write_stopped(self) -> None:
+        """Every location's status says the fleet stopped, keeping what it last served."""
+        store = StatusStore(self.layout.status)
+        at = now()
+        for status in store.all():
+            try:
+                store.write(as_stopped(status, at))
+            except OSError as exc:  # one unwritable file must not keep the others stale
+                log.warning("%s: writing the stopped status failed: %s", status.location, exc)

@@ -159,11 +159,12 @@ def register(app: typer.Typer) -> None:
         )
         started = time.monotonic()
         from dagfleet.api.settings import SettingsError
+        from dagfleet.status.liveness import FleetAlreadyRunning
 
         try:
             try:
                 app_.start()
-            except SettingsError as exc:
+            except (SettingsError, FleetAlreadyRunning) as exc:
                 err.print(f"[red]error[/red] {exc}", highlight=False)
                 raise typer.Exit(2) from None
             err.print(

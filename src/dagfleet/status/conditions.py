@@ -39,6 +39,7 @@ class Reason(StrEnum):
     CODE_SERVER_CRASHED = "CodeServerCrashed"
     CODE_SERVER_STOPPED = "CodeServerStopped"
     NO_GOOD_COMMIT = "NoGoodCommit"
+    FLEET_STOPPED = "FleetStopped"  # `dagfleet up` is not running: nothing serves
     # Suspended
     SUSPENDED = "Suspended"
 
@@ -120,7 +121,8 @@ def derive_ready(conditions: list[Condition]) -> Condition:
     """Ready is never set by hand: a location is Ready while it serves a good commit.
 
     A failed sync of a newer commit does not make it un-Ready (last good wins); the
-    Synced condition carries that failure. Suspension wins over everything.
+    Synced condition carries that failure. Suspension wins over everything, then a
+    stopped fleet.
     """
     by_type = {c.type: c for c in conditions if c.type != ConditionType.READY}
     suspended = by_type.get(ConditionType.SUSPENDED)
@@ -128,6 +130,11 @@ def derive_ready(conditions: list[Condition]) -> Condition:
     synced = by_type.get(ConditionType.SYNCED)
     if suspended is not None and suspended.status == "True":
         return Condition(type="Ready", status="False", reason=Reason.SUSPENDED, message="")
+    if serving is not None and serving.reason == Reason.FLEET_STOPPED:
+        # A stopped fleet serves nothing, whatever the last sync said.
+        return Condition(
+            type="Ready", status="False", reason=Reason.FLEET_STOPPED, message=serving.message
+        )
     if serving is None:
         if synced is not None and synced.status == "False" and synced.reason != Reason.PROGRESSING:
             # Nothing was ever served and the first sync failed: not Ready, and why.
