@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dagfleet.runtime.discovery import DiscoveryError, discover_target
+from dagfleet.discovery import DiscoveryError, discover_target
 
 pytestmark = pytest.mark.unit
 

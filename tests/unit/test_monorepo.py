@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from dagfleet.runtime.discovery import DiscoveryError, discover_locations, discover_target
+from dagfleet.discovery import DiscoveryError, discover_locations, discover_target
 from dagfleet.spec import load_fleet
 from dagfleet.spec.models import RepoSpec
 from dagfleet.storage.logs import prefixes_document

@@ -10,8 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from dagfleet.discovery import FoundLocation, discover_locations
 from dagfleet.gitops.git import run_git
-from dagfleet.runtime.discovery import FoundLocation, discover_locations
 
 
 def remote_locations(url: str, branch: str | None = None) -> list[FoundLocation]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from dagfleet.discovery import DiscoveryError, discover_target
 from dagfleet.envs.builder import (
     EnvBuilder,
     InstallCancelled,
@@ -46,7 +47,6 @@ from dagfleet.faults import checkpoint
 from dagfleet.fsutil import atomic_write, exclusive
 from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.layout import Layout
-from dagfleet.runtime.discovery import DiscoveryError, discover_target
 from dagfleet.runtime.environ import SecretMissing, location_environ
 from dagfleet.runtime.processes import output_since_start, spawn
 from dagfleet.spec import CodeTarget, Fleet, LocationSpec

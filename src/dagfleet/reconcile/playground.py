@@ -20,11 +20,11 @@ from pathlib import Path
 
 from dagfleet.envs.builder import InstallError, PythonEnv
 from dagfleet.fsutil import atomic_write
+from dagfleet.playground_loader import LOADER
 from dagfleet.reconcile.context import RuntimeContext
 from dagfleet.runtime import codeserver
 from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
 from dagfleet.runtime.environ import location_environ
-from dagfleet.runtime.playground_loader import LOADER
 from dagfleet.spec import CodeTarget, LocationSpec
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType, now

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dagfleet.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.render import common as c
 from dagfleet.render import helm_values as hv
 from dagfleet.render import k8s_location as kl
 from dagfleet.render import postgres
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.render.options import K8sOptions
-from dagfleet.runtime.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.spec.models import Fleet
 
 

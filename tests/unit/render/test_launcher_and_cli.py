@@ -15,11 +15,11 @@ import yaml
 from typer.testing import CliRunner
 
 from dagfleet.cli import app
+from dagfleet.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.render import common as c
 from dagfleet.render.ci import fetch_commands
 from dagfleet.render.flux import HELM_REPO_URL
 from dagfleet.render.launcher import LAUNCHER_SOURCE
-from dagfleet.runtime.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.spec import load_fleet
 from dagfleet.spec.defaults import default_fleet_document, medallion_repo_document
 from tests.support.gitrepo import CodeRepo
