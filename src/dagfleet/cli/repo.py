@@ -24,12 +24,12 @@ from rich.table import Table
 
 from dagfleet import scaffold
 from dagfleet.control import ControlError
+from dagfleet.discovery import DiscoveryError, FoundLocation
 from dagfleet.gitops.errors import GitError
 from dagfleet.gitops.probe import remote_locations
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.registry import NotFound, Registry, RegistryError, RepoEntry, to_document
-from dagfleet.runtime.discovery import DiscoveryError, FoundLocation
 from dagfleet.service.logs import follow, tail_many
 from dagfleet.service.models import DeleteResult, RepoResource
 from dagfleet.spec import RepoSpec, SpecError, load_fleet
