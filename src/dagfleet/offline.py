@@ -2,6 +2,8 @@
 
 Edits still go through the registry; the next `dagfleet up` picks them up.
 Anything that needs the runtime (sync, promote, webhooks) is refused with 503.
+Statuses of a fleet that is not running say so (`as_stopped`), whether it stopped
+cleanly or died without writing them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dagfleet.registry import Registry
 from dagfleet.spec import Fleet, SpecError, load_fleet
 from dagfleet.spec.load import FLEET_FILE, REPOS_DIR
 from dagfleet.status import LocationStatus, StatusStore
+from dagfleet.status.liveness import as_stopped, fleet_running
 
 NOT_RUNNING = "no running fleet: start it with `dagfleet up`"
 
@@ -23,7 +26,8 @@ NOT_RUNNING = "no running fleet: start it with `dagfleet up`"
 class OfflineController:
     def __init__(self, fleet_dir: Path) -> None:
         self.fleet_dir = fleet_dir
-        self.store = StatusStore(Layout.for_fleet(fleet_dir).status)
+        self.layout = Layout.for_fleet(fleet_dir)
+        self.store = StatusStore(self.layout.status)
         # Parsed status files by (mtime, size): polling re-reads only what changed.
         self._parsed: dict[str, tuple[tuple[int, int], LocationStatus | None]] = {}
         self._envs: tuple[tuple[int, int], list[str]] = ((0, 0), [])
@@ -80,6 +84,8 @@ class OfflineController:
         repos = {p.stem for p in (self.fleet_dir / REPOS_DIR).glob("*.y*ml")}
         order = {name: i for i, name in enumerate(self._env_order())}
         known = [s for s in self._read_all() if s.repo in repos]
+        if not fleet_running(self.layout):
+            known = [as_stopped(s) for s in known]
         return sorted(known, key=lambda s: (s.repo, order.get(s.env, len(order)), s.env))
 
     def sync(self, repo: str | None, env: str | None, wait: bool) -> list[SyncOutcome]:

@@ -27,6 +27,7 @@ from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.spec.defaults import default_fleet_document
 from dagfleet.status import LocationStatus, StatusStore
+from dagfleet.status.liveness import FleetLock
 from tests.support.fleetproc import free_port
 
 pytestmark = pytest.mark.integration
@@ -340,6 +341,15 @@ def _status(name: str, ready: bool) -> LocationStatus:
 
 
 def test_locations_and_metrics_read_statuses(client: TestClient, fleet_dir: Path) -> None:
+    # The statuses a running fleet wrote: its lock is held (else they read as stopped).
+    lock = FleetLock.acquire(Layout.for_fleet(fleet_dir), fleet_dir)
+    try:
+        _locations_and_metrics(client, fleet_dir)
+    finally:
+        lock.release()
+
+
+def _locations_and_metrics(client: TestClient, fleet_dir: Path) -> None:
     client.post(f"{V1}/repos", json=_repo())
     store = StatusStore(Layout.for_fleet(fleet_dir).status)
     store.write(_status("sales-A", True))
