@@ -24,6 +24,7 @@ test: install
 	$(UV) run --frozen ruff check src tests bench
 	$(UV) run --frozen ruff format --check src tests bench
 	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 ## Unit and integration tests without the slow ones (every e2e scenario is slow).
@@ -34,6 +35,7 @@ lint: install
 	$(UV) run --frozen ruff check src tests bench
 	$(UV) run --frozen ruff format --check src tests bench
 	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
 
 ## Versioned wheels (and sdists) of dagfleet and dagfleet-runtime in dist/, one version
 ## (packages/dagfleet-runtime/pyproject.toml). Install: uv tool install --find-links dist dagfleet
