@@ -2,6 +2,9 @@
 into a clean tool environment (nothing from the dev .venv), and that dagfleet works:
 `version`, `init` (the medallion example travels inside the wheel) and `validate`
 (which installs the dagfleet-runtime the wheel ships into the location environments).
+
+The install is the very command `render ci --dagfleet-wheels wheels` writes into the
+workflow, run from a fleet repository holding the wheels, as a CI job runs it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from dagfleet.render.ci import render_ci, wheels_problem
+from dagfleet.render.options import CiOptions
+from dagfleet.scaffold import init_fleet
+from dagfleet.spec import load_fleet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,12 +43,15 @@ def uv() -> str:
 
 
 def clean_env(tmp: Path) -> dict[str, str]:
-    """No dev venv: no VIRTUAL_ENV, no .venv/bin on PATH; tools and their links in tmp."""
+    """No dev venv: no VIRTUAL_ENV, no .venv/bin on PATH (uv comes through a link of its
+    own, wherever it is installed); tools and their links in tmp."""
     dev_bin = str(Path(sys.executable).parent)
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != dev_bin]
+    (tmp / "uv-bin").mkdir()
+    (tmp / "uv-bin" / "uv").symlink_to(uv())
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env |= {
-        "PATH": os.pathsep.join([str(tmp / "bin"), *path]),
+        "PATH": os.pathsep.join([str(tmp / "bin"), str(tmp / "uv-bin"), *path]),
         "UV_TOOL_DIR": str(tmp / "tools"),
         "UV_TOOL_BIN_DIR": str(tmp / "bin"),
         "HOME": os.environ.get("HOME", str(tmp)),
@@ -56,9 +67,21 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 900) ->
     return proc.stdout
 
 
+def rendered_install(fleet_repo: Path) -> str:
+    """The `Install dagfleet` step of `render ci --dagfleet-wheels wheels` (one in every job)."""
+    opts = CiOptions(dagfleet_wheels="wheels")
+    assert wheels_problem(fleet_repo, opts, version()) is None
+    workflow = render_ci(load_fleet(fleet_repo), opts)[".github/workflows/dagfleet.yaml"]
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    commands = {s["run"] for s in steps if s.get("name") == "Install dagfleet"}
+    assert len(commands) == 1, commands
+    return commands.pop()
+
+
 def test_built_wheels_install_as_a_tool_and_run(tmp_path: Path) -> None:
     v = version()
-    dist = tmp_path / "dist"
+    fleet_repo = init_fleet(tmp_path / "fleet-repo")
+    dist = fleet_repo / "wheels"
     build_env = {k: val for k, val in os.environ.items() if k != "VIRTUAL_ENV"}
     run([uv(), "build", "--wheel", "--out-dir", str(dist), str(ROOT)], build_env, ROOT)
     run([uv(), "build", "--wheel", "--out-dir", str(dist), str(RUNTIME)], build_env, ROOT)
@@ -72,13 +95,11 @@ def test_built_wheels_install_as_a_tool_and_run(tmp_path: Path) -> None:
     assert "dagfleet/_examples/medallion/medallion/definitions.py" in names
     assert "dagfleet/_packages/dagfleet-runtime/pyproject.toml" in names
 
+    install = rendered_install(fleet_repo)
+    assert install == f"uv tool install --find-links wheels dagfleet=={v}"
     env = clean_env(tmp_path)
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    run(
-        [uv(), "tool", "install", "--python", python, "--find-links", str(dist), f"dagfleet=={v}"],
-        env,
-        tmp_path,
-    )
+    env["UV_PYTHON"] = f"{sys.version_info.major}.{sys.version_info.minor}"
+    run(["bash", "-e", "-c", install], env, fleet_repo)
     dagfleet = tmp_path / "bin" / "dagfleet"
     assert dagfleet.exists()
 

@@ -167,10 +167,30 @@ def ci_cmd(
             "a version pin, a wheel URL or git+https://...@tag."
         ),
     ] = "dagfleet",
+    dagfleet_wheels: Annotated[
+        str | None,
+        typer.Option(
+            help="Install dagfleet from the wheels `make dist` builds instead of the "
+            "package index: a directory of the fleet repository holding them (committed) "
+            "or a find-links URL. dagfleet is pinned to this dagfleet's version unless "
+            "--dagfleet-source names another."
+        ),
+    ] = None,
 ) -> None:
     """A GitHub Actions workflow: validate, build images, push from main."""
-    opts = o.CiOptions(registry=registry, dagfleet_source=dagfleet_source)
-    _write(render_ci(_load(fleet), opts), out)
+    from importlib.metadata import version
+
+    from dagfleet.render.ci import wheels_problem
+
+    opts = o.CiOptions(
+        registry=registry, dagfleet_source=dagfleet_source, dagfleet_wheels=dagfleet_wheels
+    )
+    loaded = _load(fleet)
+    problem = wheels_problem(fleet, opts, version("dagfleet"))
+    if problem:
+        typer.echo(f"--dagfleet-wheels: {problem}", err=True)
+        raise typer.Exit(2)
+    _write(render_ci(loaded, opts), out)
 
 
 @app.command("dockerfile")

@@ -25,7 +25,9 @@ Triggers: push to main and pull requests to main. Jobs:
   own code), and pushes only on a push to main (pull requests build without
   pushing).
 The registry is the `registry` render option (default ghcr.io/dagfleet) and
-dagfleet is installed from `dagfleet_source`; credentials come from the
+dagfleet is installed from `dagfleet_source`, or from the wheels `make dist`
+builds when `dagfleet_wheels` names where they are (a directory of the fleet
+repository or a find-links URL; see install_command); credentials come from the
 workflow's GITHUB_TOKEN, never from the render.
 """
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -123,16 +126,60 @@ DBT_PARSE = (
 )
 
 
+def install_command(opts: CiOptions, dagfleet_version: str) -> str:
+    """The `uv tool install` of dagfleet every job runs.
+
+    With `dagfleet_wheels`, uv looks there first (`--find-links`; a wheel found there
+    wins over the index at the same version) for both dagfleet and the
+    dagfleet-runtime it pins, and the other dependencies come from the index. The
+    default source is then pinned to `dagfleet_version`, the renderer's own: CI
+    runs the dagfleet that rendered the workflow, not a newer release.
+    """
+    source = opts.dagfleet_source
+    if opts.dagfleet_wheels is None:
+        return f"uv tool install {shlex.quote(source)}"
+    if source == CiOptions.dagfleet_source:
+        source = f"dagfleet=={dagfleet_version}"
+    links = shlex.quote(opts.dagfleet_wheels)
+    return f"uv tool install --find-links {links} {shlex.quote(source)}"
+
+
+def wheels_problem(fleet_root: Path, opts: CiOptions, dagfleet_version: str) -> str | None:
+    """Why `dagfleet_wheels` cannot serve CI's install, or None (a URL is not checked).
+
+    CI checks the fleet repository out and runs from its root, so a directory is
+    relative to it and, for the pinned default, holds this version's two wheels.
+    """
+    wheels = opts.dagfleet_wheels
+    if wheels is None or re.match(r"^[a-z][a-z0-9+.-]*://", wheels):
+        return None
+    if Path(wheels).is_absolute():
+        return (
+            f"{wheels} is absolute; CI has only the fleet repository: give a directory "
+            "relative to it (e.g. wheels) or an https:// find-links URL"
+        )
+    where = fleet_root / wheels
+    found = [p.name for p in where.glob("*.whl")] if where.is_dir() else []
+    names = ["dagfleet-", "dagfleet_runtime-"]
+    if opts.dagfleet_source == CiOptions.dagfleet_source:
+        names = [f"{n}{dagfleet_version}-" for n in names]
+    missing = [n for n in names if not any(f.startswith(n) for f in found)]
+    if not missing:
+        return None
+    wanted = " and ".join(f"{n}*.whl" for n in missing)
+    return (
+        f"{where} has no {wanted}; build them with `make dist` in the dagfleet "
+        f"checkout, copy dist/*.whl to {where} and commit them"
+    )
+
+
 def _env(**values: str) -> dict[str, str]:
     return {k.upper(): "${{ matrix." + v + " }}" for k, v in values.items()}
 
 
 def render_ci(fleet: Fleet, opts: CiOptions | None = None) -> c.Rendered:
     opts = opts or CiOptions()
-    install = {
-        "name": "Install dagfleet",
-        "run": f"uv tool install {shlex.quote(opts.dagfleet_source)}",
-    }
+    install = {"name": "Install dagfleet", "run": install_command(opts, version("dagfleet"))}
     checkout_code = {
         "name": "Check out ${{ matrix.repo }} at ${{ matrix.ref }}",
         "id": "code",

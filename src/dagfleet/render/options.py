@@ -24,6 +24,9 @@ Defaults and why:
 - `dagfleet_source` "dagfleet": what the rendered CI installs with `uv tool
   install`; any requirement uv accepts, e.g. `dagfleet==0.1.0`, a wheel URL or
   `git+https://git.example.com/platform/dagfleet@v0.1.0` for a private copy.
+- `dagfleet_wheels` None: CI installs from the package index; a directory of the
+  fleet repository (or a find-links URL) with the wheels `make dist` builds makes
+  it install those instead, dagfleet pinned to the rendering dagfleet's version.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class ImageOptions:
 @dataclass(frozen=True)
 class CiOptions(ImageOptions):
     dagfleet_source: str = "dagfleet"
+    dagfleet_wheels: str | None = None
 
 
 @dataclass(frozen=True)
