@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.fleetproc import RunningFleet, dagfleet_processes, wait_for, write_fleet  # noqa: E402
+from tests.support.fleetproc import (  # noqa: E402
+    RunningFleet,
+    dagfleet_processes,
+    free_port,
+    wait_for,
+    write_fleet,
+)
 from tests.support.gitrepo import CodeRepo  # noqa: E402
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "RunningFleet",
     "code_server_uss_mib",
     "dagfleet_processes",
+    "free_port",
     "percentile",
     "wait_for",
     "write_fleet",

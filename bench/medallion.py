@@ -1,10 +1,10 @@
 """Benchmark: seed 001's bronze -> silver -> gold at 1M and 10M rows, printed as JSON.
 
 For each size it generates bronze data, then measures in fresh processes:
-- `dagster`: the medallion example's `medallion_job` (all three assets and their
-  checks) launched with `execute_job` on a real DagsterInstance (dagster.yaml
-  in a temporary DAGSTER_HOME, SQLite storage), in-process executor (the
-  example's default);
+- `dagster_in_process`: the medallion example's `medallion_job` (all three assets
+  and their checks) launched with `execute_job` on a real DagsterInstance
+  (dagster.yaml in a temporary DAGSTER_HOME, SQLite storage), in-process
+  executor (the example's default);
 - `dagster_multiprocess`: the same run with the multiprocess executor using
   the forkserver start method and the medallion module preloaded;
 - `pandas`: a plain pandas version of the same steps, the reference.
@@ -13,7 +13,11 @@ Wall time covers the whole process (interpreter start and imports included);
 `run_s` is the run alone. Peak memory is the peak of the summed RSS of the
 process tree, sampled every 10 ms.
 
-    uv run python bench/medallion.py [--rows 1000000 10000000] [--skip-pandas]
+Prints one JSON object: `machine` (cpus, python) and `results`, one per size with
+rows, bronze_mb, generate_s and per variant wall_s, peak_rss_mib, run_s (dagster
+variants also success and checks).
+
+    uv run --frozen python bench/medallion.py [--rows 1000000 10000000] [--skip-pandas]
 """
 
 from __future__ import annotations
@@ -182,9 +186,13 @@ def bench(rows: int, work: Path, skip_pandas: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="medallion benchmark")
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--skip-pandas", action="store_true")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[1_000_000, 10_000_000], help="sizes to run"
+    )
+    parser.add_argument("--skip-pandas", action="store_true", help="leave the pandas reference out")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -6,8 +6,14 @@ Per shape, two fresh fleets (environment A only, no daemon) share one fresh uv c
   every wheel, build backend and sdist is fetched from the index;
 - warm: a second fleet with no environments yet, on the cache the cold run filled.
 The repo is made before the clock starts (create-dagster and `uv lock` use the
-default cache). Prints one JSON object; `seconds` is null when the location did
-not load, with the dagfleet reason and message instead.
+default cache).
+
+Prints one JSON object: cpus; shapes, per shape and mode seconds, cli_seconds
+(when `repo add` returned) and cli_exit, plus uv_cache_mib per shape (`seconds`
+is null when the location did not load, with the dagfleet reason and message
+instead); summary, per mode loaded, of and max_seconds; total_seconds.
+
+    uv run --frozen python bench/repo_add_to_loaded.py [--shapes uv_lock] [--modes cold]
 """
 
 from __future__ import annotations
