@@ -289,11 +289,27 @@ def _restore_untouched(original: str, round_trip: str, edited: str) -> str:
     return "".join(out)
 
 
+def _split_preamble(text: str) -> tuple[str, str]:
+    """(comment lines up to a `---` marker, the document after it); ("", text) without
+    one. ruamel would drop comments written before `---`, so they are kept aside."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.rstrip() == "---":
+            return "".join(lines[: index + 1]), "".join(lines[index + 1 :])
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+    return "", text
+
+
 def edit_text(text: str, change: Callable[[CommentedMap], None]) -> str:
     """`text` (a YAML mapping) after `change` ran on its round-trip document, in its own
     style; `text` itself when the data did not change. ValueError if it is no mapping."""
+    preamble, body = _split_preamble(text)
+    return preamble + _edit_body(body, change)
+
+
+def _edit_body(text: str, change: Callable[[CommentedMap], None]) -> str:
     y = _yaml(detect_style(text))
-    y.explicit_start = any(line.rstrip() == "---" for line in text.splitlines()[:50])
     doc = _load_mapping(y, text)
     before = yaml.safe_load(text)
     change(doc)

@@ -298,3 +298,16 @@ def test_detect_style(text: str, style: Style) -> None:
 def test_a_file_that_is_no_mapping_is_refused() -> None:
     with pytest.raises(ValueError, match="not a mapping"):
         merge_patch_text("- a\n- b\n", {"x": 1})
+
+
+def test_replace_keeps_a_default_the_file_spells_out(reg: Registry) -> None:
+    """`suspend: false` says what the spec says: a PUT of the same document keeps it."""
+    text = "name: sales\ngit_url: https://example.com/sales.git\nsuspend: false\nbranch: main\n"
+    path = _write(reg, text)
+    reg.replace("sales", {"name": "sales", "git_url": "https://example.com/sales.git"})
+    assert diff(text, path.read_text()) == (["branch: main"], [])
+
+
+def test_a_document_start_marker_stays() -> None:
+    text = "# header\n---\nname: sales\nbranch: main\n"
+    assert merge_patch_text(text, {"branch": "dev"}) == "# header\n---\nname: sales\nbranch: dev\n"
