@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import yaml
 
-from dagfleet.runtime.graphql import DagsterWebserver
+from tests.support.dagster_client import DagsterTestClient
 
 DAGFLEET = str(Path(sys.executable).parent / "dagfleet")
 
@@ -105,7 +105,7 @@ class RunningFleet:
         self.env = {**os.environ, **(env or {})}
         self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
-        self.gql = DagsterWebserver(f"http://127.0.0.1:{self.web_port}")
+        self.gql = DagsterTestClient(f"http://127.0.0.1:{self.web_port}")
         self.api = f"http://127.0.0.1:{self.api_port}/api/v1"
 
     def start(self) -> RunningFleet:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import grpc as grpc_lib
@@ -50,13 +49,6 @@ def load_error(socket: Path) -> str | None:
     return None
 
 
-def server_id(socket: Path) -> str | None:
-    try:
-        return client(socket).get_server_id(timeout=2)
-    except Exception:
-        return None
-
-
 def active_runs(socket: Path) -> list[str]:
     """Runs the server is still executing (DefaultRunLauncher runs live in it)."""
     from dagster._grpc.types import GetCurrentRunsResult
@@ -67,8 +59,3 @@ def active_runs(socket: Path) -> list[str]:
         return list(deserialize_value(raw, GetCurrentRunsResult).current_runs)
     except Exception:
         return []
-
-
-def shutdown(socket: Path) -> None:
-    with contextlib.suppress(Exception):
-        client(socket).shutdown_server(timeout=5)
