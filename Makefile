@@ -50,7 +50,7 @@ add-repo: install
 	$(DAGFLEET) repo add "$(REPO_NAME)" --git-url "$(REPO_URL)" $(if $(BRANCH),--branch "$(BRANCH)") $(FLEET_ARG)
 
 update-repo: install
-	$(DAGFLEET) repo update "$(REPO_NAME)" $(FLEET_ARG)
+	$(DAGFLEET) repo sync "$(REPO_NAME)" $(FLEET_ARG)
 
 remove-repo: install
 	$(DAGFLEET) repo remove "$(REPO_NAME)" $(FLEET_ARG)

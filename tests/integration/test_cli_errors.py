@@ -100,7 +100,8 @@ def test_init_then_status(tmp_path: Path) -> None:
     assert from_inside.returncode == 0, from_inside.stderr
     assert json.loads(from_inside.stdout) == []
 
-    # A status written by a running fleet is shown as is, Ready derived.
+    # A status a fleet wrote before it stopped: its commit stays, and it says it is stopped
+    # (no `dagfleet up` holds the fleet's lock, see status.liveness).
     from dagfleet.status import LocationStatus, StatusStore
 
     status = LocationStatus(location="medallion-A", repo="medallion", env="A", commit="a" * 40)
@@ -109,9 +110,9 @@ def test_init_then_status(tmp_path: Path) -> None:
     result = run(["status", "--json"], cwd=fleet)
     (shown,) = json.loads(result.stdout)
     assert (shown["location"], shown["commit"]) == ("medallion-A", "a" * 40)
-    assert [(c["type"], c["status"]) for c in shown["conditions"]] == [
-        ("Serving", "True"),
-        ("Ready", "True"),
+    assert [(c["type"], c["status"], c["reason"]) for c in shown["conditions"]] == [
+        ("Serving", "False", "FleetStopped"),
+        ("Ready", "False", "FleetStopped"),
     ]
     stamp = shown["conditions"][1]["last_transition"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", stamp)

@@ -1,6 +1,15 @@
-"""The `dagfleet` command line: one Typer app, sub-apps per area."""
+"""The `dagfleet` command line: one Typer app, sub-apps per area.
+
+Start-up stays light: FastAPI, uvicorn, Dagster, watchfiles and debugpy are
+imported only inside the commands that run them (`up`, `validate`, `playground
+push --watch`), so `dagfleet --help`, `status` and `repo list` start fast
+(bench/cli_start.py measures it). The CLI never imports the API package: it
+reaches a running fleet over HTTP through `cli.client`.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -12,21 +21,44 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(core.dagfleet_version())
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print dagfleet's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """GitOps control plane for self-hosted Dagster."""
+
+
 core.register(app)
 
 
-def _mount_optional() -> None:
-    # Sub-apps are added as their areas land; each module exposes `app`.
+def _mount() -> None:
     from dagfleet.cli import debug, playground, render, repo
 
-    app.add_typer(repo.app, name="repo", help="Add, change, list and remove repositories.")
+    app.add_typer(repo.app, name="repo", help="Add, sync, list and remove repositories.")
     app.add_typer(render.app, name="render", help="Render the fleet for other platforms.")
     app.add_typer(render.deploy_app, name="deploy", help="Render and deploy the fleet.")
     app.add_typer(playground.app, name="playground", help="Push files into playgrounds.")
     debug.register(app)
 
 
-_mount_optional()
+_mount()
 
 
 def main() -> None:

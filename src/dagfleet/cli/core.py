@@ -1,286 +1,303 @@
-"""Core commands: init, up, status, sync, promote."""
+"""Core commands: version, init, up, status, sync, validate, promote."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
 import signal
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dagfleet import scaffold
-from dagfleet.spec import SpecError, load_fleet
-from dagfleet.status import LocationStatus, StatusStore
+from dagfleet.cli import output
+from dagfleet.cli.client import connect
+from dagfleet.cli.discovery import resolve_fleet
+from dagfleet.cli.guard import BAD_INPUT, FAILED, handled
+from dagfleet.cli.options import ApiOpt, EnvOpt, FleetOpt, OptionalRepoArg, RepoArg, TokenOpt
+from dagfleet.cli.output import JsonOpt, OutputOpt
+from dagfleet.cli.progress import watching
 
-# soft_wrap: a problem stays on one line when stderr is a CI log, not a terminal.
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-FleetOpt = Annotated[
-    Path | None,
-    typer.Option("--fleet", help="Fleet directory (default: ./fleet.yaml, else ./.dagfleet)."),
-]
+if TYPE_CHECKING:
+    from dagfleet.spec import Fleet
 
 
 def fleet_dir_or_exit(fleet: Path | None) -> Path:
-    found = fleet if fleet is not None else scaffold.find_fleet_dir(Path.cwd())
+    found = resolve_fleet(fleet)
     if found is None:
-        err.print("no fleet here: run `dagfleet up` for the default fleet or `dagfleet init DIR`")
-        raise typer.Exit(2)
+        output.error(
+            "no fleet here: run `dagfleet up` for the default fleet or `dagfleet init DIR`, "
+            "pass --fleet DIR (or set DAGFLEET_FLEET), or cd into a fleet"
+        )
+        raise typer.Exit(BAD_INPUT)
     return found
 
 
-def load_or_exit(directory: Path) -> Any:
+def load_or_exit(directory: Path, what: str = "nothing was started") -> Fleet:
+    from dagfleet.spec import SpecError, load_fleet
+
     try:
         return load_fleet(directory)
     except SpecError as exc:
         for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", highlight=False)
-        err.print(f"{len(exc.problems)} problem(s); nothing was started.")
-        raise typer.Exit(2) from None
+            output.error(str(problem))
+        output.note(f"{len(exc.problems)} problem(s); {what}.")
+        raise typer.Exit(BAD_INPUT) from None
 
 
-def api_url(directory: Path, given: str | None) -> str:
-    if given:
-        return given.rstrip("/")
-    if os.environ.get("DAGFLEET_API_URL"):
-        return os.environ["DAGFLEET_API_URL"].rstrip("/")
-    fleet = load_or_exit(directory)
-    api = fleet.spec.instance.api
-    return f"http://{api.host}:{api.port}"
+def dagfleet_version() -> str:
+    from dagfleet.service.identity import dagfleet_version as v
+
+    return v()
 
 
-def api_call(method: str, url: str, token: str | None, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def version() -> None:
+    """Print dagfleet's version (also `dagfleet --version`)."""
+    typer.echo(dagfleet_version())
+
+
+def init(directory: Annotated[Path, typer.Argument(help="Where to write the fleet.")]) -> None:
+    """Write the default fleet (medallion in A and B) as editable files."""
+    from dagfleet import scaffold
+
     try:
-        resp = httpx.request(method, url, headers=headers, timeout=930.0, **kwargs)
-    except httpx.HTTPError:
-        err.print(
-            f"no running fleet answers at {url.split('/api/')[0]}: start it with `dagfleet up`"
-        )
-        raise typer.Exit(3) from None
-    if resp.status_code >= 400:
+        scaffold.init_fleet(directory)
+    except FileExistsError as exc:
+        output.error(f"{exc}: choose an empty directory")
+        raise typer.Exit(BAD_INPUT) from None
+    output.line(f"wrote {directory}/fleet.yaml and {directory}/repos/medallion.yaml", True)
+    output.line(f"start it with: cd {directory} && dagfleet up", True)
+
+
+def _announce_progress(app_: Any, directory: Path, stop: threading.Event, started: float) -> None:
+    """During start-up: each location's step (clone, uv install, load) until all load."""
+    from dagfleet.layout import Layout
+    from dagfleet.status import StatusStore
+
+    store = StatusStore(Layout.for_fleet(directory).status)
+    ready = threading.Event()
+
+    def wait() -> None:
+        if app_.wait_ready(600):
+            ready.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    with watching("dagfleet: loading the locations", store.all):
+        while not ready.is_set() and not stop.is_set():
+            ready.wait(0.5)
+    if ready.is_set():
+        output.note(f"dagfleet: all locations loaded in {time.monotonic() - started:.1f}s")
+
+
+def up(
+    fleet: FleetOpt = None,
+    port: Annotated[
+        int | None, typer.Option(help="Dagster UI port (fleet.yaml default 3000).")
+    ] = None,
+    api_port: Annotated[int | None, typer.Option(help="dagfleet API port (default 3030).")] = None,
+    no_daemon: Annotated[
+        bool, typer.Option("--no-daemon", help="Do not run dagster-daemon.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Run the fleet: code servers, Dagster webserver and daemon, the API. Ctrl-C stops all."""
+    from dagfleet import scaffold
+    from dagfleet.app import FleetApp, Settings
+    from dagfleet.control import StartRefused
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    directory = resolve_fleet(fleet)
+    if directory is None:
+        output.note("no fleet.yaml here: starting the default fleet in ./.dagfleet")
+        directory = scaffold.ensure_embedded_default(Path.cwd())
+    load_or_exit(directory)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    app_ = FleetApp(
+        Settings(fleet_dir=directory, webserver_port=port, api_port=api_port, daemon=not no_daemon)
+    )
+    refused: tuple[type[Exception], ...] = (StartRefused,)
+    with contextlib.suppress(ImportError):  # a StartRefused once liveness subclasses it
+        from dagfleet.status.liveness import FleetAlreadyRunning
+
+        refused = (StartRefused, FleetAlreadyRunning)
+    started = time.monotonic()
+    try:
         try:
-            detail = resp.json().get("detail", resp.text)
-        except ValueError:
-            detail = resp.text
-        err.print(f"[red]error[/red] {resp.status_code}: {detail}", highlight=False)
-        raise typer.Exit(1)
-    return resp.json() if resp.content else None
-
-
-def _status_table(statuses: list[LocationStatus]) -> Table:
-    table = Table("LOCATION", "ENV", "COMMIT", "READY", "REASON", "SERVER", "MESSAGE")
-    for s in statuses:
-        ready = s.condition("Ready")
-        synced = s.condition("Synced")
-        reason = ready.reason if ready else ""
-        message = ready.message if ready else ""
-        if synced is not None and synced.status == "False" and ready and ready.status == "True":
-            reason, message = synced.reason, synced.message
-        table.add_row(
-            s.location,
-            s.env,
-            (s.commit or "-")[:12],
-            ready.status if ready else "Unknown",
-            reason,
-            _server(s),
-            message.splitlines()[0][:80] if message else "",
+            app_.start()
+        except refused as exc:
+            output.error(str(exc))
+            raise typer.Exit(BAD_INPUT) from None
+        output.note(
+            f"dagfleet: starting {len(app_.fleet.locations())} locations; UI at {app_.web_url}"
         )
-    return table
+        threading.Thread(
+            target=_announce_progress, args=(app_, directory, stop, started), daemon=True
+        ).start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        output.note("dagfleet: stopping")
+        app_.stop()
+        output.note("dagfleet: stopped")
 
 
-def _server(s: LocationStatus) -> str:
-    """Where the location is served: its socket, plus the debugpy port when debuggable."""
-    where = Path(s.address).name if s.address else "-"
-    return f"{where} debug:{s.debug_port}" if s.debug_port else where
+def status(
+    fleet: FleetOpt = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    fmt: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every location: environment, commit, readiness, where it is served."""
+    with handled():
+        conn = connect(fleet, api, token, changes=False)
+        if conn.remote is None and conn.fleet_dir is not None:
+            load_or_exit(conn.fleet_dir, "fix them, then run `dagfleet status` again")
+        statuses = conn.client.locations()
+    output.emit(
+        [s.model_dump(mode="json") for s in statuses],
+        output.resolve(fmt, as_json),
+        lambda wide: output.status_table(statuses, wide),
+    )
+
+
+def sync_repos(
+    names: list[str] | None,
+    env: str | None,
+    fleet: Path | None,
+    api: str | None,
+    token: str | None,
+    fmt: output.Format,
+) -> None:
+    """Sync each repo now (all when `names` is None); exit 1 if any location failed."""
+    with handled():
+        conn = connect(fleet, api, token, changes=True)
+        client = conn.client
+        repos = names if names is not None else [r.name for r in client.list_repos()]
+        results = []
+        remote = conn.remote
+        if remote is None:  # no runtime: the service refuses with "no running fleet" (exit 3)
+            results = [client.sync_repo(name, env, True) for name in repos]
+        else:
+            poll = remote.clone().locations
+            with watching(f"syncing {', '.join(repos)}", poll):
+                results = [client.sync_repo(name, env, True) for name in repos]
+    output.sync_results(results, fmt, single=names is not None and len(names) == 1)
+    if any(r.failed for r in results):
+        raise typer.Exit(FAILED)
+
+
+def sync(
+    repo: OptionalRepoArg = None,
+    env: EnvOpt = None,
+    fleet: FleetOpt = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    fmt: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync now (fetch, install, load check, publish), print what changed; exit 1 on a failure."""
+    sync_repos([repo] if repo else None, env, fleet, api, token, output.resolve(fmt, as_json))
+
+
+def validate(
+    repo: OptionalRepoArg = None,
+    env: EnvOpt = None,
+    fleet: FleetOpt = None,
+    fmt: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load every location's definitions in its own environment; exit 1 on any error."""
+    from dagfleet.cli.progress import Progress
+    from dagfleet.layout import Layout
+    from dagfleet.reconcile.validate import validate_location
+
+    loaded = load_or_exit(fleet_dir_or_exit(fleet), "nothing was validated")
+    if repo is not None and repo not in loaded.repos:
+        output.error(f"unknown repo {repo!r}: known repos are {', '.join(sorted(loaded.repos))}")
+        raise typer.Exit(BAD_INPUT)
+    envs = [e.name for e in loaded.spec.environments]
+    if env is not None and env not in envs:
+        output.error(f"unknown environment {env!r}: fleet.yaml defines {', '.join(envs)}")
+        raise typer.Exit(BAD_INPUT)
+    layout = Layout.for_fleet(Path(loaded.root))
+    wanted = [
+        loc
+        for loc in loaded.locations()
+        if not loc.playground and (not repo or loc.repo == repo) and (not env or loc.env == env)
+    ]
+    results = []
+    with Progress(f"validating {len(wanted)} location(s)") as progress:
+        for loc in wanted:
+            progress.step(loc.name, "fetching, installing and loading its definitions")
+            results.append(validate_location(loaded, layout, loc))
+
+    def table(wide: bool) -> None:
+        rows = [
+            [r.location, output.short(r.commit, wide), "ok" if r.ok else r.reason, r.message]
+            for r in results
+        ]
+        output.print_table(["LOCATION", "COMMIT", "RESULT", "MESSAGE"], rows, wide, ["MESSAGE"])
+
+    output.emit([asdict(r) for r in results], output.resolve(fmt, as_json), table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(FAILED)
+
+
+def promote(
+    repo: RepoArg,
+    source: Annotated[str, typer.Option("--from", help="Environment whose live commit moves.")],
+    target: Annotated[str, typer.Option("--to", help="Environment whose branch moves.")],
+    merge: Annotated[bool, typer.Option("--merge", help="Merge when the branch diverged.")] = False,
+    fleet: FleetOpt = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    fmt: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move TARGET's branch to the commit live and Ready in SOURCE, and push it."""
+    from pydantic import ValidationError
+
+    from dagfleet.service.models import PromoteRequest
+
+    try:
+        request = PromoteRequest(repo=repo, source=source, target=target, merge=merge)
+    except ValidationError as exc:
+        for e in exc.errors():
+            where = {"source": "--from", "target": "--to", "repo": "REPO"}.get(
+                str(e["loc"][0]), str(e["loc"][0])
+            )
+            output.error(f"{where}: {str(e['msg']).removeprefix('Value error, ')}")
+        raise typer.Exit(BAD_INPUT) from None
+    with handled():
+        result = connect(fleet, api, token, changes=True).client.promote(request)
+
+    def text(wide: bool) -> None:
+        how = "merged" if result.merged else "fast-forwarded"
+        output.line(
+            f"{result.target_branch} {how} to {output.short(result.commit, wide)} "
+            f"(live in {repo}-{source}); {repo}-{target} syncs now",
+            wide,
+        )
+        for note in result.notes:
+            output.note(note)
+
+    output.emit(asdict(result), output.resolve(fmt, as_json), text)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def version() -> None:
-        """Print dagfleet's version."""
-        from importlib.metadata import version as v
-
-        typer.echo(v("dagfleet"))
-
-    @app.command()
-    def init(directory: Annotated[Path, typer.Argument(help="Where to write the fleet.")]) -> None:
-        """Write the default fleet (medallion in A and B) as editable files."""
-        try:
-            scaffold.init_fleet(directory)
-        except FileExistsError as exc:
-            err.print(f"{exc}: choose an empty directory")
-            raise typer.Exit(2) from None
-        out.print(f"wrote {directory}/fleet.yaml and {directory}/repos/medallion.yaml")
-        out.print(f"start it with: cd {directory} && dagfleet up")
-
-    @app.command()
-    def up(
-        fleet: FleetOpt = None,
-        port: Annotated[
-            int | None, typer.Option(help="Dagster UI port (fleet.yaml default 3000).")
-        ] = None,
-        api_port: Annotated[
-            int | None, typer.Option(help="dagfleet API port (default 3030).")
-        ] = None,
-        no_daemon: Annotated[
-            bool, typer.Option("--no-daemon", help="Do not run dagster-daemon.")
-        ] = False,
-        verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
-    ) -> None:
-        """Run the fleet: code servers, Dagster webserver and daemon, the API. Ctrl-C stops all."""
-        from dagfleet.app import FleetApp, Settings
-
-        logging.basicConfig(
-            level=logging.INFO if verbose else logging.WARNING,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        directory = fleet if fleet is not None else scaffold.find_fleet_dir(Path.cwd())
-        if directory is None:
-            err.print("no fleet.yaml here: starting the default fleet in ./.dagfleet")
-            directory = scaffold.ensure_embedded_default(Path.cwd())
-        load_or_exit(directory)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        app_ = FleetApp(
-            Settings(
-                fleet_dir=directory, webserver_port=port, api_port=api_port, daemon=not no_daemon
-            )
-        )
-        started = time.monotonic()
-        from dagfleet.api.settings import SettingsError
-        from dagfleet.status.liveness import FleetAlreadyRunning
-
-        try:
-            try:
-                app_.start()
-            except (SettingsError, FleetAlreadyRunning) as exc:
-                err.print(f"[red]error[/red] {exc}", highlight=False)
-                raise typer.Exit(2) from None
-            err.print(
-                f"dagfleet: starting {len(app_.fleet.locations())} locations; UI at {app_.web_url}"
-            )
-
-            def announce() -> None:
-                if app_.wait_ready(600):
-                    elapsed = time.monotonic() - started
-                    err.print(f"dagfleet: all locations loaded in {elapsed:.1f}s")
-
-            threading.Thread(target=announce, daemon=True).start()
-            while not stop.wait(0.5):
-                pass
-        finally:
-            err.print("dagfleet: stopping")
-            app_.stop()
-            err.print("dagfleet: stopped")
-
-    @app.command()
-    def status(
-        fleet: FleetOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Every location: environment, commit, address and conditions."""
-        directory = fleet_dir_or_exit(fleet)
-        loaded = load_or_exit(directory)
-        from dagfleet.layout import Layout
-
-        store = StatusStore(Layout.for_fleet(Path(loaded.root)).status)
-        wanted = [loc.name for loc in loaded.locations()]
-        statuses = [s for s in (store.read(n) for n in wanted) if s is not None]
-        for repo in loaded.repos.values():
-            if repo.suspend:
-                statuses += [s for s in store.all() if s.repo == repo.name]
-        if as_json:
-            typer.echo(json.dumps([s.model_dump() for s in statuses], indent=2))
-            return
-        out.print(_status_table(statuses))
-
-    @app.command()
-    def sync(
-        repo: Annotated[str | None, typer.Argument(help="Repo to sync (default: all).")] = None,
-        env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
-        fleet: FleetOpt = None,
-        api: Annotated[str | None, typer.Option("--api", help="dagfleet API URL.")] = None,
-        token: Annotated[str | None, typer.Option(envvar="DAGFLEET_API_TOKEN")] = None,
-    ) -> None:
-        """Sync now and print what changed."""
-        directory = fleet_dir_or_exit(fleet)
-        base = api_url(directory, api) + "/api/v1"
-        repos = [repo] if repo else sorted(load_or_exit(directory).repos)
-        for name in repos:
-            params = {"env": env} if env else {}
-            result = api_call("POST", f"{base}/repos/{name}/sync", token, params=params)
-            for item in result if isinstance(result, list) else result.get("outcomes", []):
-                _print_outcome(item)
-
-    @app.command()
-    def validate(
-        repo: Annotated[str | None, typer.Argument(help="Repo to validate (default: all).")] = None,
-        env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
-        fleet: FleetOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Load every location's definitions in its own environment; exit 1 on any error."""
-        from dagfleet.layout import Layout
-        from dagfleet.reconcile.validate import validate as run_validate
-
-        directory = fleet_dir_or_exit(fleet)
-        loaded = load_or_exit(directory)
-        if repo is not None and repo not in loaded.repos:
-            err.print(f"unknown repo {repo!r}: known repos are {', '.join(sorted(loaded.repos))}")
-            raise typer.Exit(2)
-        results = run_validate(loaded, Layout.for_fleet(Path(loaded.root)), repo, env)
-        if as_json:
-            typer.echo(json.dumps([r.__dict__ for r in results], indent=2))
-        else:
-            for r in results:
-                mark = "[green]ok[/green]" if r.ok else f"[red]{r.reason}[/red]"
-                out.print(f"{r.location} {(r.commit or '-')[:12]} {mark} {r.message}")
-        if not all(r.ok for r in results):
-            raise typer.Exit(1)
-
-    @app.command()
-    def promote(
-        repo: Annotated[str, typer.Argument(help="Repo to promote.")],
-        source: Annotated[str, typer.Option("--from", help="Environment whose live commit moves.")],
-        target: Annotated[str, typer.Option("--to", help="Environment whose branch moves.")],
-        merge: Annotated[
-            bool, typer.Option("--merge", help="Merge when the branch diverged.")
-        ] = False,
-        fleet: FleetOpt = None,
-        api: Annotated[str | None, typer.Option("--api", help="dagfleet API URL.")] = None,
-        token: Annotated[str | None, typer.Option(envvar="DAGFLEET_API_TOKEN")] = None,
-    ) -> None:
-        """Move TARGET's branch to the commit live and Ready in SOURCE, and push it."""
-        directory = fleet_dir_or_exit(fleet)
-        base = api_url(directory, api) + "/api/v1"
-        body = {"repo": repo, "source": source, "target": target, "merge": merge}
-        result = api_call("POST", f"{base}/promote", token, json=body)
-        how = "merged" if result.get("merged") else "fast-forwarded"
-        out.print(
-            f"{result['target_branch']} {how} to {result['commit'][:12]} "
-            f"(live in {repo}-{source}); {repo}-{target} syncs now"
-        )
-
-
-def _print_outcome(item: dict[str, Any]) -> None:
-    name = item.get("location", "?")
-    if item.get("error"):
-        out.print(
-            f"{name}: [red]{item.get('reason') or 'failed'}[/red] {item['error'].splitlines()[0]}"
-        )
-    elif item.get("changed"):
-        prev = (item.get("previous") or "none")[:12]
-        out.print(f"{name}: {prev} -> {(item.get('commit') or '')[:12]}")
-    else:
-        out.print(f"{name}: unchanged at {(item.get('commit') or '-')[:12]}")
+    app.command()(version)
+    app.command()(init)
+    app.command()(up)
+    app.command()(status)
+    app.command()(sync)
+    app.command()(validate)
+    app.command()(promote)

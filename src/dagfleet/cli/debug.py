@@ -10,12 +10,17 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from dagfleet.cli.core import FleetOpt, fleet_dir_or_exit, load_or_exit
+from dagfleet.cli import output
+from dagfleet.cli.client import ApiError, connect
+from dagfleet.cli.core import load_or_exit
+from dagfleet.cli.guard import BAD_INPUT, handled
+from dagfleet.cli.options import ApiOpt, FleetOpt, LocationArg, TokenOpt
+from dagfleet.cli.output import JsonOpt, OutputOpt
+from dagfleet.control import ControlError
 from dagfleet.debugging import (
     LOCAL_HOST,
     DebugError,
@@ -29,18 +34,17 @@ from dagfleet.debugging import (
 )
 from dagfleet.layout import Layout
 from dagfleet.spec import Fleet
-from dagfleet.status import StatusStore
+from dagfleet.status import LocationStatus
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+err = output.err
+out = output.out
 
 
-def describe(fleet: Fleet, location: str) -> dict[str, Any]:
+def describe(fleet: Fleet, location: str, status: LocationStatus | None) -> dict[str, Any]:
     """Everything `dagfleet debug` prints, as one JSON-able document."""
     loc = location_spec(fleet, location)
     check_debuggable(fleet, loc)
     layout = Layout.for_fleet(Path(fleet.root))
-    status = StatusStore(layout.status).read(loc.name)
     port = status.debug_port if status is not None else None
     remote_root = local_remote_root(layout.root, loc)
     doc: dict[str, Any] = {
@@ -114,21 +118,30 @@ def _print(doc: dict[str, Any]) -> None:
 
 
 def debug(
-    location: Annotated[str, typer.Argument(help="Location, e.g. demo-A or playground-A.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    location: LocationArg,
+    fmt: OutputOpt = None,
+    as_json: JsonOpt = False,
     fleet: FleetOpt = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Print the debug port, a VS Code attach configuration and the port-forward command."""
-    loaded = load_or_exit(fleet_dir_or_exit(fleet))
+    with handled():
+        conn = connect(fleet, api, token, changes=False)
+        if conn.fleet_dir is None:
+            output.error("dagfleet debug reads the fleet files: pass --fleet DIR or cd into it")
+            raise typer.Exit(BAD_INPUT)
+        loaded = load_or_exit(conn.fleet_dir, "fix them, then run `dagfleet debug` again")
+        try:
+            status: LocationStatus | None = conn.client.location(location)
+        except (ApiError, ControlError):
+            status = None  # never synced here: describe says how it would be debugged
     try:
-        doc = describe(loaded, location)
+        doc = describe(loaded, location, status)
     except DebugError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps(doc, indent=2))
-    else:
-        _print(doc)
+        output.error(str(exc))
+        raise typer.Exit(BAD_INPUT) from None
+    output.emit(doc, output.resolve(fmt, as_json), lambda _wide: _print(doc))
 
 
 def register(app: typer.Typer) -> None:

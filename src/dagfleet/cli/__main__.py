@@ -1,0 +1,5 @@
+"""`python -m dagfleet.cli`: the same as the `dagfleet` command."""
+
+from dagfleet.cli import main
+
+main()
