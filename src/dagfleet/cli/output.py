@@ -102,10 +102,7 @@ def print_table(
         for r in rows
     ]
     natural = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    if wide:
-        widths = natural
-    else:
-        widths = fit(natural, [h in flex for h in headers], width())
+    widths = natural if wide else fit(natural, [h in flex for h in headers], width())
     for row in [list(headers), *cells]:
         padded = [cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)]
         sys.stdout.write("  ".join(padded).rstrip() + "\n")

@@ -90,9 +90,9 @@ def environment(
 def _monorepo_locations(url: str, branch: str | None) -> list[Any]:
     """The repository's code locations when it holds several; [] otherwise or when it
     cannot be read now (the runtime then reports what it finds)."""
+    from dagfleet.discovery import DiscoveryError
     from dagfleet.gitops.errors import GitError
     from dagfleet.gitops.probe import remote_locations
-    from dagfleet.discovery import DiscoveryError
 
     try:
         return list(remote_locations(url, branch))
