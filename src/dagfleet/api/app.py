@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 
 from dagfleet.api import routes_fleet, routes_playground, routes_repos
+from dagfleet.api.auth import Read
 from dagfleet.api.context import ApiContext, StatusCache
 from dagfleet.api.errors import BodyLimit, install_handlers
 from dagfleet.api.settings import ApiSettings
@@ -38,5 +39,14 @@ def create_app(
     api.include_router(routes_fleet.router)
     api.include_router(routes_playground.router)
     app.include_router(api)
+    # Where Prometheus scrapers look by default; the same handler and auth as /api/v1/metrics.
+    app.add_api_route(
+        "/metrics",
+        routes_fleet.prometheus,
+        methods=["GET"],
+        dependencies=[Read],
+        response_class=Response,
+        include_in_schema=False,
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -1,11 +1,24 @@
-"""Prometheus metrics, computed at scrape time from the locations' status records."""
+"""Prometheus metrics, computed at scrape time from the locations' status records.
+
+Also the process metrics a scraper expects: dagfleet's own process (prometheus_client's
+process, platform and GC collectors) and each live code server's resident memory and
+CPU seconds, read with psutil from the PID its status records (the server process
+itself; runs it launches are processes of their own). Dead PIDs are skipped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, generate_latest
+import psutil
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -63,7 +76,45 @@ class StatusCollector(Collector):
         return [ready, duration, last_ok, failures, count]
 
 
+class CodeServerCollector(Collector):
+    """Resident memory and CPU seconds of every location's code server that is alive."""
+
+    def __init__(self, statuses: Callable[[], list[LocationStatus]]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Iterable[Metric]:
+        memory = GaugeMetricFamily(
+            "dagfleet_code_server_resident_memory_bytes",
+            "Resident memory of the location's code server process",
+            labels=LABELS,
+        )
+        cpu = CounterMetricFamily(
+            "dagfleet_code_server_cpu_seconds",
+            "User and system CPU time of the location's code server process",
+            labels=LABELS,
+        )
+        for s in self.statuses():
+            if s.pid is None:
+                continue
+            try:
+                proc = psutil.Process(s.pid)
+                with proc.oneshot():
+                    rss = proc.memory_info().rss
+                    times = proc.cpu_times()
+            except psutil.Error:  # gone (or not ours to read): nothing to report
+                continue
+            labels = [s.location, s.repo, s.env]
+            memory.add_metric(labels, float(rss))
+            cpu.add_metric(labels, times.user + times.system)
+        return [memory, cpu]
+
+
 def render(statuses: Callable[[], list[LocationStatus]]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(statuses))
+    registry.register(CodeServerCollector(statuses))
+    # A per-scrape registry, so the default one's collectors are registered here too.
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return generate_latest(registry)
