@@ -197,9 +197,15 @@ class Registry:
         with exclusive(self.root, LOCK_KEY):
             yield
 
-    def _write_text(self, path: Path, text: str, name: str) -> RepoEntry:
-        """Validate what `text` says (as the loader will read it), then write it."""
-        spec = self.validate(yaml.safe_load(text) or {}, name)
+    def _write_text(
+        self, path: Path, text: str, name: str, validated: RepoSpec | None = None
+    ) -> RepoEntry:
+        """Validate what `text` says (as the loader will read it), then write it; when it
+        says `validated`, already checked against the other repos, parsing it is enough."""
+        data = yaml.safe_load(text) or {}
+        spec = validated
+        if spec is None or parse_repo(data, f"{REPOS_DIR}/{path.name}") != spec:
+            spec = self.validate(data, name)
         raw = text.encode()
         atomic_write(path, raw)
         return RepoEntry(spec, etag_of(raw))
@@ -232,7 +238,7 @@ class Registry:
             _, path = self._current(name, if_match)
             text = path.read_text(encoding="utf-8")
             written = kept_document(spec, yaml.safe_load(text) or {})
-            return self._write_text(path, replace_text(text, written), name)
+            return self._write_text(path, replace_text(text, written), name, spec)
 
     def patch(self, name: str, patch: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:
         """Merge-patch the file in place, keeping its comments, order and quoting."""

@@ -312,13 +312,16 @@ def _edit_body(text: str, change: Callable[[CommentedMap], None]) -> str:
     y = _yaml(detect_style(text))
     doc = _load_mapping(y, text)
     before = yaml.safe_load(text)
+    round_trip = _dump(y, doc)
     change(doc)
     edited = _dump(y, doc)
     after = yaml.safe_load(edited)
     if after == (before or {}):
         return text
+    if round_trip == text:
+        return edited  # ruamel spells every line as the file does
     try:
-        restored = _restore_untouched(text, _dump(y, _load_mapping(y, text)), edited)
+        restored = _restore_untouched(text, round_trip, edited)
         if yaml.safe_load(restored) == after:
             return restored
     except yaml.YAMLError:
