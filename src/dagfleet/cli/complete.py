@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import click
+import typer
 import yaml
 
 from dagfleet.cli.discovery import FLEET_FILE, resolve_fleet
@@ -19,7 +19,7 @@ from dagfleet.layout import Layout
 REPOS_DIR = "repos"
 
 
-def _fleet(ctx: click.Context | None) -> Path | None:
+def _fleet(ctx: typer.Context | None) -> Path | None:
     given = None
     with contextlib.suppress(Exception):
         while ctx is not None and given is None:
@@ -47,7 +47,7 @@ def location_names(fleet_dir: Path) -> list[str]:
     return sorted(names)
 
 
-def _matching(ctx: click.Context | None, incomplete: str, names: Any) -> list[str]:
+def _matching(ctx: typer.Context | None, incomplete: str, names: Any) -> list[str]:
     try:
         fleet_dir = _fleet(ctx)
         if fleet_dir is None:
@@ -57,13 +57,13 @@ def _matching(ctx: click.Context | None, incomplete: str, names: Any) -> list[st
         return []
 
 
-def complete_repo(ctx: click.Context, incomplete: str) -> list[str]:
+def complete_repo(ctx: typer.Context, incomplete: str) -> list[str]:
     return _matching(ctx, incomplete, repo_names)
 
 
-def complete_env(ctx: click.Context, incomplete: str) -> list[str]:
+def complete_env(ctx: typer.Context, incomplete: str) -> list[str]:
     return _matching(ctx, incomplete, env_names)
 
 
-def complete_location(ctx: click.Context, incomplete: str) -> list[str]:
+def complete_location(ctx: typer.Context, incomplete: str) -> list[str]:
     return _matching(ctx, incomplete, location_names)
