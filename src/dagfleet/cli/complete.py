@@ -20,11 +20,13 @@ REPOS_DIR = "repos"
 
 
 def _fleet(ctx: typer.Context | None) -> Path | None:
+    """--fleet as typed so far on the command line (or its parents'), else discovery."""
     given = None
+    level: Any = ctx
     with contextlib.suppress(Exception):
-        while ctx is not None and given is None:
-            given = ctx.params.get("fleet")
-            ctx = ctx.parent
+        while level is not None and given is None:
+            given = level.params.get("fleet")
+            level = level.parent
     return resolve_fleet(Path(given) if given else None)
 
 
