@@ -81,3 +81,18 @@ def test_compose_instance_is_loaded_by_dagster(tmp_path: Path) -> None:
         instance.dispose()
     # ECS writes the same settings into its instance's dagster.yaml.
     assert "max_runtime_seconds: 3600" in out["ecs"]["template.yaml"]
+
+
+def test_compose_passes_a_dollar_in_a_setting_through_unchanged() -> None:
+    """Compose interpolates `$NAME` in service environments; a user's `$` must survive."""
+    doc = default_fleet_document()
+    doc.setdefault("instance", {})["dagster"] = {
+        "python_logs": {"managed_python_loggers": ["team$logger"]}
+    }
+    fleet = make_fleet(doc, [medallion_repo_document("https://git.example.com/m.git")])
+    text = texts(render_all(fleet)["compose"])["compose.yaml"]
+    escaped = _dagster_yaml(text)
+    assert escaped["python_logs"]["managed_python_loggers"] == ["team$$logger"]
+    # What compose hands the container after its interpolation ($$ -> $):
+    loaded = yaml.safe_load(yaml.safe_dump(escaped).replace("$$", "$"))
+    assert loaded["python_logs"]["managed_python_loggers"] == ["team$logger"]

@@ -138,11 +138,12 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
         )
         instance_env = {
             **pg,
-            # fleet.yaml's instance.dagster: Dagster settings the loader checked.
-            "DAGSTER_YAML": yaml.safe_dump(
-                {**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False
+            # fleet.yaml's instance.dagster: Dagster settings the loader checked. `$$`:
+            # compose would otherwise interpolate a `$` in a user's value.
+            "DAGSTER_YAML": _literal(
+                yaml.safe_dump({**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False)
             ),
-            "WORKSPACE_YAML": yaml.safe_dump(workspace, sort_keys=False),
+            "WORKSPACE_YAML": _literal(yaml.safe_dump(workspace, sort_keys=False)),
         }
         depends = {f"postgres-{e}": {"condition": "service_healthy"}}
         depends.update(
@@ -191,3 +192,8 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
     if secrets:
         doc["secrets"] = secrets
     return {"compose.yaml": doc}
+
+
+def _literal(value: str) -> str:
+    """`value` as compose passes it through unchanged: `$` escaped as `$$`."""
+    return value.replace("$", "$$")
