@@ -71,13 +71,14 @@ def test_version_flags() -> None:
 PROBE = """
 import json, sys
 from dagfleet.cli import app
+code = 0
 try:
     app(sys.argv[1:])
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code or 0
 heavy = {heavy!r}
 hit = [m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy)]
-print(json.dumps(sorted(hit)))
+print(json.dumps([code, sorted(hit)]))
 """
 
 
@@ -89,7 +90,7 @@ print(json.dumps(sorted(hit)))
 def test_light_commands_never_import_the_server_stack(tmp_path: Path, args: list[str]) -> None:
     fleet = tmp_path / "fleet"
     (fleet / "repos").mkdir(parents=True)
-    (fleet / "fleet.yaml").write_text("name: light\n")
+    (fleet / "fleet.yaml").write_text("name: light\nenvironments: [{name: A}]\n")
     (fleet / "repos" / "demo.yaml").write_text("name: demo\ngit_url: /srv/demo.git\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLEET_")}
     env["DAGFLEET_API_URL"] = "http://127.0.0.1:9"  # nobody answers: the files are read
@@ -103,7 +104,8 @@ def test_light_commands_never_import_the_server_stack(tmp_path: Path, args: list
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    imported = json.loads(result.stdout.splitlines()[-1])
+    code, imported = json.loads(result.stdout.splitlines()[-1])
+    assert code == 0, result.stdout + result.stderr  # the command ran all the way
     assert imported == [], f"{' '.join(args)} imported {imported}"
 
 
