@@ -21,8 +21,8 @@ from pathlib import Path
 
 from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
-from dagfleet.reconcile.context import MirrorPool, RuntimeContext
-from dagfleet.reconcile.manager import FleetRuntime
+from dagfleet.reconcile.context import MirrorPool, ReconcileContext
+from dagfleet.reconcile.manager import Reconciler
 from dagfleet.runtime import instance
 from dagfleet.runtime.central import Supervised, daemon_args, wait_http, webserver_args
 from dagfleet.runtime.graphql import DagsterWebserver
@@ -66,7 +66,7 @@ class FleetApp:
         self.webserver: Supervised | None = None
         self.daemon: Supervised | None = None
         self.api_server: object | None = None
-        self.runtime: FleetRuntime | None = None
+        self.reconciler: Reconciler | None = None
         self._web_ready = threading.Event()
         self._gql = DagsterWebserver(self.web_url)
         self.spares = SparePool(self.pids, self.layout.logs, str(self.layout.root))
@@ -86,8 +86,8 @@ class FleetApp:
             log.warning("reloading %s in the webserver failed: %s", location, exc)
 
     def _on_workspace_changed(self, locations: list[LocationSpec]) -> None:
-        if self.runtime is not None:
-            write_prefixes(self.runtime.ctx.fleet)  # where step logs of each repo go
+        if self.reconciler is not None:
+            write_prefixes(self.reconciler.ctx.fleet)  # where step logs of each repo go
         entries = [(loc.name, self.layout.socket(loc.name)) for loc in locations]
         changed = instance.write_workspace(
             self.layout.dagster_home, instance.workspace_yaml(entries)
@@ -118,7 +118,7 @@ class FleetApp:
         store = StatusStore(self.layout.status)
         for status in store.all():  # the last stop's FleetStopped: starting again now
             store.write(as_started(status))
-        ctx = RuntimeContext(
+        ctx = ReconcileContext(
             layout=self.layout,
             fleet_ref=[self.fleet],
             builder=EnvBuilder(
@@ -132,11 +132,11 @@ class FleetApp:
             on_published=self._on_published,
             spares=self.spares,
         )
-        self.runtime = FleetRuntime(ctx, on_workspace_changed=self._on_workspace_changed)
+        self.reconciler = Reconciler(ctx, on_workspace_changed=self._on_workspace_changed)
         if self.settings.api:
             # First, so that an unsafe bind (no tokens, not loopback) stops us early.
             self._start_api()
-        self.runtime.start()
+        self.reconciler.start()
         env = instance.instance_env(home)
         env["DAGFLEET_STATE"] = str(self.layout.root)
         workspace = home / "workspace.yaml"
@@ -183,12 +183,12 @@ class FleetApp:
             from dagfleet.api.server import start_api
         except ImportError:
             return
-        assert self.runtime is not None
+        assert self.reconciler is not None
         self.api_server = start_api(
             Path(self.settings.fleet_dir),
             self.api_host,
             self.api_port,
-            self.runtime,
+            self.reconciler,
             self._web_ready.is_set,
         )
 
@@ -209,9 +209,9 @@ class FleetApp:
         deadline = time.monotonic() + timeout
         if not self._web_ready.wait(timeout):
             return False
-        assert self.runtime is not None
+        assert self.reconciler is not None
         while time.monotonic() < deadline:
-            wanted = set(self.runtime.loops)
+            wanted = set(self.reconciler.loops)
             try:
                 if wanted <= self._gql.loaded_locations():
                     return True
@@ -229,8 +229,8 @@ class FleetApp:
         if callable(stop_api):
             stop_api()
         threads = []
-        if self.runtime is not None:
-            threads.append(threading.Thread(target=self.runtime.stop))
+        if self.reconciler is not None:
+            threads.append(threading.Thread(target=self.reconciler.stop))
         for proc in (self.webserver, self.daemon):
             if proc is not None:
                 threads.append(threading.Thread(target=proc.stop))

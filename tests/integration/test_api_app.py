@@ -37,7 +37,7 @@ V1 = "/api/v1"
 
 @dataclass
 class RecordingController(OfflineController):
-    """Stands in for the live runtime (FleetRuntime): records what the API asked of it."""
+    """Stands in for the live runtime (Reconciler): records what the API asked of it."""
 
     fleet_dir: Path
     calls: list[tuple[Any, ...]] = field(default_factory=list)

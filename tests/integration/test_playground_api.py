@@ -1,7 +1,7 @@
 """The real API app over a real fleet directory: /api/v1/playground (list, get, put, delete).
 
 `RecordingController` is defined here and stands in for the live runtime
-(`FleetRuntime`, whose PlaygroundLoop would serve the files): it records the
+(`Reconciler`, whose PlaygroundLoop would serve the files): it records the
 `playground_changed` calls the API makes. Files land in the real playground
 directory of the fleet's state.
 """

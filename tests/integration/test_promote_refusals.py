@@ -1,7 +1,7 @@
 """Promotion refuses when the source's live commit is not Ready (issue 3).
 
 The refusal depends only on what the source location's loop holds (its live
-server and its status), so these tests build the real FleetRuntime over a real
+server and its status), so these tests build the real Reconciler over a real
 fleet directory and a real `file://` remote, with loops that are never started:
 each test puts the source loop in a known state through the status store, the
 way a loop reports it. The CLI runs as a user runs it, against the real API app
@@ -20,7 +20,7 @@ import pytest
 from dagfleet.api import ApiServer, ApiSettings, create_app
 from dagfleet.control import ControlError
 from dagfleet.reconcile.location import LocationLoop
-from dagfleet.reconcile.manager import FleetRuntime
+from dagfleet.reconcile.manager import Reconciler
 from dagfleet.status import LocationStatus, Reason
 from tests.e2e.conftest import with_asset
 from tests.support.fleetproc import free_port, promote_demo, write_fleet
@@ -39,11 +39,11 @@ def fleet_dir(tmp_path: Path, code_repo: CodeRepo) -> Path:
 
 
 @pytest.fixture
-def runtime(fleet_dir: Path) -> FleetRuntime:
+def runtime(fleet_dir: Path) -> Reconciler:
     return idle_runtime(fleet_dir)
 
 
-def put_loop(rt: FleetRuntime, location: str, status: LocationStatus, live: str | None) -> None:
+def put_loop(rt: Reconciler, location: str, status: LocationStatus, live: str | None) -> None:
     """A never-started loop for `location` that reads `status` from the store and serves `live`."""
     rt.ctx.store.write(status)
     spec = next(s for s in rt.ctx.fleet.locations() if s.name == location)
@@ -63,7 +63,7 @@ def status(
     return s
 
 
-def no_good_commit(rt: FleetRuntime, code_repo: CodeRepo) -> str:
+def no_good_commit(rt: Reconciler, code_repo: CodeRepo) -> str:
     """A's only new commit failed to load and nothing ever loaded: no live server."""
     bad = code_repo.commit({"demo/definitions.py": "def broken(:\n"}, "broken")
     code_repo.push("A")
@@ -81,7 +81,7 @@ def no_good_commit(rt: FleetRuntime, code_repo: CodeRepo) -> str:
     return bad
 
 
-def crashed(rt: FleetRuntime, code_repo: CodeRepo) -> str:
+def crashed(rt: Reconciler, code_repo: CodeRepo) -> str:
     """A's live commit loaded once, but its code server crashed and does not restart."""
     good = code_repo.commit({"demo/definitions.py": with_asset("a1")}, "a1")
     code_repo.push("A")
@@ -101,7 +101,7 @@ def crashed(rt: FleetRuntime, code_repo: CodeRepo) -> str:
 
 
 @pytest.fixture
-def api(fleet_dir: Path, runtime: FleetRuntime) -> Iterator[str]:
+def api(fleet_dir: Path, runtime: Reconciler) -> Iterator[str]:
     server = ApiServer(
         create_app(ApiSettings(fleet_dir=fleet_dir), runtime), "127.0.0.1", free_port()
     )
@@ -114,7 +114,7 @@ def api(fleet_dir: Path, runtime: FleetRuntime) -> Iterator[str]:
 
 @pytest.mark.parametrize("state", [no_good_commit, crashed], ids=["no-good-commit", "crashed"])
 def test_not_ready_source_is_refused(
-    runtime: FleetRuntime, code_repo: CodeRepo, fleet_dir: Path, api: str, state: object
+    runtime: Reconciler, code_repo: CodeRepo, fleet_dir: Path, api: str, state: object
 ) -> None:
     b_before = code_repo.tip("B")
     a_tip = state(runtime, code_repo)  # type: ignore[operator]
@@ -135,7 +135,7 @@ def test_not_ready_source_is_refused(
     assert code_repo.tip("A") == a_tip  # nothing was pushed anywhere
 
 
-def test_ready_source_is_promoted(runtime: FleetRuntime, code_repo: CodeRepo) -> None:
+def test_ready_source_is_promoted(runtime: Reconciler, code_repo: CodeRepo) -> None:
     """The control: the same set-up with A Ready promotes A's live commit."""
     good = crashed(runtime, code_repo)
     put_loop(

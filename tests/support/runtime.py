@@ -1,4 +1,4 @@
-"""A real FleetRuntime over a fleet directory whose loops are never started.
+"""A real Reconciler over a fleet directory whose loops are never started.
 
 For API and CLI tests that need the runtime's registry, status store and
 controller, but no code servers.
@@ -10,16 +10,16 @@ from pathlib import Path
 
 from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
-from dagfleet.reconcile.context import MirrorPool, RuntimeContext
-from dagfleet.reconcile.manager import FleetRuntime
+from dagfleet.reconcile.context import MirrorPool, ReconcileContext
+from dagfleet.reconcile.manager import Reconciler
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.spec import load_fleet
 from dagfleet.status import StatusStore
 
 
-def idle_runtime(fleet_dir: Path) -> FleetRuntime:
+def idle_runtime(fleet_dir: Path) -> Reconciler:
     layout = Layout.for_fleet(fleet_dir)
-    ctx = RuntimeContext(
+    ctx = ReconcileContext(
         layout=layout,
         fleet_ref=[load_fleet(fleet_dir)],
         builder=EnvBuilder(layout.venvs),
@@ -27,4 +27,4 @@ def idle_runtime(fleet_dir: Path) -> FleetRuntime:
         store=StatusStore(layout.status),
         pids=PidRegistry(layout.root / "pids", marker=str(layout.root)),
     )
-    return FleetRuntime(ctx, on_workspace_changed=lambda _locations: None)
+    return Reconciler(ctx, on_workspace_changed=lambda _locations: None)

@@ -89,7 +89,7 @@ class MirrorPool:
 
 
 @dataclass
-class RuntimeContext:
+class ReconcileContext:
     layout: Layout
     fleet_ref: list[Fleet]
     builder: EnvBuilder

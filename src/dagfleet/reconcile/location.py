@@ -23,7 +23,7 @@ from dagfleet.control import SyncOutcome
 from dagfleet.faults import checkpoint
 from dagfleet.gitops import checkout
 from dagfleet.gitops.git import GitError, Mirror
-from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.reconcile.context import ReconcileContext
 from dagfleet.reconcile.pipeline import (
     Candidate,
     Pipeline,
@@ -59,7 +59,7 @@ class _Request:
 
 
 class LocationLoop:
-    def __init__(self, ctx: RuntimeContext, spec: LocationSpec, debug_port: int | None) -> None:
+    def __init__(self, ctx: ReconcileContext, spec: LocationSpec, debug_port: int | None) -> None:
         self.ctx = ctx
         self.spec = spec
         self.debug_port = debug_port
@@ -156,11 +156,13 @@ class LocationLoop:
             self._wake.wait(timeout=max(0.05, min(1.0, due - time.monotonic())))
             self._wake.clear()
 
-    def _write(self, **changes: object) -> None:
+    def _save(self, **changes: object) -> None:
+        """Update status fields and write the status file (conditions set so far included)."""
         self.status = self.status.model_copy(update=changes)
         self.ctx.store.write(self.status)
 
-    def _set(self, type_: str, ok: bool, reason: Reason, message: str = "") -> None:
+    def _condition(self, type_: str, ok: bool, reason: Reason, message: str = "") -> None:
+        """Set one condition in memory; the next `_save` writes it."""
         self.status = self.status.with_condition(type_, "True" if ok else "False", reason, message)
 
     # ---- one sync ---------------------------------------------------------------------
@@ -174,7 +176,7 @@ class LocationLoop:
             sha = self._resolve(mirror)
             live_ok = self.live is not None and self.live.alive()
             if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
-                self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
+                self._condition(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
                 self.failed_sha = None
                 self._retry_at = None
                 return SyncOutcome(spec.name, False, sha, previous)
@@ -190,17 +192,17 @@ class LocationLoop:
             self.failed_sha = None
             self._settled()
             elapsed = time.monotonic() - started
-            self._write(last_successful_sync=now(), sync_duration_seconds=round(elapsed, 3))
+            self._save(last_successful_sync=now(), sync_duration_seconds=round(elapsed, 3))
             return SyncOutcome(spec.name, sha != previous, sha, previous)
         except StepFailed as exc:
             message = self._schedule_retry(exc)
-            self._set(ConditionType.SYNCED, False, exc.reason, message)
+            self._condition(ConditionType.SYNCED, False, exc.reason, message)
             self.status = self.status.model_copy(update={"failures": self.status.failures + 1})
             return SyncOutcome(
                 spec.name, False, previous, previous, error=message, reason=exc.reason
             )
         finally:
-            self._write(last_sync=now())
+            self._save(last_sync=now())
 
     def _schedule_retry(self, exc: StepFailed) -> str:
         """Pace the retry of a transient failure; the message says when it comes.
@@ -231,7 +233,7 @@ class LocationLoop:
             local = self.ctx.mirrors.local(repo.name, repo.git_url, repo.credentials)
             if self.live is None and (local.path / "HEAD").exists():
                 # Unreachable remote at start-up: serve what the mirror already has.
-                self._set(ConditionType.SYNCED, False, Reason.GIT_FETCH_FAILED, str(exc))
+                self._condition(ConditionType.SYNCED, False, Reason.GIT_FETCH_FAILED, str(exc))
                 return local
             raise StepFailed(Reason.GIT_FETCH_FAILED, str(exc), transient=True) from exc
 
@@ -309,7 +311,7 @@ class LocationLoop:
 
     def _publish(self, mirror: Mirror, sha: str) -> None:
         where = self.ctx.layout.checkouts(self.spec.name)
-        self._set(ConditionType.SYNCED, False, Reason.PROGRESSING, f"publishing {sha[:12]}")
+        self._condition(ConditionType.SYNCED, False, Reason.PROGRESSING, f"publishing {sha[:12]}")
         try:
             server = self._start(mirror, sha)
         except StepFailed as exc:
@@ -337,9 +339,11 @@ class LocationLoop:
         # Reload the webserver before recording the commit: a status naming a commit
         # means the UI already shows that commit's definitions.
         self.ctx.on_published(self.spec.name)
-        self._set(ConditionType.SERVING, True, Reason.CODE_SERVER_RUNNING, f"serving {server.sha}")
-        self._set(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {server.sha}")
-        self._write(
+        self._condition(
+            ConditionType.SERVING, True, Reason.CODE_SERVER_RUNNING, f"serving {server.sha}"
+        )
+        self._condition(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {server.sha}")
+        self._save(
             commit=server.sha,
             last_good_commit=server.sha,
             address=str(self.ctx.layout.socket(self.spec.name)),
@@ -370,7 +374,9 @@ class LocationLoop:
             self.ctx.on_published(self.spec.name)
         else:
             self._discard(server)
-        self._set(ConditionType.SERVING, False, Reason.NO_GOOD_COMMIT, "no commit has loaded yet")
+        self._condition(
+            ConditionType.SERVING, False, Reason.NO_GOOD_COMMIT, "no commit has loaded yet"
+        )
 
     # ---- resume and supervision -------------------------------------------------------
     def _resume(self) -> None:
@@ -381,7 +387,7 @@ class LocationLoop:
         try:
             server = self._start(None, sha)
         except StepFailed as exc:
-            self._set(ConditionType.SERVING, False, exc.reason, exc.message)
+            self._condition(ConditionType.SERVING, False, exc.reason, exc.message)
             return
         self._go_live(server)
 
@@ -399,20 +405,20 @@ class LocationLoop:
         if self._restarts.wait(clock) > 0:
             return
         code = live.child.proc.returncode
-        self._set(
+        self._condition(
             ConditionType.SERVING,
             False,
             Reason.CODE_SERVER_CRASHED,
             f"code server for {live.sha[:12]} exited with {code}; restarting",
         )
-        self._write()
+        self._save()
         self._discard(live, 0.0)  # reap it and whatever it left in its process group
         self._restarts.restarted(clock)
         try:
             server = self._start(None, live.sha)
         except StepFailed as exc:
-            self._set(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, exc.message)
-            self._write()
+            self._condition(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, exc.message)
+            self._save()
             return
         self.live = None  # the dead one needs no drain
         self._go_live(server)

@@ -1,4 +1,4 @@
-"""The fleet runtime: a loop per location, the registry watcher, the Controller.
+"""The reconciler: a loop per location, the registry watcher, the live Controller.
 
 It reloads the fleet files when they change (the REST API and CLI write them),
 starts loops for new locations, stops loops of removed or suspended repos, and
@@ -18,7 +18,7 @@ from pathlib import Path
 from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
 from dagfleet.gitops.git import Mirror
 from dagfleet.gitops.urls import same_url
-from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.reconcile.context import ReconcileContext
 from dagfleet.reconcile.location import LocationLoop
 from dagfleet.reconcile.playground import PlaygroundLoop
 from dagfleet.reconcile.promote import Serving, promote
@@ -42,10 +42,10 @@ def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-class FleetRuntime:
+class Reconciler:
     def __init__(
         self,
-        ctx: RuntimeContext,
+        ctx: ReconcileContext,
         on_workspace_changed: Callable[[list[LocationSpec]], None],
     ) -> None:
         self.ctx = ctx

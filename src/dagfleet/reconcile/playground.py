@@ -21,7 +21,7 @@ from pathlib import Path
 from dagfleet.envs.builder import InstallError, PythonEnv
 from dagfleet.fsutil import atomic_write
 from dagfleet.playground_loader import LOADER
-from dagfleet.reconcile.context import RuntimeContext
+from dagfleet.reconcile.context import ReconcileContext
 from dagfleet.runtime import codeserver
 from dagfleet.runtime.codeserver import LoadCancelled, LoadFailed, Server
 from dagfleet.runtime.environ import location_environ
@@ -48,7 +48,7 @@ def files_digest(directory: Path) -> str:
 
 
 class PlaygroundLoop:
-    def __init__(self, ctx: RuntimeContext, spec: LocationSpec, debug_port: int | None) -> None:
+    def __init__(self, ctx: ReconcileContext, spec: LocationSpec, debug_port: int | None) -> None:
         self.ctx = ctx
         self.spec = spec
         self.debug_port = debug_port
