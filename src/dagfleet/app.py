@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool, ReconcileContext
 from dagfleet.reconcile.manager import Reconciler
@@ -33,6 +32,7 @@ from dagfleet.status import StatusStore
 from dagfleet.status.conditions import now
 from dagfleet.status.liveness import FleetLock, as_started, as_stopped
 from dagfleet.storage import compute_logs_config, write_prefixes
+from dagfleet.venvs.builder import EnvBuilder
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dagfleet.envs import dagster_range
+from dagfleet.venvs import dagster_range
 from tests.e2e.conftest import demo_fleet
 from tests.support.gitrepo import CodeRepo
 

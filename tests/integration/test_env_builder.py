@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dagfleet.envs.builder import EnvBuilder, InstallError, PythonEnv
+from dagfleet.venvs.builder import EnvBuilder, InstallError, PythonEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,7 +140,7 @@ def test_cancel_kills_the_install_and_refuses_new_ones(venvs: Path, tmp_path: Pa
     import threading
     import time
 
-    from dagfleet.envs.builder import InstallCancelled
+    from dagfleet.venvs.builder import InstallCancelled
 
     slow = project(
         tmp_path / "slow",
@@ -187,7 +187,7 @@ def test_cancel_kills_the_install_and_refuses_new_ones(venvs: Path, tmp_path: Pa
 def test_repo_constraints_and_overrides_steer_the_resolution(venvs: Path, tmp_path: Path) -> None:
     """A repo file's uv controls: a constraint limits a version nobody pinned, an
     override replaces the repo's own pin; both change the env's hash."""
-    from dagfleet.envs.builder import Resolution
+    from dagfleet.venvs.builder import Resolution
 
     src = project(tmp_path / "steered", {"requirements.txt": REQUIREMENTS + "six==1.16.0\nidna\n"})
     controls = Resolution(constraints=("idna<3.5",), overrides=("six==1.17.0",))

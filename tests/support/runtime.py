@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool, ReconcileContext
 from dagfleet.reconcile.manager import Reconciler
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.spec import load_fleet
 from dagfleet.status import StatusStore
+from dagfleet.venvs.builder import EnvBuilder
 
 
 def idle_runtime(fleet_dir: Path) -> Reconciler:

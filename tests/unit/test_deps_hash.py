@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagfleet.envs.deps import dependency_files, dependency_hash
+from dagfleet.venvs.deps import dependency_files, dependency_hash
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dagfleet.envs import dagster_range
-from dagfleet.envs.builder import Resolution, _conflicting_dagster, is_transient
-from dagfleet.envs.dagster_range import DagsterVersionUnsupported
-from dagfleet.envs.project import detect, locked_version
+from dagfleet.venvs import dagster_range
+from dagfleet.venvs.builder import Resolution, _conflicting_dagster, is_transient
+from dagfleet.venvs.dagster_range import DagsterVersionUnsupported
+from dagfleet.venvs.project import detect, locked_version
 
 pytestmark = pytest.mark.unit
 

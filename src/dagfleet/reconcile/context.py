@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder, PythonEnv
 from dagfleet.fsutil import KeyedLock
 from dagfleet.gitops.auth import GitAuth
 from dagfleet.gitops.auth import resolve as resolve_auth
@@ -22,6 +21,7 @@ from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import CodeTarget, Fleet
 from dagfleet.spec.credentials import GitCredentials
 from dagfleet.status import StatusStore
+from dagfleet.venvs.builder import EnvBuilder, PythonEnv
 
 
 class MirrorPool:

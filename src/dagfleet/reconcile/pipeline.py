@@ -35,14 +35,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from dagfleet.discovery import DiscoveryError, discover_target
-from dagfleet.envs.builder import (
-    EnvBuilder,
-    InstallCancelled,
-    InstallError,
-    PythonEnv,
-    Resolution,
-)
-from dagfleet.envs.dagster_range import DagsterVersionUnsupported
 from dagfleet.faults import checkpoint
 from dagfleet.fsutil import atomic_write, exclusive
 from dagfleet.gitops.git import GitError, Mirror
@@ -53,6 +45,14 @@ from dagfleet.spec import CodeTarget, Fleet, LocationSpec
 from dagfleet.spec.models import BuildStep, RepoSpec
 from dagfleet.spec.references import UnknownReference
 from dagfleet.status import Reason
+from dagfleet.venvs.builder import (
+    EnvBuilder,
+    InstallCancelled,
+    InstallError,
+    PythonEnv,
+    Resolution,
+)
+from dagfleet.venvs.dagster_range import DagsterVersionUnsupported
 
 T = TypeVar("T")
 KEEP_BUILDS = 6  # prepared trees kept per repo (newest first)
@@ -344,7 +344,7 @@ def _activate(environ: dict[str, str], env: PythonEnv) -> None:
 
 
 def _packaged(project: Path) -> bool:
-    from dagfleet.envs.project import detect
+    from dagfleet.venvs.project import detect
 
     return detect(project).packaged
 

@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-from dagfleet.envs.builder import InstallError, PythonEnv
 from dagfleet.fsutil import atomic_write
 from dagfleet.playground_loader import LOADER
 from dagfleet.reconcile.context import ReconcileContext
@@ -28,6 +27,7 @@ from dagfleet.runtime.environ import location_environ
 from dagfleet.spec import CodeTarget, LocationSpec
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType, now
+from dagfleet.venvs.builder import InstallError, PythonEnv
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.25

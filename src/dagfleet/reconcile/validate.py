@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagfleet.envs.builder import EnvBuilder
 from dagfleet.gitops.git import GitError
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool
@@ -24,6 +23,7 @@ from dagfleet.runtime import codeserver
 from dagfleet.runtime.instance import instance_packages
 from dagfleet.spec import Fleet, LocationSpec
 from dagfleet.status import Reason
+from dagfleet.venvs.builder import EnvBuilder
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`render dockerfile REPO`: one image per repo, built from the repo's own checkout.
 
 The image installs the repo the way dagfleet's local builder does
-(dagfleet.envs.builder, dagfleet.envs.project), for every project shape. The
+(dagfleet.venvs.builder, dagfleet.venvs.project), for every project shape. The
 render runs offline from the fleet files and cannot see the repo, so the shape
 is decided when the image is built, from the files present, by a small POSIX
 shell script written into the image (INSTALL_SCRIPT, /opt/dagfleet/install.sh):
@@ -23,7 +23,7 @@ shell script written into the image (INSTALL_SCRIPT, /opt/dagfleet/install.sh):
   pyproject.toml is read with the image Python's tomllib, as dagfleet does.
 
 The additions (/opt/dagfleet/additions.txt): dagster within the range the
-central instance serves (dagfleet.envs.dagster_range) and what every deploy
+central instance serves (dagfleet.venvs.dagster_range) and what every deploy
 target needs (dagster-webserver and dagster-postgres for seed 003's one-image
 services, dagster-k8s and dagster-aws for the run launchers, debugpy for debug
 environments). The repo's uv constraints and overrides (`uv:` in the repo file)
@@ -48,11 +48,11 @@ from __future__ import annotations
 import json
 import posixpath
 
-from dagfleet.envs.dagster_range import library_floor, supported_spec
 from dagfleet.render import common as c
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.spec.models import BuildStep, Fleet, LocationSpec, RepoSpec
 from dagfleet.spec.references import expand, references
+from dagfleet.venvs.dagster_range import library_floor, supported_spec
 
 PYTHON_IMAGE = "python:3.11-slim"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
@@ -65,7 +65,7 @@ INSTALL_PATH = f"{INSTALL_DIR}/install.sh"
 # and constraints.txt / overrides.txt when the repo has them.
 INSTALL_SCRIPT = """\
 #!/bin/sh
-# dagfleet's install (dagfleet.envs.builder), decided from the files present.
+# dagfleet's install (dagfleet.venvs.builder), decided from the files present.
 set -eu
 here=$(dirname "$0")
 phase=$1

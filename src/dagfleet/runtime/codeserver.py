@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagfleet.envs.builder import PythonEnv
 from dagfleet.runtime import grpc
 from dagfleet.runtime.processes import Child, output_since_start, spawn
 from dagfleet.runtime.spare import SparePool
 from dagfleet.spec import CodeTarget
+from dagfleet.venvs.builder import PythonEnv
 
 LOAD_TIMEOUT = 300.0
 _counter = itertools.count()

@@ -21,8 +21,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from dagfleet.envs.builder import PythonEnv
 from dagfleet.runtime.processes import START_MARKER, Child, PidRegistry
+from dagfleet.venvs.builder import PythonEnv
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ shapes (the Dockerfile's install script) and `${DAGFLEET_*}` references.
 No Docker engine is needed: the Dockerfile is checked with a small parser of its
 own (instructions, heredocs, exec-form JSON), its install script with `sh -n`,
 and the script is run against real project trees with a recording `uv`, its
-choices compared with dagfleet.envs.project.detect.
+choices compared with dagfleet.venvs.project.detect.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 
-from dagfleet.envs.dagster_range import supported_spec
-from dagfleet.envs.project import detect
 from dagfleet.render import (
     ComposeOptions,
     EcsOptions,
@@ -36,6 +34,8 @@ from dagfleet.render import (
 from dagfleet.render import common as c
 from dagfleet.render.dockerfile import EXTRAS, INSTALL_PATH, INSTALL_SCRIPT
 from dagfleet.spec.models import Fleet
+from dagfleet.venvs.dagster_range import supported_spec
+from dagfleet.venvs.project import detect
 from tests.unit.render.fleets import default_fleet, make_fleet
 
 pytestmark = pytest.mark.unit

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from dagfleet.envs import dagster_range
-from dagfleet.envs.dagster_range import DagsterVersionUnsupported
-from dagfleet.envs.deps import dependency_hash
-from dagfleet.envs.project import detect, locked_version
 from dagfleet.fsutil import exclusive
 from dagfleet.procgroup import kill_group
+from dagfleet.venvs import dagster_range
+from dagfleet.venvs.dagster_range import DagsterVersionUnsupported
+from dagfleet.venvs.deps import dependency_hash
+from dagfleet.venvs.project import detect, locked_version
 
 INSTALL_TIMEOUT = 900.0
 ERROR_TAIL = 40

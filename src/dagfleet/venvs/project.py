@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagfleet.envs.deps import REQUIREMENTS_GLOB
+from dagfleet.venvs.deps import REQUIREMENTS_GLOB
 
 
 @dataclass(frozen=True)
