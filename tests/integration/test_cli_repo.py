@@ -3,7 +3,7 @@
 Offline: no fleet runs, so the CLI edits the fleet files through the registry
 (DAGFLEET_API_URL points at a port nobody listens on, so a fleet some other
 process runs on the default 127.0.0.1:3030 is never touched). Online: the real
-API app serves a real FleetRuntime over the same kind of fleet directory, with
+API app serves a real Reconciler over the same kind of fleet directory, with
 loops that are never started (as in test_promote_refusals.py); the CLI is the
 installed `dagfleet` console script in a subprocess. Secrets are references:
 their values sit in this process's environment and in a file, and must never
@@ -177,7 +177,7 @@ def offline(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def api(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The real API app serving a real FleetRuntime (loops never started) on a free port."""
+    """The real API app serving a real Reconciler (loops never started) on a free port."""
     # The server process has the secret too: were the API to resolve references, it would show.
     monkeypatch.setenv("SALES_DB_PASSWORD", SECRET_ENV_VALUE)
     runtime = idle_runtime(fleet)
@@ -262,7 +262,7 @@ def test_offline_add_with_every_flag_then_list_and_show(
     assert "from_env: SALES_DB_PASSWORD" in shown.stdout
     assert "from_file: secrets/sales-api-key" in shown.stdout
     (row,) = [line for line in shown.stdout.splitlines() if line.startswith("sales-A")]
-    assert cells(row) == ["sales-A", "A", "-", "not synced", "-", "-"]
+    assert cells(row) == ["sales-A", "A", "-", "not synced", "-"]
     no_secret_values(added, listed, table, shown)
 
 

@@ -24,6 +24,8 @@ from dagfleet.cli.progress import watching
 if TYPE_CHECKING:
     from dagfleet.spec import Fleet
 
+LOAD_WAIT_SECONDS = 600
+
 
 def fleet_dir_or_exit(fleet: Path | None) -> Path:
     found = resolve_fleet(fleet)
@@ -73,23 +75,29 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to write the flee
 
 
 def _announce_progress(app_: Any, directory: Path, stop: threading.Event, started: float) -> None:
-    """During start-up: each location's step (clone, uv install, load) until all load."""
+    """During start-up: each location's step, then Ready or why not, until all load."""
     from dagfleet.layout import Layout
     from dagfleet.status import StatusStore
 
     store = StatusStore(Layout.for_fleet(directory).status)
-    ready = threading.Event()
+    finished = threading.Event()
+    loaded: list[bool] = []
 
     def wait() -> None:
-        if app_.wait_ready(600):
-            ready.set()
+        loaded.append(bool(app_.wait_ready(LOAD_WAIT_SECONDS)))
+        finished.set()
 
     threading.Thread(target=wait, daemon=True).start()
-    with watching("dagfleet: loading the locations", store.all):
-        while not ready.is_set() and not stop.is_set():
-            ready.wait(0.5)
-    if ready.is_set():
+    with watching("dagfleet: loading the locations", store.all, finals=True):
+        while not finished.is_set() and not stop.is_set():
+            finished.wait(0.5)
+    if loaded and loaded[0]:
         output.note(f"dagfleet: all locations loaded in {time.monotonic() - started:.1f}s")
+    elif loaded:
+        output.note(
+            f"dagfleet: not every location loaded within {LOAD_WAIT_SECONDS}s: "
+            "`dagfleet status` says why"
+        )
 
 
 def up(

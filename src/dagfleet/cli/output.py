@@ -123,8 +123,9 @@ def short(commit: str | None, wide: bool = False) -> str:
 
 # ---- location status rows: the one place they are built ------------------------------
 
-STATUS_HEADERS = ["LOCATION", "ENV", "COMMIT", "READY", "REASON", "SERVER", "MESSAGE"]
-STATUS_WIDE = [*STATUS_HEADERS[:3], "LAST GOOD", *STATUS_HEADERS[3:]]
+STATUS_HEADERS = ["LOCATION", "ENV", "COMMIT", "READY", "REASON", "MESSAGE"]
+# Wide adds what kubectl's -o wide adds: where it runs, and the full history fields.
+STATUS_WIDE = ["LOCATION", "ENV", "COMMIT", "LAST GOOD", "READY", "REASON", "SERVER", "MESSAGE"]
 
 
 def readiness(s: LocationStatus) -> tuple[str, str, str]:
@@ -147,19 +148,26 @@ def server(s: LocationStatus) -> str:
 
 def status_row(s: LocationStatus, wide: bool) -> list[str]:
     ready, reason, message = readiness(s)
-    shown = message if wide else (message.splitlines()[0] if message else "")
-    row = [s.location, s.env, short(s.commit, wide), ready, reason or "-", server(s), shown]
-    if wide:
-        row.insert(3, short(s.last_good_commit, wide))
-    return row
+    if not wide:
+        first = message.splitlines()[0] if message else ""
+        return [s.location, s.env, short(s.commit), ready, reason or "-", first]
+    return [
+        s.location,
+        s.env,
+        short(s.commit, True),
+        short(s.last_good_commit, True),
+        ready,
+        reason or "-",
+        server(s),
+        message,
+    ]
 
 
 def not_synced_row(location: str, wide: bool) -> list[str]:
     env = location.rsplit("-", 1)[-1]
-    row = [location, env, "-", "not synced", "-", "-", ""]
-    if wide:
-        row.insert(3, "-")
-    return row
+    if not wide:
+        return [location, env, "-", "not synced", "-", ""]
+    return [location, env, "-", "-", "not synced", "-", "-", ""]
 
 
 def status_table(

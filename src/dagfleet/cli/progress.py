@@ -74,17 +74,33 @@ class Progress:
             else:
                 output.note(f"{location}: {text}")
 
-    def show(self, statuses: Iterable[LocationStatus], names: set[str] | None) -> None:
+    def show(
+        self, statuses: Iterable[LocationStatus], names: set[str] | None, finals: bool = False
+    ) -> None:
+        """Each location's current step; with `finals`, also when it is Ready or failed."""
         for status in statuses:
             if names is not None and status.location not in names:
                 continue
-            step = step_of(status)
+            step = step_of(status) or (final_of(status) if finals else None)
             if step is not None:
                 self.step(status.location, step)
 
 
+def final_of(status: LocationStatus) -> str | None:
+    """'Ready at <commit>', or the reason and first line of a failed sync, else None."""
+    ready, synced = status.condition("Ready"), status.condition("Synced")
+    if synced is not None and synced.status == "False" and synced.reason != Reason.PROGRESSING:
+        first = synced.message.splitlines()[0] if synced.message else ""
+        return f"{synced.reason}: {first}"
+    if ready is not None and ready.status == "True":
+        return f"Ready at {output.short(status.commit)}"
+    return None
+
+
 @contextmanager
-def watching(title: str, poll: Poll, names: set[str] | None = None) -> Iterator[Progress]:
+def watching(
+    title: str, poll: Poll, names: set[str] | None = None, finals: bool = False
+) -> Iterator[Progress]:
     """Show the steps of `names` (all when None) until the block ends."""
     done = threading.Event()
     with Progress(title) as progress:
@@ -92,7 +108,7 @@ def watching(title: str, poll: Poll, names: set[str] | None = None) -> Iterator[
         def loop() -> None:
             while not done.wait(POLL_SECONDS):
                 try:
-                    progress.show(poll(), names)
+                    progress.show(poll(), names, finals)
                 except Exception:  # progress is a courtesy: a failed poll must not end the work
                     continue
 
