@@ -21,17 +21,6 @@ from dagfleet.cli.guard import BAD_INPUT, handled
 from dagfleet.cli.options import ApiOpt, FleetOpt, LocationArg, TokenOpt
 from dagfleet.cli.output import JsonOpt, OutputOpt
 from dagfleet.control import ControlError
-from dagfleet.debugging import (
-    LOCAL_HOST,
-    DebugError,
-    attach_config,
-    check_debuggable,
-    k8s_remote_root,
-    launch_json,
-    local_remote_root,
-    location_spec,
-    port_forward,
-)
 from dagfleet.layout import Layout
 from dagfleet.spec import Fleet
 from dagfleet.status import LocationStatus
@@ -42,6 +31,18 @@ out = output.out
 
 def describe(fleet: Fleet, location: str, status: LocationStatus | None) -> dict[str, Any]:
     """Everything `dagfleet debug` prints, as one JSON-able document."""
+    from dagfleet.debugging import (
+        LOCAL_HOST,
+        DebugError,
+        attach_config,
+        check_debuggable,
+        k8s_remote_root,
+        launch_json,
+        local_remote_root,
+        location_spec,
+        port_forward,
+    )
+
     loc = location_spec(fleet, location)
     check_debuggable(fleet, loc)
     layout = Layout.for_fleet(Path(fleet.root))
@@ -126,6 +127,9 @@ def debug(
     token: TokenOpt = None,
 ) -> None:
     """Print the debug port, a VS Code attach configuration and the port-forward command."""
+    # Imported here: the debugging helpers pull in the renderers, which no other command needs.
+    from dagfleet.debugging import DebugError
+
     with handled():
         conn = connect(fleet, api, token, changes=False)
         if conn.fleet_dir is None:
