@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagfleet.events import EventBus
 from dagfleet.fsutil import KeyedLock
 from dagfleet.gitops.auth import GitAuth
 from dagfleet.gitops.auth import resolve as resolve_auth
@@ -98,6 +99,8 @@ class ReconcileContext:
     pids: PidRegistry
     on_published: Callable[[str], None] = lambda _location: None
     spares: SparePool | None = None
+    # Attempts, crashes and promotions, for the publish history and alert policies.
+    events: EventBus = field(default_factory=EventBus)
     install_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
     # Every server started and not yet stopped: live, loading, erroring and retiring.
     _servers: dict[int, Server] = field(default_factory=dict)

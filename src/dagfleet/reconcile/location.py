@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from dagfleet.control import SyncOutcome
+from dagfleet.events import Attempt, Event, Kind, Outcome
 from dagfleet.faults import checkpoint
 from dagfleet.gitops import checkout
 from dagfleet.gitops.git import GitError, Mirror
@@ -31,6 +32,7 @@ from dagfleet.reconcile.pipeline import (
     StepFailed,
     describe,
     lead_with_error,
+    timed,
 )
 from dagfleet.runtime import codeserver, grpc
 from dagfleet.runtime.backoff import Backoff
@@ -58,6 +60,18 @@ class _Request:
     outcome: SyncOutcome | None = None
 
 
+def commit_info(mirror: Mirror | None, sha: str | None) -> tuple[str | None, str | None]:
+    """The commit's author and subject line, for history and alerts; (None, None) if unknown."""
+    if mirror is None or sha is None:
+        return None, None
+    try:
+        out = mirror.git("log", "-1", "--format=%an%x00%s", sha, timeout=10, check=True)
+    except GitError:
+        return None, None
+    author, _, subject = out.strip().partition("\0")
+    return author or None, subject or None
+
+
 class LocationLoop:
     def __init__(self, ctx: ReconcileContext, spec: LocationSpec, debug_port: int | None) -> None:
         self.ctx = ctx
@@ -82,6 +96,7 @@ class LocationLoop:
         self._unhealthy = 0
         self._generation = 0
         self._draining: set[str] = set()  # commits whose retiring servers may still run code
+        self._timings: dict[str, float] = {}  # seconds per step of the attempt in progress
         self.thread = threading.Thread(target=self._run, name=f"sync-{spec.name}", daemon=True)
 
     # ---- control from other threads -------------------------------------------------
@@ -106,7 +121,8 @@ class LocationLoop:
         retiring servers keep draining their runs (on shutdown the runtime stops them)."""
         self._stop.set()
         self._wake.set()
-        self.thread.join(timeout=STOP_JOIN)
+        if self.thread.is_alive():
+            self.thread.join(timeout=STOP_JOIN)
         for server in (self.live, self.error_server):
             if server is not None:
                 self._discard(server, STOP_GRACE)
@@ -168,12 +184,18 @@ class LocationLoop:
     # ---- one sync ---------------------------------------------------------------------
     def sync_once(self, force: bool = False, since: float | None = None) -> SyncOutcome:
         started = time.monotonic()
+        started_at = now()
+        timings: dict[str, float] = {}
+        self._timings = timings
         previous = self.live.sha if self.live else None
         spec = self.spec
         self.status = self.status.model_copy(update={"ref": spec.pin or spec.ref})
+        sha: str | None = None
+        mirror: Mirror | None = None
         try:
-            mirror = self._fetch(since if since is not None else started)
-            sha = self._resolve(mirror)
+            with timed(timings, "fetch"):
+                mirror = self._fetch(since if since is not None else started)
+                sha = self._resolve(mirror)
             live_ok = self.live is not None and self.live.alive()
             if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
                 self._condition(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
@@ -193,16 +215,74 @@ class LocationLoop:
             self._settled()
             elapsed = time.monotonic() - started
             self._save(last_successful_sync=now(), sync_duration_seconds=round(elapsed, 3))
+            self._emit(started_at, sha, previous, Outcome.PUBLISHED, mirror, force)
             return SyncOutcome(spec.name, sha != previous, sha, previous)
         except StepFailed as exc:
             message = self._schedule_retry(exc)
             self._condition(ConditionType.SYNCED, False, exc.reason, message)
             self.status = self.status.model_copy(update={"failures": self.status.failures + 1})
+            self._emit(
+                started_at,
+                sha,
+                previous,
+                Outcome.FAILED,
+                mirror,
+                force,
+                exc,
+                message.split("\n")[0],
+            )
             return SyncOutcome(
                 spec.name, False, previous, previous, error=message, reason=exc.reason
             )
         finally:
             self._save(last_sync=now())
+
+    def _tell(self, kind: Kind, sha: str | None, message: str) -> None:
+        self.ctx.events.publish(
+            Event(kind, self.spec.name, self.spec.repo, self.spec.env, sha, message)
+        )
+
+    def _emit(
+        self,
+        started_at: str,
+        sha: str | None,
+        previous: str | None,
+        outcome: Outcome,
+        mirror: Mirror | None,
+        forced: bool,
+        failure: StepFailed | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Tell subscribers (history, alerts) how this attempt ended."""
+        author, subject = commit_info(mirror, sha)
+        attempt = Attempt(
+            location=self.spec.name,
+            repo=self.spec.repo,
+            env=self.spec.env,
+            commit=sha,
+            previous=previous,
+            started=started_at,
+            finished=now(),
+            outcome=outcome,
+            steps=tuple(self._timings.items()),
+            reason=str(failure.reason) if failure else None,
+            message=message,
+            transient=failure.transient if failure else False,
+            author=author,
+            subject=subject,
+            forced=forced,
+        )
+        self.ctx.events.publish(
+            Event(
+                Kind.ATTEMPT,
+                self.spec.name,
+                self.spec.repo,
+                self.spec.env,
+                commit=sha,
+                message=message or "",
+                attempt=attempt,
+            )
+        )
 
     def _schedule_retry(self, exc: StepFailed) -> str:
         """Pace the retry of a transient failure; the message says when it comes.
@@ -271,7 +351,7 @@ class LocationLoop:
                 self.spec.repo, self.ctx.fleet.repos[self.spec.repo].git_url
             )
         candidate: Candidate = pipeline.prepare(
-            mirror, self.spec, sha, debug=self.debug_port is not None
+            mirror, self.spec, sha, debug=self.debug_port is not None, timings=self._timings
         )
         assert candidate.env is not None and candidate.target is not None
         checkpoint("env")
@@ -292,7 +372,10 @@ class LocationLoop:
             debug,
         )
         try:
-            codeserver.wait_loaded(server, self.ctx.layout.log(self.spec.name), cancel=self._stop)
+            with timed(self._timings, "load"):
+                codeserver.wait_loaded(
+                    server, self.ctx.layout.log(self.spec.name), cancel=self._stop
+                )
         except LoadCancelled:
             self._discard(server)
             raise
@@ -405,13 +488,10 @@ class LocationLoop:
         if self._restarts.wait(clock) > 0:
             return
         code = live.child.proc.returncode
-        self._condition(
-            ConditionType.SERVING,
-            False,
-            Reason.CODE_SERVER_CRASHED,
-            f"code server for {live.sha[:12]} exited with {code}; restarting",
-        )
+        crashed = f"code server for {live.sha[:12]} exited with {code}; restarting"
+        self._condition(ConditionType.SERVING, False, Reason.CODE_SERVER_CRASHED, crashed)
         self._save()
+        self._tell(Kind.CRASHED, live.sha, crashed)
         self._discard(live, 0.0)  # reap it and whatever it left in its process group
         self._restarts.restarted(clock)
         try:
@@ -422,6 +502,7 @@ class LocationLoop:
             return
         self.live = None  # the dead one needs no drain
         self._go_live(server)
+        self._tell(Kind.RECOVERED, server.sha, f"code server for {server.sha[:12]} serves again")
 
     def _check_health(self, live: Server) -> None:
         """gRPC health check; a server that fails it HEALTH_FAILURES times is killed,

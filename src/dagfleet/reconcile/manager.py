@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagfleet.control import ControlError, PromoteOutcome, SyncOutcome
+from dagfleet.events import Event, Kind
 from dagfleet.gitops.git import Mirror
 from dagfleet.gitops.urls import same_url
 from dagfleet.reconcile.context import ReconcileContext
@@ -269,6 +270,19 @@ class Reconciler:
             return self.ctx.mirrors.fetch(r.name, r.git_url, float("inf"), r.credentials)
 
         outcome = promote(fleet, serving, fetch, repo, source, target, merge)
+        how = "merged into" if outcome.merged else "fast-forwarded"
+        for name in spec.location_names(target) if spec is not None else []:
+            self.ctx.events.publish(
+                Event(
+                    Kind.PROMOTED,
+                    name,
+                    repo,
+                    target,
+                    outcome.commit,
+                    f"{outcome.target_branch} {how} {outcome.commit[:12]} (live in {source})",
+                    data={"source": source, "branch": outcome.target_branch},
+                )
+            )
         self.sync(repo, target, wait=False)
         return outcome
 

@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -69,6 +69,16 @@ class StepFailed(Exception):
         self.reason = reason
         self.message = message
         self.transient = transient
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    """Record how long `step` took, whether it succeeded or raised."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[step] = round(timings.get(step, 0.0) + time.monotonic() - started, 3)
 
 
 class StepCancelled(Exception):
@@ -216,14 +226,25 @@ class Pipeline:
         return replace(c, environ=environ)
 
     def prepare(
-        self, mirror: Mirror, loc: LocationSpec, sha: str, debug: bool = False
+        self,
+        mirror: Mirror,
+        loc: LocationSpec,
+        sha: str,
+        debug: bool = False,
+        timings: dict[str, float] | None = None,
     ) -> Candidate:
-        """Every step up to the load check."""
-        c = self.checkout(mirror, loc, sha)
-        c = self.discover(c)
-        c = self.install(c)
-        c = self.build(c, mirror)
-        return self.environment(c, debug)
+        """Every step up to the load check; each step's seconds go into `timings`."""
+        t = timings if timings is not None else {}
+        with timed(t, "checkout"):
+            c = self.checkout(mirror, loc, sha)
+        with timed(t, "discover"):
+            c = self.discover(c)
+        with timed(t, "install"):
+            c = self.install(c)
+        with timed(t, "build"):
+            c = self.build(c, mirror)
+        with timed(t, "environment"):
+            return self.environment(c, debug)
 
     # ---- helpers ----------------------------------------------------------------------
     def _environ(self, c: Candidate, tree: Path) -> dict[str, str]:
