@@ -50,10 +50,21 @@ class Attempt:
 
 
 class Kind(StrEnum):
+    # From the reconcile loops.
     ATTEMPT = "attempt"  # every Attempt, as `attempt`
     CRASHED = "crashed"  # a live code server exited or stopped answering
     RECOVERED = "recovered"  # ... and its restart serves again
     PROMOTED = "promoted"  # a promotion pushed a commit to a branch
+    # From the instance watcher (runs, ticks, the daemon); `data` carries run_id, job,
+    # tags as JSON, tick name and type, as each kind needs.
+    RUN_FAILED = "run_failed"
+    RUN_CANCELED = "run_canceled"
+    RUN_SUCCEEDED = "run_succeeded"  # resolves RUN_FAILED / RUN_LONG for the same job
+    RUN_LONG = "run_long"  # a run started more than the policy's minutes ago, still going
+    TICK_FAILED = "tick_failed"
+    TICK_SUCCEEDED = "tick_succeeded"  # resolves TICK_FAILED for the same schedule/sensor
+    DAEMON_DOWN = "daemon_down"
+    DAEMON_UP = "daemon_up"
 
 
 @dataclass(frozen=True)
