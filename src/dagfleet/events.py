@@ -57,10 +57,10 @@ class Kind(StrEnum):
     PROMOTED = "promoted"  # a promotion pushed a commit to a branch
     # From the instance watcher (runs, ticks, the daemon); `data` carries run_id, job,
     # tags as JSON, tick name and type, as each kind needs.
+    RUN_STARTED = "run_started"  # the alert engine times it against "longer than N minutes"
     RUN_FAILED = "run_failed"
     RUN_CANCELED = "run_canceled"
-    RUN_SUCCEEDED = "run_succeeded"  # resolves RUN_FAILED / RUN_LONG for the same job
-    RUN_LONG = "run_long"  # a run started more than the policy's minutes ago, still going
+    RUN_SUCCEEDED = "run_succeeded"  # ends a run's episode; resolves RUN_FAILED for its job
     TICK_FAILED = "tick_failed"
     TICK_SUCCEEDED = "tick_succeeded"  # resolves TICK_FAILED for the same schedule/sensor
     DAEMON_DOWN = "daemon_down"
