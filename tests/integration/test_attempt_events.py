@@ -10,6 +10,7 @@ import pytest
 
 from dagfleet.events import Event, Kind, Outcome
 from dagfleet.reconcile.location import LocationLoop
+from dagfleet.status import LocationStatus
 from tests.support.fleetproc import write_fleet
 from tests.support.gitrepo import CodeRepo
 from tests.support.runtime import idle_runtime
@@ -40,7 +41,24 @@ def test_attempts_carry_commit_author_steps_and_outcome(
     loop: tuple[LocationLoop, list[Event]], code_repo: CodeRepo
 ) -> None:
     location, events = loop
+    # Observe every status the loop writes (it still goes to the real store).
+    written: list[str] = []
+    store_write = location.ctx.store.write
+
+    def observe(status: LocationStatus) -> None:
+        synced = status.condition("Synced")
+        if synced is not None and synced.reason == "Progressing":
+            written.append(synced.message)
+        store_write(status)
+
+    location.ctx.store.write = observe  # type: ignore[method-assign]
     first = location.sync_once(force=True)
+    # Users see each step of the publish as it happens (`dagfleet` progress, status page).
+    sha = code_repo.tip("A")[:12]
+    assert [m for m in written if m.startswith(("installing", "loading"))] == [
+        f"installing dependencies (uv) of {sha}",
+        f"loading definitions of {sha}",
+    ]
     assert first.error is None, first.error
     (published,) = [e for e in events if e.kind == Kind.ATTEMPT]
     attempt = published.attempt

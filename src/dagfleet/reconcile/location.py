@@ -50,6 +50,15 @@ HEALTH_FAILURES = 3  # consecutive failed checks before a hung server is killed
 RETRY_FIRST = 2.0  # seconds before the first retry of a transient failure
 RETRY_CAP = 60.0
 Cancelled = (LoadCancelled, StepCancelled)
+# What a Progressing condition says during each step of a publish.
+STEP_WORDS = {
+    "checkout": "checking out",
+    "discover": "finding the code location of",
+    "install": "installing dependencies (uv) of",
+    "build": "running build steps of",
+    "environment": "preparing the environment of",
+    "load": "loading definitions of",
+}
 
 
 @dataclass
@@ -237,6 +246,17 @@ class LocationLoop:
         finally:
             self._save(last_sync=now())
 
+    def _progress(self, step: str, sha: str) -> None:
+        """Say which step a publish is in (Synced=False, Progressing), for `dagfleet` progress
+        and the status page; a restart of the live commit (no publish) says nothing."""
+        synced = self.status.condition(ConditionType.SYNCED)
+        if synced is None or synced.reason != Reason.PROGRESSING:
+            return
+        self._condition(
+            ConditionType.SYNCED, False, Reason.PROGRESSING, f"{STEP_WORDS[step]} {sha[:12]}"
+        )
+        self._save()
+
     def _tell(self, kind: Kind, sha: str | None, message: str) -> None:
         self.ctx.events.publish(
             Event(kind, self.spec.name, self.spec.repo, self.spec.env, sha, message)
@@ -351,7 +371,12 @@ class LocationLoop:
                 self.spec.repo, self.ctx.fleet.repos[self.spec.repo].git_url
             )
         candidate: Candidate = pipeline.prepare(
-            mirror, self.spec, sha, debug=self.debug_port is not None, timings=self._timings
+            mirror,
+            self.spec,
+            sha,
+            debug=self.debug_port is not None,
+            timings=self._timings,
+            on_step=lambda step: self._progress(step, sha),
         )
         assert candidate.env is not None and candidate.target is not None
         checkpoint("env")
@@ -371,6 +396,7 @@ class LocationLoop:
             dict(candidate.environ),
             debug,
         )
+        self._progress("load", sha)
         try:
             with timed(self._timings, "load"):
                 codeserver.wait_loaded(

@@ -232,17 +232,24 @@ class Pipeline:
         sha: str,
         debug: bool = False,
         timings: dict[str, float] | None = None,
+        on_step: Callable[[str], None] = lambda _step: None,
     ) -> Candidate:
-        """Every step up to the load check; each step's seconds go into `timings`."""
+        """Every step up to the load check; each step's seconds go into `timings`, and
+        `on_step` hears each step's name as it begins (progress for users)."""
         t = timings if timings is not None else {}
+        on_step("checkout")
         with timed(t, "checkout"):
             c = self.checkout(mirror, loc, sha)
+        on_step("discover")
         with timed(t, "discover"):
             c = self.discover(c)
+        on_step("install")
         with timed(t, "install"):
             c = self.install(c)
+        on_step("build")
         with timed(t, "build"):
             c = self.build(c, mirror)
+        on_step("environment")
         with timed(t, "environment"):
             return self.environment(c, debug)
 
