@@ -4,7 +4,7 @@
 3 no running fleet when the command needs one. Each row runs the installed
 `dagfleet` in a subprocess against a fresh fleet (no fleet runs: the API URL
 points at a port nobody listens on), or against a real API serving it (the real
-app over a FleetRuntime whose loops are never started). A failed sync exiting 1
+app over a Reconciler whose loops are never started). A failed sync exiting 1
 needs a real runtime: tests/e2e/test_sync_failure_exits_1.py.
 """
 

@@ -1,6 +1,6 @@
 """The CLI changes only the fleet it means (issue 12, item 3).
 
-Two fleets: "served" runs a real API (the real app over a real FleetRuntime whose
+Two fleets: "served" runs a real API (the real app over a real Reconciler whose
 loops are never started, on a free port); "fresh" was just written by `dagfleet
 init`, and its fleet.yaml names the served fleet's port as its own API address,
 as two fleets on the default 127.0.0.1:3030 would. Run from the fresh fleet, the
