@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI, Response
 
-from dagfleet.api import routes_fleet, routes_playground, routes_repos
+from dagfleet.api import page, routes_fleet, routes_playground, routes_repos
 from dagfleet.api.auth import Read
 from dagfleet.api.context import ApiContext, StatusCache
 from dagfleet.api.errors import BodyLimit, install_handlers
@@ -48,5 +48,6 @@ def create_app(
         response_class=Response,
         include_in_schema=False,
     )
+    page.install(app)  # the status page at /, outside /api/v1
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

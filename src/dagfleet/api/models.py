@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from dagfleet.api.settings import Role
+
 
 class HookResult(BaseModel):
     """What a webhook delivery did: the locations asked to sync, or why it was ignored."""
@@ -22,3 +24,10 @@ class Health(BaseModel):
     detail: str = ""
     fleet: str | None = None
     fleet_id: str | None = None
+
+
+class WhoAmI(BaseModel):
+    """The caller's role; `tokens` false means the API is open (loopback only)."""
+
+    role: Role
+    tokens: bool

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from dagfleet.api import metrics, webhook
-from dagfleet.api.auth import Admin, Read
+from dagfleet.api.auth import Admin, Credentials, Read, role_of
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.errors import error_response
-from dagfleet.api.models import Health, HookResult
+from dagfleet.api.models import Health, HookResult, WhoAmI
 from dagfleet.control import ControlError, PromoteOutcome
+from dagfleet.registry import etag_of, matches
 from dagfleet.service.models import EnvironmentOut, ErrorBody, FleetIdentity, PromoteRequest
 from dagfleet.status import LocationStatus
 
@@ -31,18 +33,32 @@ async def _statuses(ctx: ApiContext) -> tuple[list[LocationStatus], bytes]:
     return ctx.statuses.get()
 
 
+@functools.lru_cache(maxsize=4)
+def locations_etag(body: bytes) -> str:
+    """The ETag of a /locations body; the cache hands back the same bytes while unchanged."""
+    return etag_of(body)
+
+
 @router.get(
     "/locations",
     tags=["locations"],
     dependencies=[Read],
     response_model=list[LocationStatus],
-    responses=_errors(),
+    responses={**_errors(), 304: {"description": "Unchanged since the ETag sent"}},
 )
-async def list_locations(ctx: Ctx) -> Response:
+async def list_locations(
+    ctx: Ctx,
+    if_none_match: Annotated[
+        str | None, Header(description="The ETag you read: 304 with no body if unchanged.")
+    ] = None,
+) -> Response:
     """Every location: environment, commit, last good commit, port, Dagster version, conditions."""
     _, body = await _statuses(ctx)
+    etag = locations_etag(body)
+    if if_none_match is not None and matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
     # Pre-rendered JSON (validated when cached) so polling clients cost no re-serialisation.
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get("/locations/{name}", tags=["locations"], dependencies=[Read], responses=_errors(404))
@@ -52,6 +68,14 @@ async def get_location(ctx: Ctx, name: str) -> LocationStatus:
         if status.location == name:
             return status
     raise ControlError(f"unknown location {name!r}: GET /api/v1/locations lists them", 404)
+
+
+@router.get("/whoami", tags=["health"], dependencies=[Read], responses=_errors())
+async def whoami(ctx: Ctx, creds: Credentials) -> WhoAmI:
+    """The caller's role (`admin` for everyone when no tokens are configured)."""
+    if not ctx.settings.tokens or creds is None:
+        return WhoAmI(role="admin", tokens=False)
+    return WhoAmI(role=role_of(ctx, creds.credentials) or "read", tokens=True)
 
 
 @router.get("/environments", tags=["environments"], dependencies=[Read], responses=_errors())

@@ -1,0 +1,134 @@
+"""The status page at `/`: every location at a glance, updated in place, with actions.
+
+`GET /` is server-rendered with the data in it, so the first paint needs no
+fetch. Its script (static/status.js) then polls `GET /api/v1/locations` with
+If-None-Match every 2 s: an unchanged fleet costs a 304 with no body, and only
+a change fetches the re-rendered fragment (`GET /page/fleet`), so the markup is
+made (and escaped) in one place, `page_html`. Polling rather than SSE: it
+needs no long-lived connection per open tab, works through every proxy, and
+the locations route already serves many pollers from one cached body.
+
+Auth follows the data routes: with tokens configured, `/` without a valid
+bearer token holds no fleet data, only a sign-in form (the token is kept in
+sessionStorage and sent as `Authorization: Bearer`); the actions appear only
+for an admin token. Without tokens (loopback only) everything is open.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
+
+from dagfleet.api.auth import Credentials, role_of
+from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.api.page_html import PageView, commit_base, render_fleet, render_page
+from dagfleet.api.routes_fleet import locations_etag
+from dagfleet.api.settings import Role
+from dagfleet.spec import SpecError
+
+STATIC = Path(__file__).with_name("static")
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+router = APIRouter(include_in_schema=False)
+# script-src 'self': even a markup bug could not run an inline script.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class _Links:
+    """repo -> commit URL base, re-read only when the repos directory changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, int] | None = None
+        self._links: dict[str, str] = {}
+
+    def get(self, ctx: ApiContext) -> dict[str, str]:
+        repos_dir = ctx.service.registry.repos_dir
+        try:
+            st = repos_dir.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            key = None
+        with self._lock:
+            if key is None or key != self._key:
+                links = {}
+                for entry in ctx.service.registry.list():
+                    base = commit_base(entry.spec.git_url)
+                    if base is not None:
+                        links[entry.spec.name] = base
+                self._links, self._key = links, key
+            return self._links
+
+
+def _role(ctx: ApiContext, creds: Credentials) -> Role | None:
+    """What the caller may do; None when tokens are configured and none (valid) was sent."""
+    if not ctx.settings.tokens:
+        return "admin"
+    return None if creds is None else role_of(ctx, creds.credentials)
+
+
+async def _view(request: Request, ctx: ApiContext, role: Role | None) -> PageView:
+    tokens = bool(ctx.settings.tokens)
+    name = ctx.identity.name
+    if role is None:
+        return PageView(fleet=name, role=None, tokens=tokens)
+    if not ctx.statuses.fresh():
+        await run_in_threadpool(ctx.statuses.refresh)
+    statuses, body = ctx.statuses.get()
+    links: _Links = request.app.state.page_links
+
+    def files() -> tuple[dict[str, str], list[str]]:
+        try:
+            envs = [e.name for e in ctx.service.fleet_spec().environments]
+        except SpecError:
+            envs = []  # the page still shows the statuses; the CLI reports the file's errors
+        return links.get(ctx), envs
+
+    repo_links, envs = await run_in_threadpool(files)
+    return PageView(
+        fleet=name,
+        role=role,
+        tokens=tokens,
+        statuses=statuses,
+        links=repo_links,
+        environments=envs,
+        etag=locations_etag(body),
+    )
+
+
+@router.get("/")
+async def status_page(request: Request, ctx: Ctx, creds: Credentials) -> Response:
+    """The page; a browser never sends a bearer token here, `curl -H` may."""
+    view = await _view(request, ctx, _role(ctx, creds))
+    return Response(render_page(view), media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+
+@router.get("/page/fleet")
+async def fleet_fragment(request: Request, ctx: Ctx, creds: Credentials) -> Response:
+    """The updating part of the page, for the page's script (same auth as /locations)."""
+    role = _role(ctx, creds)
+    if role is None:
+        detail = "unknown bearer token" if creds else "missing bearer token"
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    view = await _view(request, ctx, role)
+    headers = {**_HEADERS, "ETag": view.etag}
+    return Response(render_fleet(view), media_type="text/html; charset=utf-8", headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the page at `/` and its two static files under `/static`."""
+    app.state.page_links = _Links()
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
