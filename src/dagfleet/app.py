@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagfleet.history.recorder import HistoryRecorder
+from dagfleet.history.store import open_store
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool, ReconcileContext
 from dagfleet.reconcile.manager import Reconciler
@@ -27,6 +30,7 @@ from dagfleet.runtime.central import Supervised, daemon_args, wait_http, webserv
 from dagfleet.runtime.graphql import DagsterWebserver
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
+from dagfleet.service.identity import fleet_id
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
 from dagfleet.status.conditions import now
@@ -35,6 +39,29 @@ from dagfleet.storage import compute_logs_config, write_prefixes
 from dagfleet.venvs.builder import EnvBuilder
 
 log = logging.getLogger(__name__)
+LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 3
+
+
+def file_log(path: Path) -> logging.Handler:
+    """`logs/dagfleet.log`: dagfleet's INFO and up, everyone's warnings, rotated by size.
+
+    The console keeps the level `-v` chose: handlers without a level get the root's
+    before the root is opened up to INFO for this file.
+    """
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.startswith("dagfleet"))
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
 
 
 @dataclass(frozen=True)
@@ -75,6 +102,8 @@ class FleetApp:
         self._workspace = self.layout.dagster_home / "workspace.yaml"
         self._env: dict[str, str] = {}
         self._lock: FleetLock | None = None
+        self.history: HistoryRecorder | None = None
+        self._log_handler: logging.Handler | None = None
 
     # ---- callbacks from the reconcile loops -------------------------------------------
     def _on_published(self, location: str) -> None:
@@ -115,6 +144,8 @@ class FleetApp:
         instance.write_instance(home, config)
         instance.prepare_storage(home)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
+        self._log_handler = file_log(self.layout.logs / "dagfleet.log")
+        log.info("starting fleet %s (%d locations)", self.fleet.name, len(self.fleet.locations()))
         store = StatusStore(self.layout.status)
         for status in store.all():  # the last stop's FleetStopped: starting again now
             store.write(as_started(status))
@@ -132,6 +163,10 @@ class FleetApp:
             on_published=self._on_published,
             spares=self.spares,
         )
+        history = open_store(self.fleet.spec, self.layout, os.environ)
+        self.history = HistoryRecorder(history, fleet_id(self.layout)).start()
+        ctx.events.subscribe(self.history)
+        log.info("publish history in %s", history.where())
         self.reconciler = Reconciler(ctx, on_workspace_changed=self._on_workspace_changed)
         if self.settings.api:
             # First, so that an unsafe bind (no tokens, not loopback) stops us early.
@@ -248,6 +283,14 @@ class FleetApp:
         with contextlib.suppress(OSError):
             self.layout.run.rmdir()  # only when empty: a live handoff may still own a socket
         self._write_stopped()
+        if self.history is not None:
+            self.history.close()  # the loops have stopped: every attempt is queued
+            self.history = None
+        log.info("fleet %s stopped", self.fleet.name)
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
         self._lock.release()
         self._lock = None
 

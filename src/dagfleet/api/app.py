@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI, Response
 
-from dagfleet.api import page, routes_fleet, routes_playground, routes_repos
+from dagfleet.api import page, routes_fleet, routes_locations, routes_playground, routes_repos
 from dagfleet.api.auth import Read
 from dagfleet.api.context import ApiContext, StatusCache
 from dagfleet.api.errors import BodyLimit, install_handlers
@@ -38,6 +38,7 @@ def create_app(
     api.include_router(routes_repos.router)
     api.include_router(routes_fleet.router)
     api.include_router(routes_playground.router)
+    api.include_router(routes_locations.router)
     app.include_router(api)
     # Where Prometheus scrapers look by default; the same handler and auth as /api/v1/metrics.
     app.add_api_route(

@@ -49,13 +49,14 @@ core.register(app)
 
 
 def _mount() -> None:
-    from dagfleet.cli import debug, playground, render, repo
+    from dagfleet.cli import debug, history, playground, render, repo
 
     app.add_typer(repo.app, name="repo", help="Add, sync, list and remove repositories.")
     app.add_typer(render.app, name="render", help="Render the fleet for other platforms.")
     app.add_typer(render.deploy_app, name="deploy", help="Render and deploy the fleet.")
     app.add_typer(playground.app, name="playground", help="Push files into playgrounds.")
     debug.register(app)
+    history.register(app)
 
 
 _mount()

@@ -27,6 +27,7 @@ import httpx
 from dagfleet.cli import output
 from dagfleet.cli.discovery import resolve_fleet
 from dagfleet.control import PromoteOutcome
+from dagfleet.history.models import PublishAttempt
 from dagfleet.service.models import (
     DeleteResult,
     EnvironmentOut,
@@ -36,6 +37,7 @@ from dagfleet.service.models import (
     SyncResult,
 )
 from dagfleet.service.playground import PlaygroundDelete, PlaygroundListing, PlaygroundWrite
+from dagfleet.service.rollback import PinResult
 from dagfleet.status import LocationStatus
 
 DEFAULT_API = "http://127.0.0.1:3030"
@@ -103,6 +105,10 @@ class Client(Protocol):
     def promote(self, request: PromoteRequest) -> PromoteOutcome: ...
     def playground(self, env: str) -> Playground: ...
     def playground_changed(self, env: str) -> None: ...
+    def history(self, location: str, limit: int = 20) -> list[PublishAttempt]: ...
+    def rollback(self, location: str, to: str | None = None) -> PinResult: ...
+    def unpin(self, location: str) -> PinResult: ...
+    def fleet_logs(self, source: str | None, lines: int) -> bytes: ...
 
 
 # ---- the REST API ----------------------------------------------------------------------
@@ -257,6 +263,39 @@ class RemoteClient:
 
     def playground_changed(self, env: str) -> None:
         """The API's PUT and DELETE already woke the playground loop."""
+
+    def history(self, location: str, limit: int = 20) -> list[PublishAttempt]:
+        body = self.call("GET", f"/locations/{location}/history", params={"limit": limit})
+        return [PublishAttempt.model_validate(a) for a in body]
+
+    def rollback(self, location: str, to: str | None = None) -> PinResult:
+        body = self.call("POST", f"/locations/{location}/rollback", json={"to": to})
+        return PinResult.model_validate(body)
+
+    def unpin(self, location: str) -> PinResult:
+        return PinResult.model_validate(self.call("POST", f"/locations/{location}/unpin"))
+
+    def _fleet_log_params(self, source: str | None, lines: int, follow: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"tail": lines, "follow": "true" if follow else "false"}
+        if source:
+            params["source"] = source
+        return params
+
+    def fleet_logs(self, source: str | None, lines: int) -> bytes:
+        try:
+            resp = self.http.get("/logs", params=self._fleet_log_params(source, lines, False))
+        except httpx.TransportError as exc:
+            raise CliFailure(f"the fleet API at {self.url} stopped answering: {exc}", 3) from None
+        _raise_for(resp)
+        return resp.content
+
+    def follow_fleet_logs(self, source: str | None, lines: int) -> Iterator[bytes]:
+        params = self._fleet_log_params(source, lines, True)
+        with self.http.stream("GET", "/logs", params=params, timeout=None) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                _raise_for(resp)
+            yield from resp.iter_bytes()
 
 
 # ---- picking one -----------------------------------------------------------------------

@@ -11,11 +11,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagfleet.control import ControlError, Controller, PromoteOutcome
 from dagfleet.layout import Layout
 from dagfleet.registry import NotFound, Registry, RepoEntry
+from dagfleet.service import rollback as pins
+from dagfleet.service.fleet_logs import fleet_log_paths
 from dagfleet.service.identity import dagfleet_version, fleet_id
 from dagfleet.service.logs import tail_many
 from dagfleet.service.models import (
@@ -30,6 +32,10 @@ from dagfleet.service.playground import PlaygroundFiles, check_environment
 from dagfleet.spec import FleetSpec
 from dagfleet.status import LocationStatus
 
+if TYPE_CHECKING:
+    from dagfleet.history.models import PublishAttempt
+    from dagfleet.service.history import HistoryReader
+
 
 class FleetService:
     """One fleet directory's repos, locations, promotion, logs and playground files."""
@@ -39,6 +45,7 @@ class FleetService:
         self.registry = Registry(self.fleet_dir)
         self.layout = Layout.for_fleet(self.fleet_dir)
         self.controller = controller
+        self._history: HistoryReader | None = None  # opened on first use (SQLAlchemy)
         # Called after every change the runtime must see (the API drops cached statuses).
         self.listeners: builtins.list[Callable[[], None]] = []
 
@@ -148,6 +155,33 @@ class FleetService:
             if status.location == name:
                 return status
         raise ControlError(f"unknown location {name!r}: `dagfleet status` lists them", 404)
+
+    # ---- publish history, rollback and pins (service/history.py, service/rollback.py) ---
+    def history(
+        self, location: str, limit: int = 20, outcome: str | None = None
+    ) -> builtins.list[PublishAttempt]:
+        """The location's sync attempts, newest first (works with no fleet running)."""
+        if self._history is None:
+            from dagfleet.service.history import HistoryReader
+
+            self._history = HistoryReader(self.registry, self.layout)
+        return self._history.read(location, limit, outcome)
+
+    def rollback(self, location: str, to: str | None = None) -> pins.PinResult:
+        """Pin the location's (repo, env) to `to` (default: the commit before) and serve it."""
+        return pins.rollback(self, location, to)
+
+    def unpin(self, location: str) -> pins.PinResult:
+        """Follow the branch again in the location's (repo, env), synced now."""
+        return pins.unpin(self, location)
+
+    def fleet_log_paths(self, source: str | None) -> dict[str, Path]:
+        """dagfleet's, the webserver's, the daemon's or a location's log; all when None."""
+        names = [loc.name for loc in self.controller.fleet().locations()]
+        return fleet_log_paths(self.layout, names, source)
+
+    def fleet_logs(self, source: str | None, lines: int) -> bytes:
+        return tail_many(self.fleet_log_paths(source), lines)[0]
 
     def environments(self) -> builtins.list[EnvironmentOut]:
         fleet = self.registry.fleet_spec()
