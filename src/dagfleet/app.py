@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagfleet.alerts.engine import AlertEngine
 from dagfleet.history.recorder import HistoryRecorder
 from dagfleet.history.store import open_store
 from dagfleet.layout import Layout
@@ -102,6 +103,7 @@ class FleetApp:
         self._workspace = self.layout.dagster_home / "workspace.yaml"
         self._env: dict[str, str] = {}
         self._lock: FleetLock | None = None
+        self.alerts: AlertEngine | None = None
         self.history: HistoryRecorder | None = None
         self._log_handler: logging.Handler | None = None
 
@@ -167,6 +169,10 @@ class FleetApp:
         self.history = HistoryRecorder(history, fleet_id(self.layout)).start()
         ctx.events.subscribe(self.history)
         log.info("publish history in %s", history.where())
+        # Alert policies (docs/alerts.md): their own threads, fed by the loops' events.
+        self.alerts = AlertEngine(lambda: ctx.fleet, self.layout, self.web_url)
+        self.alerts.attach(ctx.events)
+        self.alerts.start()
         self.reconciler = Reconciler(ctx, on_workspace_changed=self._on_workspace_changed)
         if self.settings.api:
             # First, so that an unsafe bind (no tokens, not loopback) stops us early.
@@ -273,6 +279,9 @@ class FleetApp:
             t.start()
         for t in threads:
             t.join()
+        if self.alerts is not None:  # the loops have stopped: deliver what is queued, briefly
+            self.alerts.stop()
+            self.alerts = None
         self.spares.close()
         self._gql.close()
         # Last line of defence: anything still registered (a server a thread started

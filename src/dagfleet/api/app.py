@@ -10,6 +10,7 @@ from dagfleet.api import page, routes_fleet, routes_locations, routes_playground
 from dagfleet.api.auth import Read
 from dagfleet.api.context import ApiContext, StatusCache
 from dagfleet.api.errors import BodyLimit, install_handlers
+from dagfleet.api.routes_alerts import router as alerts_router
 from dagfleet.api.settings import ApiSettings
 from dagfleet.control import Controller
 from dagfleet.service import FleetService
@@ -38,6 +39,7 @@ def create_app(
     api.include_router(routes_repos.router)
     api.include_router(routes_fleet.router)
     api.include_router(routes_playground.router)
+    api.include_router(alerts_router)
     api.include_router(routes_locations.router)
     app.include_router(api)
     # Where Prometheus scrapers look by default; the same handler and auth as /api/v1/metrics.

@@ -22,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dagfleet.alerts.model import AlertsReport
 from dagfleet.status import LocationStatus
 
 LABELS = ["location", "repo", "env"]
@@ -109,9 +110,41 @@ class CodeServerCollector(Collector):
         return [memory, cpu]
 
 
-def render(statuses: Callable[[], list[LocationStatus]]) -> bytes:
+class AlertCollector(Collector):
+    """Per alert channel: up (its last delivery worked), messages sent, failed attempts."""
+
+    def __init__(self, report: Callable[[], AlertsReport]) -> None:
+        self.report = report
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "dagfleet_alert_channel_up",
+            "1 unless the channel's last delivery failed",
+            labels=["channel"],
+        )
+        sent = CounterMetricFamily(
+            "dagfleet_alerts_sent", "Alert messages the channel delivered", labels=["channel"]
+        )
+        failed = CounterMetricFamily(
+            "dagfleet_alert_delivery_failures",
+            "Failed delivery attempts of the channel (each retry counts)",
+            labels=["channel"],
+        )
+        for ch in self.report().channels:
+            up.add_metric([ch.name], 1.0 if ch.up else 0.0)
+            sent.add_metric([ch.name], float(ch.sent))
+            failed.add_metric([ch.name], float(ch.failures))
+        return [up, sent, failed]
+
+
+def render(
+    statuses: Callable[[], list[LocationStatus]],
+    alerts: Callable[[], AlertsReport] | None = None,
+) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(statuses))
+    if alerts is not None:
+        registry.register(AlertCollector(alerts))
     registry.register(CodeServerCollector(statuses))
     # A per-scrape registry, so the default one's collectors are registered here too.
     ProcessCollector(registry=registry)

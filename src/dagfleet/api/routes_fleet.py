@@ -184,5 +184,5 @@ async def readyz(ctx: Ctx) -> Any:
 async def prometheus(ctx: Ctx) -> Response:
     """Prometheus text format: per-location ready, sync duration, last success, failures."""
     statuses, _ = await _statuses(ctx)
-    body = metrics.render(lambda: statuses)
+    body = metrics.render(lambda: statuses, ctx.service.alerts)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -56,6 +56,9 @@ def _mount() -> None:
     app.add_typer(render.deploy_app, name="deploy", help="Render and deploy the fleet.")
     app.add_typer(playground.app, name="playground", help="Push files into playgrounds.")
     debug.register(app)
+    from dagfleet.cli import alerts
+
+    alerts.register(app)
     history.register(app)
 
 

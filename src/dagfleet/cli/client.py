@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from dagfleet.alerts.model import AlertsReport
 from dagfleet.cli import output
 from dagfleet.cli.discovery import resolve_fleet
 from dagfleet.control import PromoteOutcome
@@ -105,6 +106,7 @@ class Client(Protocol):
     def promote(self, request: PromoteRequest) -> PromoteOutcome: ...
     def playground(self, env: str) -> Playground: ...
     def playground_changed(self, env: str) -> None: ...
+    def alerts(self) -> AlertsReport: ...
     def history(self, location: str, limit: int = 20) -> list[PublishAttempt]: ...
     def rollback(self, location: str, to: str | None = None) -> PinResult: ...
     def unpin(self, location: str) -> PinResult: ...
@@ -263,6 +265,9 @@ class RemoteClient:
 
     def playground_changed(self, env: str) -> None:
         """The API's PUT and DELETE already woke the playground loop."""
+
+    def alerts(self) -> AlertsReport:
+        return AlertsReport.model_validate(self.call("GET", "/alerts"))
 
     def history(self, location: str, limit: int = 20) -> list[PublishAttempt]:
         body = self.call("GET", f"/locations/{location}/history", params={"limit": limit})

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dagfleet.alerts import report as alerts_report
+from dagfleet.alerts.model import AlertsReport
 from dagfleet.control import ControlError, Controller, PromoteOutcome
 from dagfleet.layout import Layout
 from dagfleet.registry import NotFound, Registry, RepoEntry
@@ -222,3 +224,9 @@ class FleetService:
     def playground_changed(self, env: str) -> None:
         self.controller.playground_changed(env)
         self._refreshed()
+
+    # ---- alerts (dagfleet.alerts) ------------------------------------------------------
+    def alerts(self) -> AlertsReport:
+        """Alert channels (delivery health, queue) and open episodes, as the engine of the
+        running fleet last wrote them; `running` is False when no fleet runs."""
+        return alerts_report.read(self.layout)

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dagfleet.spec import instance_settings
+from dagfleet.spec.alerts import repo_problems as alert_problems
 from dagfleet.spec.errors import SpecError, SpecProblem
 from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec, duplicate_env_name
 from dagfleet.spec.names import check_env_name, prefixes_overlap
@@ -107,6 +108,7 @@ def _cross_check(spec: FleetSpec, repos: dict[str, RepoSpec]) -> list[SpecProble
             for env in envs:
                 if env not in known:
                     out.append(SpecProblem(shown, f"{key}.{env}", f"unknown environment; {hint}"))
+        out += alert_problems(shown, spec.alerts, repo.alerts)
     return out
 
 

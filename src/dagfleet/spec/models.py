@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dagfleet.spec import names, references
+from dagfleet.spec.alerts import AlertsSpec, RepoAlerts
 from dagfleet.spec.credentials import RepoCredentials
 
 
@@ -228,6 +229,7 @@ class RepoSpec(_Model):
     uv: UvControls = Field(default_factory=UvControls)
     locations: list[LocationEntry] = Field(default_factory=list)
     suspend: bool = False
+    alerts: RepoAlerts | None = None  # policies for this repo's locations (spec/alerts.py)
 
     @field_validator("locations")
     @classmethod
@@ -457,6 +459,7 @@ class FleetSpec(_Model):
     storage: StorageSpec = Field(default_factory=StorageSpec)
     defaults: FleetDefaults = Field(default_factory=FleetDefaults)
     environments: list[EnvironmentSpec] = Field(default_factory=list, validate_default=True)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)  # channels, policies (spec/alerts.py)
 
     @field_validator("environments", mode="before")
     @classmethod

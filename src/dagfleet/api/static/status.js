@@ -34,10 +34,9 @@
     }
   }
 
-  function signOut(why) {
+  function signOut() {
     sessionStorage.removeItem("dagfleet-token");
     location.reload();
-    if (why) say(why);
   }
 
   // ---- updates -----------------------------------------------------------------------
@@ -81,7 +80,7 @@
 
   async function refresh() {
     const res = await fetch("/page/fleet", { headers: headers(), cache: "no-store" });
-    if (res.status === 401) return signOut("The token was refused; sign in again.");
+    if (res.status === 401) return signOut();
     if (!res.ok) throw new Error(await errorText(res));
     etag = res.headers.get("ETag") || etag;
     swap(await res.text());
@@ -93,7 +92,7 @@
     try {
       const h = headers(etag ? { "If-None-Match": etag } : {});
       const res = await fetch(API + "/locations", { headers: h, cache: "no-store" });
-      if (res.status === 401) return signOut("The token was refused; sign in again.");
+      if (res.status === 401) return signOut();
       if (res.status === 200) {
         etag = res.headers.get("ETag");
         await refresh();
@@ -200,8 +199,9 @@
         if (!window.confirm("Roll " + d.location + " back to its previous commit?")) return;
         const out = await post(API + "/locations/" + encodeURIComponent(d.location) + "/rollback",
           { to: null });
-        const sha = out && (out.commit || out.to);
-        say("Rollback of " + d.location + " requested" + (sha ? " (to " + String(sha).slice(0, 12) + ")" : "") + ".");
+        const sha = out && out.pin ? String(out.pin).slice(0, 12) : "its previous commit";
+        say("Rolled " + d.location + " back to " + sha + (out && out.live ? ": live now." :
+          "; this page shows it when it is live."));
       }
     } catch (err) {
       say(d.action + " failed: " + err.message);
@@ -238,7 +238,7 @@
   document.addEventListener("click", (ev) => {
     const button = ev.target.closest("button[data-action]");
     if (button) act(button);
-    if (ev.target.id === "signout") signOut("");
+    if (ev.target.id === "signout") signOut();
   });
   document.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -250,7 +250,7 @@
     if (tokens && token() !== null && $("signin")) {
       // Signed in earlier in this tab: the server rendered the sign-in form, fetch the data.
       const res = await fetch(API + "/whoami", { headers: headers(), cache: "no-store" });
-      if (!res.ok) return signOut("");
+      if (!res.ok) return signOut();
       const who = await res.json();
       $("signin").remove();
       const text = "Signed in with a " + who.role + " token (" +
