@@ -160,12 +160,12 @@ def test_storage(
 @pytest.mark.parametrize(
     ("run_queue", "coordinator"),
     [
-        (None, {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}),
+        (None, {"module": "dagfleet_runtime.runtags", "class": "TaggingRunCoordinator"}),
         (
             {},
             {
-                "module": "dagster._core.run_coordinator",
-                "class": "QueuedRunCoordinator",
+                "module": "dagfleet_runtime.runtags",
+                "class": "TaggingQueuedRunCoordinator",
                 "config": {
                     "max_concurrent_runs": 10,
                     "dequeue_interval_seconds": 1,
@@ -176,8 +176,8 @@ def test_storage(
         (
             {"max_concurrent_runs": 3, "dequeue_interval_seconds": 2},
             {
-                "module": "dagster._core.run_coordinator",
-                "class": "QueuedRunCoordinator",
+                "module": "dagfleet_runtime.runtags",
+                "class": "TaggingQueuedRunCoordinator",
                 "config": {
                     "max_concurrent_runs": 3,
                     "dequeue_interval_seconds": 2,
@@ -190,6 +190,11 @@ def test_storage(
 def test_run_coordinator(run_queue: dict[str, int] | None, coordinator: dict[str, Any]) -> None:
     instance = None if run_queue is None else {"run_queue": run_queue}
     config = dagster_yaml(fleet(instance), Path("/home"), {})
+    # The coordinator tags runs from the fleet's status files (see dagfleet_runtime.runtags).
+    status_dir = config["run_coordinator"]["config"].pop("status_dir")
+    assert status_dir.endswith("/.dagfleet/status")
+    if not config["run_coordinator"]["config"]:
+        del config["run_coordinator"]["config"]
     assert config["run_coordinator"] == coordinator
 
 

@@ -123,7 +123,7 @@ def test_settings_load_and_merge_over_the_generated_instance(tmp_path: Path) -> 
     assert {k: config[k] for k in SETTINGS} == SETTINGS  # telemetry: the user's wins
     # What dagfleet manages is still there and still dagfleet's.
     assert config["storage"] == {"sqlite": {"base_dir": "/home/storage"}}
-    assert config["run_coordinator"]["class"] == "DefaultRunCoordinator"
+    assert config["run_coordinator"]["class"] == "TaggingRunCoordinator"
     assert config["run_launcher"]["class"] == "DefaultRunLauncher"
 
 

@@ -9,6 +9,11 @@ launch. dagfleet's default is the DefaultRunCoordinator: the webserver hands
 the run straight to the location's code server, adding no latency. A fleet
 that needs concurrency limits sets `instance.run_queue`, and gets the queue
 polled every second.
+
+Either coordinator is Dagster's own plus one step from dagfleet-runtime
+(`dagfleet_runtime.runtags`): it tags every run with its repo, environment,
+location and commit before launching or queueing it ("Runs know their commit",
+docs/repositories.md).
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from typing import Any
 import yaml
 
 from dagfleet.fsutil import atomic_write
+from dagfleet.layout import Layout
 from dagfleet.spec import Fleet, PostgresSpec
 
 # dagster-postgres installs psycopg2, but SQLAlchemy 2.1 maps a bare "postgresql://"
 # to psycopg 3; name the driver dagster-postgres was built for.
 PG_SCHEME = "postgresql+psycopg2"
+# The run coordinators that tag runs (Dagster's, plus tags): see dagfleet_runtime.runtags.
+RUNTAGS_MODULE = "dagfleet_runtime.runtags"
 POSTGRES_VARS = (
     "DAGSTER_POSTGRES_USER",
     "DAGSTER_POSTGRES_PASSWORD",
@@ -96,16 +104,19 @@ def dagster_yaml(
     else:
         config["storage"] = {"sqlite": {"base_dir": str(home / "storage")}}
     queue = fleet.spec.instance.run_queue
+    status_dir = str(Layout.for_fleet(Path(fleet.root)).status)
     if queue is None:
         config["run_coordinator"] = {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
+            "module": RUNTAGS_MODULE,
+            "class": "TaggingRunCoordinator",
+            "config": {"status_dir": status_dir},
         }
     else:
         config["run_coordinator"] = {
-            "module": "dagster._core.run_coordinator",
-            "class": "QueuedRunCoordinator",
+            "module": RUNTAGS_MODULE,
+            "class": "TaggingQueuedRunCoordinator",
             "config": {
+                "status_dir": status_dir,
                 "max_concurrent_runs": queue.max_concurrent_runs,
                 "dequeue_interval_seconds": queue.dequeue_interval_seconds,
                 "dequeue_use_threads": True,

@@ -17,6 +17,9 @@ the same instance storage, so both sides compute the same path. The run's
 runs started from the Python API have no origin and may carry the
 `dagfleet/location` tag instead. Anything else stays under `base_dir`.
 
+The run worker loads this manager for every run, so it is also where a run is
+tagged with the commit it executes (`runtags.stamp_run`, see runtags).
+
 Every path is still computed by Dagster's own `get_captured_local_path` logic
 (long-name hashing, the check that a key cannot leave its base), so the UI,
 subscriptions and downloads work as with the stock manager.
@@ -40,6 +43,8 @@ from dagster._core.storage.local_compute_log_manager import (
     LocalComputeLogManager,
 )
 from dagster._serdes import ConfigurableClassData
+
+from dagfleet_runtime.runtags import stamp_run
 
 LOCATION_TAG = "dagfleet/location"
 logger = logging.getLogger(__name__)
@@ -102,6 +107,7 @@ class LocationComputeLogManager(LocalComputeLogManager):
         self._storage_root = storage_root
         self._environments = tuple(environments or ())
         self._bases: dict[str, str] = {}
+        self._stamped: set[str] = set()  # runs this process has tagged (see runtags)
         self._prefixes_file = prefixes_file
         self._prefixes: dict[str, list[str]] = {}
         self._prefixes_stamp: tuple[int, int] | None = None
@@ -181,10 +187,25 @@ class LocationComputeLogManager(LocalComputeLogManager):
 
     @contextmanager
     def capture_logs(self, log_key: Sequence[str]) -> Generator[CapturedLogContext, None, None]:
+        self._stamp(log_key)
         with super().capture_logs(log_key) as context:
             yield context
         if self._upload_root:
             self._upload(log_key)
+
+    def _stamp(self, log_key: Sequence[str]) -> None:
+        """Runs know their commit: the run worker capturing a run's logs tags the run
+        with the location and commit of its own environment (see runtags)."""
+        if not log_key or not self.has_instance or log_key[0] in self._stamped:
+            return
+        self._stamped.add(log_key[0])
+        try:
+            run = self._instance.get_run_by_id(log_key[0])
+        except Exception as exc:  # tags must never fail a run
+            logger.warning("dagfleet: could not read run %s to tag it: %s", log_key[0], exc)
+            return
+        if run is not None:
+            stamp_run(self._instance, run)
 
     def _upload(self, log_key: Sequence[str]) -> None:
         """Copy a finished capture to `<upload_root>/<env>/repos/<repo>/logs/...` in S3.
