@@ -38,6 +38,7 @@ from dagfleet.status.conditions import now
 from dagfleet.status.liveness import FleetLock, as_started, as_stopped
 from dagfleet.storage import compute_logs_config, write_prefixes
 from dagfleet.venvs.builder import EnvBuilder
+from dagfleet.watch import InstanceWatcher, resolver
 
 log = logging.getLogger(__name__)
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 3
@@ -95,6 +96,7 @@ class FleetApp:
         self.daemon: Supervised | None = None
         self.api_server: object | None = None
         self.reconciler: Reconciler | None = None
+        self.watcher: InstanceWatcher | None = None
         self._web_ready = threading.Event()
         self._gql = DagsterWebserver(self.web_url)
         self.spares = SparePool(self.pids, self.layout.logs, str(self.layout.root))
@@ -239,11 +241,26 @@ class FleetApp:
             return
         if wait_http(f"{self.web_url}/server_info", 300, lambda: web.child is not None):
             self._web_ready.set()
+            self._start_watcher()
             # Locations that went live before the webserver answered: load them now.
             try:
                 self._gql.reload_workspace()
             except Exception as exc:
                 log.warning("initial workspace reload failed: %s", exc)
+
+    def _start_watcher(self) -> None:
+        """Runs, ticks and the daemon's heartbeats as events (dagfleet.watch)."""
+        with self._start_lock:
+            if self._stopping.is_set() or self.reconciler is None:
+                return
+            ctx = self.reconciler.ctx
+            self.watcher = InstanceWatcher(
+                self.layout.dagster_home,
+                ctx.events,
+                resolver(lambda: ctx.fleet),
+                daemon_expected=lambda: self.daemon is not None,
+            )
+            self.watcher.start()
 
     def wait_ready(self, timeout: float) -> bool:
         """True once the webserver answers and every location has loaded there."""
@@ -266,6 +283,8 @@ class FleetApp:
             return  # never started (or refused: another `up` runs this fleet)
         with self._start_lock:
             self._stopping.set()
+        if self.watcher is not None:
+            self.watcher.stop()
         stop_api = getattr(self.api_server, "stop", None)
         if callable(stop_api):
             stop_api()
