@@ -41,6 +41,7 @@ class ChannelWorker:
         backoff_first: float = 1.0,
         backoff_cap: float = 60.0,
         on_change: Callable[[], None] = lambda: None,
+        start: bool = True,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -59,6 +60,11 @@ class ChannelWorker:
         self._delay = backoff_first
         self.status = ChannelStatus(name=name, kind=kind, up=True)
         self._thread = threading.Thread(target=self._run, name=f"alerts-{name}", daemon=True)
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Start sending (for a worker made with start=False, e.g. to queue a burst first)."""
         self._thread.start()
 
     # ---- from the engine --------------------------------------------------------------
@@ -85,7 +91,8 @@ class ChannelWorker:
             self._stopping = True
             self._deadline = deadline
             self._cond.notify_all()
-        self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
+        if self._thread.is_alive():
+            self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
         self.sender.close()
 
     def snapshot(self) -> ChannelStatus:
