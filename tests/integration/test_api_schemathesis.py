@@ -82,7 +82,7 @@ def _operations(url: str) -> list[str]:
 
 # The schemathesis pytest plugin (from_fixture) does not run under pytest 9, so each
 # operation gets its own hypothesis test here: one pytest item per operation.
-SLOTS = 24
+SLOTS = 32
 
 
 @pytest.mark.parametrize("index", range(SLOTS))
