@@ -30,14 +30,19 @@ def browser() -> Iterator[WebDriver]:
     driver.quit()
 
 
+def _cell(driver: WebDriver, location: str, column: str) -> str:
+    """The text of one location's cell in the column headed `column`."""
+    heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#fleet thead th")]
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#loc-{location} > *")
+    return cells[heads.index(column)].text if column in heads and cells else ""
+
+
 def _synced(driver: WebDriver, location: str) -> str:
-    cells = driver.find_elements(By.CSS_SELECTOR, f"#loc-{location} td[data-label='Synced']")
-    return cells[0].text if cells else ""
+    return _cell(driver, location, "Synced")
 
 
 def _live(driver: WebDriver, location: str) -> str:
-    cells = driver.find_elements(By.CSS_SELECTOR, f"#loc-{location} td[data-label='Live commit']")
-    return cells[0].text if cells else ""
+    return _cell(driver, location, "Live commit")
 
 
 def test_status_page_follows_the_fleet(

@@ -11,13 +11,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from dagfleet.api import ApiSettings, create_app
+from dagfleet.api import ApiServer, ApiSettings, create_app
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.registry import Registry
 from dagfleet.spec.defaults import default_fleet_document
 from dagfleet.status import LocationStatus, Reason, StatusStore
 from dagfleet.status.liveness import FleetLock
+from tests.support.fleetproc import free_port
 
 pytestmark = pytest.mark.integration
 ADMIN, READER = "admin-token-1", "read-token-1"
@@ -101,10 +102,10 @@ def test_first_render_holds_every_location(open_client: TestClient) -> None:
     expected = [f"{r}-{e}" for r in sorted(REMOTES) for e in ("A", "B")] + ["playground-B"]
     assert sorted(_rows(page)) == sorted(expected)
     assert "<caption>Playground locations" in page
-    assert '<th scope="row" data-label="Location">sales-A</th>' in page
+    assert '<th scope="row">sales-A</th>' in page
     assert "DefinitionsInvalid" in page and BAD[:12] in page
     assert "✓ Ready" in page and "✗ Not synced" in page  # words, not only colour
-    assert '<td data-label="Debug port">5678</td>' in page
+    assert "<td>5678</td>" in page  # debug port
     # The ETag the script starts polling with is the one /locations answers with.
     etag = open_client.get("/api/v1/locations").headers["etag"]
     assert f'data-etag="{etag.replace(chr(34), "&quot;")}"' in page
@@ -142,8 +143,9 @@ def test_actions_follow_the_role(token_client: TestClient) -> None:
     assert 'data-action="sync"' not in read.text and 'data-action="rollback"' not in read.text
     assert 'id="promote"' not in read.text
     admin = token_client.get("/", headers=_bearer(ADMIN)).text
-    assert 'data-action="sync" data-repo="sales" data-env="A"' in admin
-    assert 'data-action="rollback" data-location="sales-A"' in admin and 'id="promote"' in admin
+    assert '<tr id="loc-sales-A" class="ready" data-repo="sales" data-env="A"' in admin
+    assert 'aria-label="Sync sales-A">Sync</button>' in admin
+    assert 'aria-label="Roll back sales-A">Roll back</button>' in admin and 'id="promote"' in admin
     playground = admin.split('<tr id="loc-playground-B"', 1)[1].split("</tr>", 1)[0]
     assert 'data-action="sync"' not in playground
 
@@ -175,3 +177,48 @@ def test_unchanged_locations_cost_a_304(open_client: TestClient, fleet_dir: Path
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_signing_in_in_a_real_browser(fleet_dir: Path) -> None:
+    """Headless Chromium: the page asks for a token, shows what the token's role allows,
+    announces nothing it should not, and a refused token is said so."""
+    from selenium.webdriver.common.by import By
+
+    from tests.support.browser import chromium, wait_until
+
+    settings = ApiSettings(fleet_dir=fleet_dir, tokens={ADMIN: "admin", READER: "read"})
+    server = ApiServer(create_app(settings, LiveLike(fleet_dir)), "127.0.0.1", free_port())
+    server.start()
+    driver = chromium()
+    try:
+        driver.get(server.url + "/")
+        assert not driver.find_elements(By.CSS_SELECTOR, "#fleet tr")
+
+        def sign_in(token: str) -> None:
+            driver.find_element(By.ID, "token").send_keys(token)
+            driver.find_element(By.CSS_SELECTOR, "#signin button").click()
+
+        sign_in("wrong")
+        wait_until(
+            driver,
+            lambda d: "Sign-in failed" in d.find_element(By.ID, "action-result").text,
+            10,
+            "the refusal",
+        )
+        driver.find_element(By.ID, "token").clear()
+        sign_in(READER)
+        wait_until(driver, lambda d: d.find_elements(By.ID, "loc-sales-A"), 10, "the rows")
+        assert "read token" in driver.find_element(By.ID, "who").text
+        assert driver.find_elements(By.CSS_SELECTOR, "button[data-action='history']")
+        assert not driver.find_elements(By.CSS_SELECTOR, "button[data-action='sync']")
+        assert not driver.find_elements(By.ID, "promote")
+        assert EVIL in driver.find_element(By.ID, "loc-sales-A").text  # shown as text
+
+        driver.find_element(By.ID, "signout").click()
+        wait_until(driver, lambda d: d.find_elements(By.ID, "signin"), 10, "the sign-in form")
+        sign_in(ADMIN)
+        wait_until(driver, lambda d: d.find_elements(By.ID, "promote"), 10, "the admin actions")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "button[data-action='sync']")) == 6
+    finally:
+        driver.quit()
+        server.stop()

@@ -91,8 +91,7 @@ def _commit(status: LocationStatus, links: Mapping[str, str]) -> str:
     base = links.get(status.repo)
     if base is None:
         return f'<span title="{_e(status.commit)}">{short}</span>'
-    label = f"commit {status.commit} of {status.repo}"
-    return f'<a href="{_e(base + status.commit)}" aria-label="{_e(label)}">{short}</a>'
+    return f'<a href="{_e(base + status.commit)}">{short}</a>'
 
 
 def _time(iso: str | None) -> str:
@@ -103,18 +102,13 @@ def _time(iso: str | None) -> str:
 
 
 def _actions(status: LocationStatus, view: PageView, playground: bool) -> str:
+    # The row carries the location, repo and environment; a button only names its action.
     name = _e(status.location)
-    out = (
-        f'<button type="button" data-action="history" data-location="{name}" '
-        f'aria-label="History of {name}" aria-controls="history">History</button>'
-    )
+    out = f'<button data-action="history" aria-label="History of {name}">History</button>'
     if view.admin and not playground:
-        repo, env = _e(status.repo), _e(status.env)
         out += (
-            f' <button type="button" data-action="sync" data-repo="{repo}" data-env="{env}" '
-            f'aria-label="Sync {name}">Sync</button>'
-            f' <button type="button" data-action="rollback" data-location="{name}" '
-            f'aria-label="Roll back {name}">Roll back</button>'
+            f' <button data-action="sync" aria-label="Sync {name}">Sync</button>'
+            f' <button data-action="rollback" aria-label="Roll back {name}">Roll back</button>'
         )
     return out
 
@@ -132,38 +126,38 @@ def _summary(status: LocationStatus) -> str:
 
 
 def _row(status: LocationStatus, view: PageView, playground: bool) -> str:
-    cells = [
-        ("Environment", _e(status.env)),
-        ("Branch", f"<code>{_e(status.ref)}</code>" if status.ref else "—"),
-        ("Live commit", _commit(status, view.links)),
-        ("Ready", _condition(status, "Ready")),
-        ("Synced", _condition(status, "Synced")),
-        ("Last attempt", _time(status.last_sync)),
-        ("Debug port", _e(status.debug_port) if status.debug_port else "—"),
-        ("Actions", _actions(status, view, playground)),
-    ]
-    tds = "".join(f'<td data-label="{label}">{content}</td>' for label, content in cells)
+    # Cells in _COLUMNS order; under 640px the stylesheet labels them by position.
+    cells = (
+        _e(status.env),
+        f"<code>{_e(status.ref)}</code>" if status.ref else "—",
+        _commit(status, view.links),
+        _condition(status, "Ready"),
+        _condition(status, "Synced"),
+        _time(status.last_sync),
+        _e(status.debug_port) if status.debug_port else "—",
+        _actions(status, view, playground),
+    )
+    tds = "".join(f"<td>{content}</td>" for content in cells)
     ready = "ready" if status.ready else "not-ready"
     return (
-        f'<tr id="loc-{_e(status.location)}" class="{ready}" data-summary="{_e(_summary(status))}">'
-        f'<th scope="row" data-label="Location">{_e(status.location)}</th>{tds}</tr>'
+        f'<tr id="loc-{_e(status.location)}" class="{ready}" data-repo="{_e(status.repo)}" '
+        f'data-env="{_e(status.env)}" data-summary="{_e(_summary(status))}">'
+        f'<th scope="row">{_e(status.location)}</th>{tds}</tr>'
     )
 
 
-_HEAD = "".join(
-    f'<th scope="col">{h}</th>'
-    for h in (
-        "Location",
-        "Environment",
-        "Branch",
-        "Live commit",
-        "Ready",
-        "Synced",
-        "Last attempt",
-        "Debug port",
-        "Actions",
-    )
+_COLUMNS = (
+    "Location",
+    "Environment",
+    "Branch",
+    "Live commit",
+    "Ready",
+    "Synced",
+    "Last attempt",
+    "Debug port",
+    "Actions",
 )
+_HEAD = "".join(f'<th scope="col">{h}</th>' for h in _COLUMNS)
 
 
 def _table(

@@ -186,7 +186,9 @@
   }
 
   async function act(button) {
-    const d = button.dataset;
+    const row = button.closest("tr");
+    const d = { action: button.dataset.action, location: row.id.slice(4),
+      repo: row.dataset.repo, env: row.dataset.env };
     if (d.action === "history") return loadHistory(d.location, true);
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
