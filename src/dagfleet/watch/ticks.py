@@ -20,6 +20,7 @@ from dagster._core.scheduler.instigation import InstigatorTick, TickData, TickSt
 from dagster._core.storage.schedules.schema import JobTickTable
 from dagster._core.storage.schedules.sql_schedule_storage import SqlScheduleStorage
 from dagster._serdes import deserialize_value
+from dagster_shared.error import SerializableErrorInfo
 
 from dagfleet.events import Event, Kind
 
@@ -29,6 +30,14 @@ Where = Callable[[str], tuple[str, str, str]]  # selector id -> (location, repo,
 
 def first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def error_line(error: SerializableErrorInfo | None) -> str:
+    """The first line of the root cause: the user's exception, not Dagster's wrapper
+    ("SensorExecutionError: Error occurred during the execution of ...")."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return first_line(error.message) if error is not None else ""
 
 
 @dataclass
@@ -91,7 +100,7 @@ class TickTracker:
     def _event(self, kind: Kind, tick: InstigatorTick) -> Event:
         location, repo, env = self._where(tick.selector_id or "")
         kind_name = tick.instigator_type.value.lower()
-        error = first_line(tick.error.message if tick.error else None)
+        error = error_line(tick.error)
         what = "failed" if kind is Kind.TICK_FAILED else "succeeded"
         message = f"{kind_name} {tick.instigator_name} {what}" + (f": {error}" if error else "")
         return Event(
