@@ -144,6 +144,12 @@ def test_runs_know_their_commit(tmp_path: Path, code_repo: CodeRepo, start_fleet
     manual = fleet.gql.launch("demo-A", "tag_job")
     assert fleet.gql.wait_run(manual) == "SUCCESS"
     assert dagfleet_tags(run_tags(fleet, manual)) == expected
+    # dagfleet's instance watcher saw it (it logs every event it publishes).
+    wait_for(
+        lambda: f"run_succeeded demo-A: run {manual[:8]} of tag_job" in fleet.log(),
+        60,
+        "the watcher's RUN_SUCCEEDED",
+    )
 
     # A backfill's runs (the daemon's backfill loop submits them).
     selector = {

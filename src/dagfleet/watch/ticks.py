@@ -12,6 +12,7 @@ Sensors tick every 30 seconds, and an event per skipped tick would be noise.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from dagster_shared.error import SerializableErrorInfo
 from dagfleet.events import Event, Kind
 
 BATCH = 500
+STALE = 3600.0  # seconds a tick may stay STARTED before it is no longer followed
 Where = Callable[[str], tuple[str, str, str]]  # selector id -> (location, repo, env)
 
 
@@ -80,12 +82,17 @@ class TickTracker:
         self.open: set[int] = set()
         self._failing: set[str] = set()
 
-    def events(self, ticks: Iterable[InstigatorTick]) -> list[Event]:
+    def events(self, ticks: Iterable[InstigatorTick], now: float | None = None) -> list[Event]:
+        now = time.time() if now is None else now
         out: list[Event] = []
         for tick in ticks:
             self.cursor = max(self.cursor, tick.tick_id)
             if tick.status == TickStatus.STARTED:
-                self.open.add(tick.tick_id)
+                # A tick a killed daemon left STARTED is not read again forever.
+                if now - tick.timestamp < STALE:
+                    self.open.add(tick.tick_id)
+                else:
+                    self.open.discard(tick.tick_id)
                 continue
             self.open.discard(tick.tick_id)
             key = tick.selector_id or tick.instigator_origin_id

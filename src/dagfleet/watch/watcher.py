@@ -126,14 +126,18 @@ class InstanceWatcher:
             self._seed(instance)
         else:
             for event in self._run_events(instance) + self._tick_events():
-                self.bus.publish(event)
+                self._publish(event)
         expected = self.daemon_expected()
         heartbeats = instance.get_daemon_heartbeats() if expected else {}
         newest = max((h.timestamp for h in heartbeats.values()), default=None)
         daemon_event = self.daemon.event(time.time(), expected, newest)
         if daemon_event is not None:
-            self.bus.publish(daemon_event)
+            self._publish(daemon_event)
         self.polls += 1
+
+    def _publish(self, event: Event) -> None:
+        log.info("%s %s: %s", event.kind, event.location or "-", event.message)
+        self.bus.publish(event)
 
     def _seed(self, instance: DagsterInstance) -> None:
         now = datetime.now(UTC)
@@ -180,6 +184,7 @@ class InstanceWatcher:
             for state in self._instance.all_instigator_state():
                 origin = state.origin.repository_origin.code_location_origin
                 self._selectors[state.selector_id] = origin.location_name
+            self._selectors.setdefault(selector_id, "")  # unknown: do not ask again
         location = self._selectors.get(selector_id, "")
         repo, env = self.resolve(location) if location else ("", "")
         return location, repo, env
