@@ -7,6 +7,7 @@ and the engine end to end from EventBus events to messages and the status file.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,21 @@ def test_each_http_channel_delivers_in_its_shape(http: AlertHttp) -> None:
     assert doc["alerts"][0]["links"]["commit"] == "abc"
     for w in workers:
         w.stop(0)
+
+
+def test_the_slack_webhook_url_is_never_logged(
+    http: AlertHttp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    w = worker(http, "slack")
+    w.put(notice())
+    wait_for(lambda: w.snapshot().sent == 1, 10, "a delivery")
+    http.stop()
+    w.put(notice(2))
+    wait_for(lambda: w.snapshot().failures >= 1, 10, "a failed attempt")
+    w.stop(0)
+    assert "/services/" not in caplog.text and http.slack_webhook_url not in caplog.text
+    assert "/services/" not in (w.snapshot().last_error or "")
 
 
 def test_slack_ok_false_is_a_failure_and_a_bad_token_is_not_retried(http: AlertHttp) -> None:

@@ -36,6 +36,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     verified: bool | None = None  # /hook only: did the signature check out?
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def json(self) -> Any:

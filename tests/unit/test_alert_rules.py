@@ -144,6 +144,15 @@ def test_crash_loop_resolves_after_a_quiet_period_since_recovery() -> None:
     assert r.episodes() == []
 
 
+def test_a_publish_after_a_crash_loop_counts_as_recovery() -> None:
+    r = rules(policy(["crash_loop"], crashes=2, minutes=5, quiet_minutes=1))
+    r.on_event(crash(), T0)
+    assert len(r.on_event(crash(), T0 + 10)) == 1
+    assert r.on_event(attempt(Outcome.PUBLISHED, GOOD), T0 + 20) == []
+    [resolved] = r.tick(T0 + 80)
+    assert resolved.state is State.RESOLVED and resolved.event == "crash_loop"
+
+
 def test_failed_runs_are_one_episode_per_job_resolved_by_a_success() -> None:
     r = rules(policy(["run_failed", "run_canceled"]))
     [fired] = r.on_event(run(Kind.RUN_FAILED, "r1"), T0)

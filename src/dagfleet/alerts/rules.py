@@ -9,7 +9,8 @@ and the event that clears it sends one RESOLVED notice.
 - not_serving_tip: the location's newest attempted commit has not gone live for
   `minutes` (transient failures included); resolved when the location publishes.
 - crash_loop: `crashes` code-server crashes within `minutes`; resolved when the server
-  has RECOVERED and no crash followed for `quiet_minutes` (default 5).
+  has RECOVERED (or the location published a new server) and no crash followed for
+  `quiet_minutes` (default 5).
 - run_failed / run_canceled: per job; resolved by a later RUN_SUCCEEDED of that job.
 - run_longer_than: a run still going `minutes` after RUN_STARTED; resolved when it ends.
 - tick_failed: per schedule/sensor; resolved by its next TICK_SUCCEEDED.
@@ -207,7 +208,10 @@ class Rules:
     def _apply(self, policy: PolicySpec, event: Event, now: float) -> list[Notice]:
         k = event.kind
         if k is Kind.ATTEMPT:
-            return self._attempt(policy, event, now)
+            out = self._attempt(policy, event, now)
+            if event.attempt is not None and event.attempt.outcome is Outcome.PUBLISHED:
+                out += self._crash(policy, event, now)  # a new server serves: recovered
+            return out
         if k in (Kind.CRASHED, Kind.RECOVERED):
             return self._crash(policy, event, now)
         if k is Kind.PROMOTED and matches(policy, E.PROMOTED, event):
@@ -268,7 +272,7 @@ class Rules:
         assert policy.minutes is not None and policy.crashes is not None  # validated
         key = (policy.name, event.location)
         episode = f"{policy.name}/{E.CRASH_LOOP.value}/{event.location}"
-        if event.kind is Kind.RECOVERED:
+        if event.kind is not Kind.CRASHED:  # RECOVERED, or a publish (a new server serves)
             if episode in self.open:
                 self._recovered[episode] = (now, policy, event)
             return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import ssl
 import time
@@ -36,6 +37,20 @@ _SLACK_TRANSIENT = {
     "service_unavailable",
     "request_timeout",
 }
+
+
+class _QuietAlertThreads(logging.Filter):
+    """httpx logs every request's URL at INFO; a Slack webhook's URL is its secret.
+    Requests sent by the alert channels' threads (named `alerts-<channel>`) are not logged
+    there: the channel's status and warnings say how delivery went, without URLs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.threadName or not record.threadName.startswith("alerts-")
+
+
+_quiet = _QuietAlertThreads()
+if _quiet not in logging.getLogger("httpx").filters:
+    logging.getLogger("httpx").addFilter(_quiet)
 
 
 class DeliveryError(Exception):
@@ -78,9 +93,10 @@ class _Http:
     def post(self, url: str, what: str, **kwargs: object) -> httpx.Response:
         try:
             return self.http.post(url, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as exc:
-            # The URL may be the secret (Slack webhooks): name the channel kind only.
-            raise DeliveryError(f"{what}: {type(exc).__name__}: {exc}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # The URL may be the secret (Slack webhooks): never in a message.
+            detail = str(exc).replace(url, "<url>")
+            raise DeliveryError(f"{what}: {type(exc).__name__}: {detail}") from None
 
     def close(self) -> None:
         self.http.close()
