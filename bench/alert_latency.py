@@ -1,0 +1,125 @@
+"""Alert latency: from `git push` of a broken commit (with a signed push webhook, polling
+effectively off) to the Slack-shaped endpoint receiving the commit_rejected alert.
+
+Each round pushes a commit with a syntax error, sends the webhook and times until the
+local Slack incoming-webhook server (tests/support/alert_servers.py) gets the alert;
+then pushes a fix (webhook again) and waits, untimed, for the "resolved" message so
+the next round opens a new episode. One location, no daemon, a file:// remote.
+
+Prints one JSON object: n, p50, p95 and max in seconds, and the target (p50 <= 3 s).
+
+    uv run --frozen python bench/alert_latency.py [--pushes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+from _fleet import CodeRepo, RunningFleet, median, percentile, write_fleet
+
+from tests.e2e.conftest import with_asset
+from tests.support.alert_servers import AlertHttp
+
+SECRET = "bench-secret"
+
+
+def hook(fleet: RunningFleet, repo: CodeRepo) -> None:
+    body = json.dumps({"ref": "refs/heads/A", "repository": {"clone_url": repo.url}}).encode()
+    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    httpx.post(
+        f"{fleet.api}/hooks/git",
+        content=body,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": f"sha256={sig}",
+            "Content-Type": "application/json",
+        },
+    ).raise_for_status()
+
+
+def wait_count(slack: AlertHttp, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(slack.at("/services/")) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"message {n} not received after {timeout:.0f} s")
+        time.sleep(0.01)
+
+
+def measure(pushes: int) -> list[float]:
+    slack = AlertHttp().start()
+    with tempfile.TemporaryDirectory(prefix="dagfleet-bench-alerts-") as tmp:
+        base = Path(tmp)
+        repo = CodeRepo(base / "remotes")
+        fleet_dir = write_fleet(
+            base / "fleet",
+            {
+                "demo": {
+                    "git_url": repo.url,
+                    "module_name": "demo.definitions",
+                    "poll_interval": 3600,
+                }
+            },
+            environments=[{"name": "A", "branch": "A"}],
+        )
+        doc = yaml.safe_load((fleet_dir / "fleet.yaml").read_text())
+        doc["alerts"] = {
+            "channels": {"slack": {"slack_webhook": {"url": {"from_env": "BENCH_SLACK_URL"}}}},
+            "policies": [{"name": "broken", "events": ["commit_rejected"], "channels": ["slack"]}],
+        }
+        (fleet_dir / "fleet.yaml").write_text(yaml.safe_dump(doc))
+        env = {"DAGFLEET_WEBHOOK_SECRET": SECRET, "BENCH_SLACK_URL": slack.slack_webhook_url}
+        fleet = RunningFleet(fleet_dir, extra=["--no-daemon"], env=env).start()
+        out: list[float] = []
+        try:
+            fleet.wait_loaded({"demo-A"}, timeout=600)
+            for i in range(pushes):
+                repo.commit({"demo/definitions.py": f"def broken_{i}(:\n"}, f"broken {i}")
+                repo.push("A")
+                start = time.monotonic()
+                hook(fleet, repo)
+                wait_count(slack, 2 * i + 1, 120)
+                out.append(slack.at("/services/")[2 * i].at - start)
+                repo.commit({"demo/definitions.py": with_asset(f"fixed_{i}")}, f"fix {i}")
+                repo.push("A")
+                hook(fleet, repo)
+                wait_count(slack, 2 * i + 2, 180)
+                time.sleep(0.5)
+        finally:
+            fleet.stop()
+            slack.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pushes", type=int, default=10, help="broken pushes (default 10)")
+    args = parser.parse_args()
+    if args.pushes < 1:
+        parser.error("--pushes: at least 1")
+    values = measure(args.pushes)
+    print(
+        json.dumps(
+            {
+                "n": len(values),
+                "p50": round(median(values), 2),
+                "p95": round(percentile(values, 95), 2),
+                "max": round(max(values), 2),
+                "target": {"p50": 3.0},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
