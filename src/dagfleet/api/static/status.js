@@ -53,11 +53,20 @@
       Array.from(newRows).every((r, i) => r.id === oldRows[i].id);
     const changed = [];
     if (sameSet) {
+      // Patch only the cells that changed: a button the user is about to press (or has
+      // focused) stays the same element unless its own cell changed.
       newRows.forEach((row, i) => {
-        if (row.outerHTML !== oldRows[i].outerHTML) {
-          oldRows[i].replaceWith(row);
-          changed.push(row.dataset.summary);
+        const old = oldRows[i];
+        if (row.outerHTML === old.outerHTML) return;
+        if (row.dataset.summary !== old.dataset.summary) changed.push(row.dataset.summary);
+        if (row.children.length !== old.children.length) return old.replaceWith(row);
+        for (const attr of row.getAttributeNames()) {
+          if (old.getAttribute(attr) !== row.getAttribute(attr)) old.setAttribute(attr, row.getAttribute(attr));
         }
+        Array.from(row.children).forEach((cell, j) => {
+          const was = old.children[j];
+          if (was.innerHTML !== cell.innerHTML) was.replaceChildren(...cell.childNodes);
+        });
       });
       // Captions carry the Ready count.
       const caps = fresh.content.querySelectorAll("caption");
@@ -68,7 +77,7 @@
       fleet.replaceChildren(fresh.content);
       changed.push("the list of locations changed");
     }
-    if (focusKey) {
+    if (focusKey && !document.contains(active)) {
       const again = fleet.querySelector('[aria-label="' + CSS.escape(focusKey) + '"]');
       if (again) again.focus();
     }
