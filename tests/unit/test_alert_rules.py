@@ -69,7 +69,7 @@ def attempt(
 
 def run(kind: Kind, run_id: str, job: str = "etl", tags: dict[str, str] | None = None) -> Event:
     data = {"run_id": run_id, "job": job, "tags": json.dumps(tags or {}), "location": "demo-A"}
-    return Event(kind, "demo-A", "demo", "A", data=data)
+    return Event(kind, "demo-A", "demo", "A", "e" * 40, data=data)
 
 
 BAD, GOOD = "b" * 40, "c" * 40
@@ -158,6 +158,7 @@ def test_failed_runs_are_one_episode_per_job_resolved_by_a_success() -> None:
     [fired] = r.on_event(run(Kind.RUN_FAILED, "r1"), T0)
     assert fired.episode == "p/run_failed/demo-A/etl"
     assert ("run", f"{WEB}/runs/r1") in fired.links
+    assert ("commit", f"https://github.com/acme/demo/commit/{'e' * 40}") in fired.links
     assert r.on_event(run(Kind.RUN_FAILED, "r2"), T0 + 1) == []
     [other] = r.on_event(run(Kind.RUN_FAILED, "r3", job="load"), T0 + 2)
     assert other.episode.endswith("/load")

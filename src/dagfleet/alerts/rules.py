@@ -305,7 +305,8 @@ class Rules:
                 word = "failed" if kind is E.RUN_FAILED else "was canceled"
                 title = f"{event.location}: {job} {word}"
                 text = event.message or f"run {run_id}"
-                out += self._fire(policy, kind, event, now, title, text, sub=job, run_id=run_id)
+                out += self._fire(policy, kind, event, now, title, text, sub=job, run_id=run_id,
+                                  commit=event.commit)  # fmt: skip
             elif k is Kind.RUN_SUCCEEDED:
                 text = f"{job} succeeded (run {run_id[:8]})"
                 out += self._resolve(policy, kind, event, now, text, job)
