@@ -26,6 +26,7 @@ is refused at load with the fix. See docs/alerts.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -241,8 +242,8 @@ class RepoAlerts(_Model):
     _policies = field_validator("policies")(_unique_names)
 
 
-def _unknown_channels(where: str, unknown: list[str], known: object) -> str:
-    names = ", ".join(sorted(known)) if known else "none"  # type: ignore[call-overload]
+def _unknown_channels(where: str, unknown: list[str], known: Iterable[str]) -> str:
+    names = ", ".join(sorted(known)) or "none"
     return (
         f"{where}: unknown channel {', '.join(map(repr, unknown))}: define it under "
         f"alerts.channels in fleet.yaml (known: {names})"
@@ -255,13 +256,6 @@ def repo_problems(shown: str, fleet: AlertsSpec, repo: RepoAlerts | None) -> lis
     for i, policy in enumerate(repo.policies if repo else []):
         unknown = [c for c in policy.channels if c not in fleet.channels]
         if unknown:
-            names = ", ".join(sorted(fleet.channels)) or "none"
-            out.append(
-                SpecProblem(
-                    shown,
-                    f"alerts.policies[{i}].channels",
-                    f"unknown channel {', '.join(map(repr, unknown))}: define it under "
-                    f"alerts.channels in fleet.yaml (known: {names})",
-                )
-            )
+            message = _unknown_channels("", unknown, fleet.channels).removeprefix(": ")
+            out.append(SpecProblem(shown, f"alerts.policies[{i}].channels", message))
     return out
