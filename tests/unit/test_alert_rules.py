@@ -91,6 +91,18 @@ def test_rejected_commit_alerts_once_and_resolves_on_publish() -> None:
     assert r.episodes() == []
 
 
+def test_a_problem_that_comes_back_is_a_new_episode_with_new_messages() -> None:
+    r = rules(policy(["commit_rejected"]))
+    [first] = r.on_event(attempt(Outcome.FAILED, BAD), T0)
+    [first_ok] = r.on_event(attempt(Outcome.PUBLISHED, GOOD), T0 + 1)
+    [second] = r.on_event(attempt(Outcome.FAILED, "d" * 40), T0 + 2)
+    [second_ok] = r.on_event(attempt(Outcome.PUBLISHED, "e" * 40), T0 + 3)
+    assert first.episode == second.episode
+    keys = [n.dedupe_key for n in (first, first_ok, second, second_ok)]
+    assert len(set(keys)) == 4
+    assert first.instance == first_ok.instance != second.instance == second_ok.instance
+
+
 def test_transient_failures_are_not_rejections() -> None:
     r = rules(policy(["commit_rejected"]))
     assert r.on_event(attempt(Outcome.FAILED, BAD, transient=True), T0) == []

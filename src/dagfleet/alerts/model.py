@@ -31,11 +31,11 @@ class Notice:
     links: tuple[tuple[str, str], ...] = ()  # (label, url or plain text such as a SHA)
     fields: tuple[tuple[str, str], ...] = ()
     at: str = ""  # ISO 8601, UTC
+    instance: str = ""  # this occurrence of the episode ("<episode>@<n>"): a problem may recur
 
     @property
     def dedupe_key(self) -> str:
-        # An INFO notice has no episode to close: each is its own.
-        return f"{self.episode}#{self.state}"
+        return f"{self.instance or self.episode}#{self.state}"
 
 
 @dataclass

@@ -54,6 +54,7 @@ def document(batch: list[Notice]) -> dict[str, Any]:
         "alerts": [
             {
                 "episode": n.episode,
+                "id": n.instance or n.episode,
                 "policy": n.policy,
                 "event": n.event,
                 "state": str(n.state),

@@ -20,6 +20,7 @@ and the event that clears it sends one RESOLVED notice.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from collections.abc import Callable
@@ -105,6 +106,7 @@ class Rules:
         self._runs: dict[tuple[str, str], _Pending] = {}
         self._crashes: dict[tuple[str, str], deque[float]] = {}
         self._recovered: dict[str, tuple[float, PolicySpec, Event]] = {}
+        self._seq = itertools.count(1)
 
     # ---- notices ----------------------------------------------------------------------
     def _links(self, event: Event, commit: str | None, run_id: str | None) -> list[tuple[str, str]]:
@@ -135,22 +137,24 @@ class Rules:
         fields: tuple[tuple[str, str], ...] = (),
     ) -> list[Notice]:
         key = "/".join(x for x in (policy.name, kind.value, event.location or "fleet", sub) if x)
+        if kind is not E.PROMOTED and key in self.open:
+            return []  # one alert per episode
+        # The same problem may come back after it resolved: a new episode, a new message.
+        instance = f"{key}@{next(self._seq)}"
         if kind is not E.PROMOTED:
-            if key in self.open:
-                return []  # one alert per episode
             self.open[key] = Episode(
                 key, policy.name, kind.value, event.location, iso(now), title,
-                tuple(policy.channels), {"commit": commit or "", "run_id": run_id or ""},
+                tuple(policy.channels),
+                {"commit": commit or "", "run_id": run_id or "", "instance": instance},
             )  # fmt: skip
         state = State.INFO if kind is E.PROMOTED else State.FIRING
-        if kind is E.PROMOTED:
-            key = f"{key}/{commit or iso(now)}"
-        return [self._notice(key, policy, kind, event, now, state, title, text, commit, run_id,
-                             fields)]  # fmt: skip
+        return [self._notice(key, instance, policy, kind, event, now, state, title, text, commit,
+                             run_id, fields)]  # fmt: skip
 
     def _notice(
         self,
         key: str,
+        instance: str,
         policy: PolicySpec,
         kind: AlertEvent,
         event: Event,
@@ -164,6 +168,7 @@ class Rules:
     ) -> Notice:
         return Notice(
             episode=key,
+            instance=instance,
             policy=policy.name,
             event=kind.value,
             state=state,
@@ -194,9 +199,9 @@ class Rules:
             return []
         title = f"Resolved: {episode.title}"
         run_id = episode.detail.get("run_id") or None
-        return [
-            self._notice(key, policy, kind, event, now, State.RESOLVED, title, text, commit, run_id)
-        ]
+        instance = episode.detail.get("instance", key)
+        return [self._notice(key, instance, policy, kind, event, now, State.RESOLVED, title, text,
+                             commit, run_id)]  # fmt: skip
 
     # ---- events -----------------------------------------------------------------------
     def on_event(self, event: Event, now: float) -> list[Notice]:
