@@ -145,7 +145,8 @@ def derive_ready(conditions: list[Condition]) -> Condition:
     if serving.status == "True":
         message = serving.message
         if synced is not None and synced.status == "False":
-            message = f"{serving.message}; newer commit not published: {synced.reason}"
+            stale = f"newer commit not published: {synced.reason}"
+            message = f"{serving.message}; {stale}" if serving.message else stale
         return Condition(type="Ready", status="True", reason=serving.reason, message=message)
     if synced is not None and synced.status == "False":
         return Condition(type="Ready", status="False", reason=synced.reason, message=synced.message)
