@@ -209,6 +209,9 @@ class LocationLoop:
             if self.live is not None and not live_ok:  # found dead here before _supervise did
                 dead = f"code server for {self.live.sha[:12]} exited; republishing it"
                 self._tell(Kind.CRASHED, self.live.sha, dead)
+            if self.live is not None and not live_ok:  # found dead here before _supervise did
+                dead = f"code server for {self.live.sha[:12]} exited; republishing it"
+                self._tell(Kind.CRASHED, self.live.sha, dead)
             if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
                 self._condition(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
                 self.failed_sha = None
@@ -412,8 +415,8 @@ class LocationLoop:
             if self.live is None:
                 # Nothing good to serve: let the UI show the error from this server.
                 self._adopt_error_server(server)
-            else:
-                self._discard(server)
+            else:  # stopped in the background: the failure is reported (and alerted) at once
+                threading.Thread(target=self._discard, args=(server,), daemon=True).start()
             raise StepFailed(
                 Reason.DEFINITIONS_INVALID, f"{sha[:12]}: {lead_with_error(exc.detail)}"
             ) from exc
