@@ -209,9 +209,6 @@ class LocationLoop:
             if self.live is not None and not live_ok:  # found dead here before _supervise did
                 dead = f"code server for {self.live.sha[:12]} exited; republishing it"
                 self._tell(Kind.CRASHED, self.live.sha, dead)
-            if self.live is not None and not live_ok:  # found dead here before _supervise did
-                dead = f"code server for {self.live.sha[:12]} exited; republishing it"
-                self._tell(Kind.CRASHED, self.live.sha, dead)
             if self.live is not None and sha == self.live.sha and live_ok and not self._republish:
                 self._condition(ConditionType.SYNCED, True, Reason.PUBLISHED, f"serving {sha}")
                 self.failed_sha = None
