@@ -132,7 +132,7 @@ def test_alerts_on_every_channel(
     # The webhook receiver goes down; the code server is killed three times: a crash loop.
     hook.stop()
     for _ in range(3):
-        pid = fleet.status("demo-A")["pid"]
+        pid = fleet.pid("demo-A")
         os.kill(pid, signal.SIGKILL)
         wait_for(
             lambda pid=pid: (

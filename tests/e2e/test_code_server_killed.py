@@ -14,8 +14,8 @@ from tests.support.gitrepo import CodeRepo
 def test_killed_code_server_comes_back(tmp_path: Path, code_repo: CodeRepo, start_fleet) -> None:
     fleet = start_fleet(demo_fleet(tmp_path, code_repo), extra=["--no-daemon"])
     fleet.wait_loaded({"demo-A", "demo-B"})
-    pid = fleet.status("demo-A")["pid"]
-    b_pid = fleet.status("demo-B")["pid"]
+    pid = fleet.pid("demo-A")
+    b_pid = fleet.pid("demo-B")
     os.kill(pid, signal.SIGKILL)
     wait_for(
         lambda: (
@@ -28,4 +28,4 @@ def test_killed_code_server_comes_back(tmp_path: Path, code_repo: CodeRepo, star
     fleet.wait_loaded({"demo-A"})
     run_id = fleet.gql.launch("demo-A", "trivial_job")
     assert fleet.gql.wait_run(run_id) == "SUCCESS"
-    assert fleet.status("demo-B")["pid"] == b_pid
+    assert fleet.pid("demo-B") == b_pid

@@ -45,8 +45,8 @@ def test_add_suspend_resume_remove(tmp_path: Path, code_repo: CodeRepo, start_fl
     fleet.wait_loaded({"demo-A", "demo-B"})
     before = {
         "web": webserver_pid(fleet),
-        "A": fleet.status("demo-A")["pid"],
-        "B": fleet.status("demo-B")["pid"],
+        "A": fleet.pid("demo-A"),
+        "B": fleet.pid("demo-B"),
     }
     other = CodeRepo(tmp_path / "other", name="other")
     added = cli(
@@ -65,8 +65,8 @@ def test_add_suspend_resume_remove(tmp_path: Path, code_repo: CodeRepo, start_fl
         assert fleet.status(location)["commit"][:12] in line, updated.stdout
     after = {
         "web": webserver_pid(fleet),
-        "A": fleet.status("demo-A")["pid"],
-        "B": fleet.status("demo-B")["pid"],
+        "A": fleet.pid("demo-A"),
+        "B": fleet.pid("demo-B"),
     }
     assert after == before
 
@@ -87,4 +87,4 @@ def test_add_suspend_resume_remove(tmp_path: Path, code_repo: CodeRepo, start_fl
     assert removed.returncode == 0, removed.stderr
     wait_for(lambda: "other-A" not in fleet.gql.locations(), 60, "other-A gone from the UI")
     assert not (fleet.fleet_dir / "repos" / "other.yaml").exists()
-    assert fleet.status("demo-A")["pid"] == before["A"]
+    assert fleet.pid("demo-A") == before["A"]

@@ -144,6 +144,14 @@ class RunningFleet:
         path = self.state / "status" / f"{location}.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def pid(self, location: str, timeout: float = 30) -> int:
+        """The pid of the location's live code server, once its status names it: the
+        webserver shows a location a moment before its status records the server."""
+        found: int = wait_for(
+            lambda: self.status(location).get("pid"), timeout, f"{location}'s pid in its status"
+        )
+        return found
+
     def condition(self, location: str, type_: str) -> dict[str, Any]:
         for c in self.status(location).get("conditions", []):
             if c["type"] == type_:
