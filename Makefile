@@ -25,10 +25,12 @@ test: install
 	$(UV) run --frozen ruff format --check src tests bench
 	$(UV) run --frozen mypy
 	$(UV) run --frozen lint-imports
+	scripts/test-deps
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 ## Unit and integration tests without the slow ones (every e2e scenario is slow).
 test-fast: install
+	scripts/test-deps
 	$(UV) run --frozen pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
