@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 
 from dagfleet.events import Event, Kind, Outcome
 from dagfleet.history.models import PublishAttempt
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0
+STOP_RETRY = 0.2  # seconds between tries of the last writes while closing
 
 
 class HistoryRecorder:
@@ -34,6 +36,7 @@ class HistoryRecorder:
         self._stopping = False
         self._dropped = 0
         self._inflight = 0  # queued attempts the writer is writing now (the oldest ones)
+        self._deadline = float("inf")  # when closing: stop retrying failed writes then
         self._thread = threading.Thread(target=self._run, name="history-recorder", daemon=True)
 
     def start(self) -> HistoryRecorder:
@@ -77,7 +80,11 @@ class HistoryRecorder:
                 )
                 with self._wake:
                     if self._stopping:
-                        return
+                        # Closing: keep trying, briefly, until close() stops waiting.
+                        if time.monotonic() >= self._deadline:
+                            return
+                        self._wake.wait(STOP_RETRY)
+                        continue
                     self._wake.wait(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
@@ -94,6 +101,7 @@ class HistoryRecorder:
         """Write what is queued (for up to `timeout` seconds), then stop."""
         with self._wake:
             self._stopping = True
+            self._deadline = time.monotonic() + timeout
             self._wake.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)

@@ -109,7 +109,14 @@ class HistoryStore:
                 return
             if self.sqlite:
                 Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
-            metadata.create_all(self.engine, checkfirst=True)
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+            except sa.exc.DBAPIError:
+                # Another writer (a second recorder, another fleet on the same PostgreSQL)
+                # created it between the check and the CREATE: fine if it is there now.
+                with self.engine.connect() as conn:
+                    if not sa.inspect(conn).has_table(TABLE):
+                        raise
             self._created = True
 
     def add(self, fleet: str, records: Sequence[PublishAttempt]) -> None:
