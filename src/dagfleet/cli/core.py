@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -115,6 +114,7 @@ def up(
     from dagfleet import scaffold
     from dagfleet.app import FleetApp, Settings
     from dagfleet.control import StartRefused
+    from dagfleet.status.liveness import FleetAlreadyRunning
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -131,18 +131,15 @@ def up(
     app_ = FleetApp(
         Settings(fleet_dir=directory, webserver_port=port, api_port=api_port, daemon=not no_daemon)
     )
-    refused: tuple[type[Exception], ...] = (StartRefused,)
-    with contextlib.suppress(ImportError):  # a StartRefused once liveness subclasses it
-        from dagfleet.status.liveness import FleetAlreadyRunning
-
-        refused = (StartRefused, FleetAlreadyRunning)
     started = time.monotonic()
     try:
-        try:
-            app_.start()
-        except refused as exc:
-            output.error(str(exc))
-            raise typer.Exit(BAD_INPUT) from None
+        app_.start()
+    except (StartRefused, FleetAlreadyRunning) as exc:
+        # Undo what started before the refusal; a no-op when another `up` owns the fleet.
+        app_.stop()
+        output.error(str(exc))
+        raise typer.Exit(BAD_INPUT) from None
+    try:
         output.note(
             f"dagfleet: starting {len(app_.fleet.locations())} locations; UI at {app_.web_url}"
         )
