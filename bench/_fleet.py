@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import statistics
 import sys
 from pathlib import Path
 
+import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +27,37 @@ from tests.support.fleetproc import (  # noqa: E402
 from tests.support.gitrepo import CodeRepo  # noqa: E402
 
 __all__ = [
+    "WEBHOOK_SECRET",
     "CodeRepo",
     "RunningFleet",
     "code_server_uss_mib",
     "dagfleet_processes",
     "free_port",
     "percentile",
+    "push_hook",
     "wait_for",
     "write_fleet",
 ]
+
+
+WEBHOOK_SECRET = "bench-secret"  # what the benchmarks' fleets get as DAGFLEET_WEBHOOK_SECRET
+
+
+def push_hook(fleet: RunningFleet, repo: CodeRepo, branch: str = "A") -> None:
+    """Tell the fleet about a push of `branch`, as GitHub's signed push webhook would."""
+    body = json.dumps(
+        {"ref": f"refs/heads/{branch}", "repository": {"clone_url": repo.url}}
+    ).encode()
+    sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    httpx.post(
+        f"{fleet.api}/hooks/git",
+        content=body,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": f"sha256={sig}",
+            "Content-Type": "application/json",
+        },
+    ).raise_for_status()
 
 
 def percentile(values: list[float], p: float) -> float:

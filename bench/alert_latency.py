@@ -16,8 +16,6 @@ history, per step) and `after_sync` (the rest: webhook, queueing, the alert itse
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import tempfile
 import time
@@ -25,26 +23,18 @@ from pathlib import Path
 
 import httpx
 import yaml
-from _fleet import CodeRepo, RunningFleet, median, percentile, write_fleet
+from _fleet import (
+    WEBHOOK_SECRET,
+    CodeRepo,
+    RunningFleet,
+    median,
+    percentile,
+    push_hook,
+    write_fleet,
+)
 
 from tests.e2e.conftest import with_asset
 from tests.support.alert_servers import AlertHttp
-
-SECRET = "bench-secret"
-
-
-def hook(fleet: RunningFleet, repo: CodeRepo) -> None:
-    body = json.dumps({"ref": "refs/heads/A", "repository": {"clone_url": repo.url}}).encode()
-    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    httpx.post(
-        f"{fleet.api}/hooks/git",
-        content=body,
-        headers={
-            "X-GitHub-Event": "push",
-            "X-Hub-Signature-256": f"sha256={sig}",
-            "Content-Type": "application/json",
-        },
-    ).raise_for_status()
 
 
 def wait_count(slack: AlertHttp, n: int, timeout: float) -> None:
@@ -83,7 +73,10 @@ def measure(pushes: int) -> tuple[list[float], list[dict[str, object]]]:
             "policies": [{"name": "broken", "events": ["commit_rejected"], "channels": ["slack"]}],
         }
         (fleet_dir / "fleet.yaml").write_text(yaml.safe_dump(doc))
-        env = {"DAGFLEET_WEBHOOK_SECRET": SECRET, "BENCH_SLACK_URL": slack.slack_webhook_url}
+        env = {
+            "DAGFLEET_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "BENCH_SLACK_URL": slack.slack_webhook_url,
+        }
         fleet = RunningFleet(fleet_dir, extra=["--no-daemon"], env=env).start()
         out: list[float] = []
         attempts: list[dict[str, object]] = []
@@ -93,13 +86,13 @@ def measure(pushes: int) -> tuple[list[float], list[dict[str, object]]]:
                 bad = repo.commit({"demo/definitions.py": f"def broken_{i}(:\n"}, f"broken {i}")
                 repo.push("A")
                 start = time.monotonic()
-                hook(fleet, repo)
+                push_hook(fleet, repo)
                 wait_count(slack, 2 * i + 1, 120)
                 out.append(slack.at("/services/")[2 * i].at - start)
                 attempts.append(attempt_of(fleet, bad))
                 repo.commit({"demo/definitions.py": with_asset(f"fixed_{i}")}, f"fix {i}")
                 repo.push("A")
-                hook(fleet, repo)
+                push_hook(fleet, repo)
                 wait_count(slack, 2 * i + 2, 180)
                 time.sleep(0.5)
         finally:

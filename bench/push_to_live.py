@@ -18,20 +18,23 @@ p95 <= 3.0 s; polling max <= P + 2.5 s.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import random
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from _fleet import CodeRepo, RunningFleet, median, percentile, write_fleet
+from _fleet import (
+    WEBHOOK_SECRET,
+    CodeRepo,
+    RunningFleet,
+    median,
+    percentile,
+    push_hook,
+    write_fleet,
+)
 
 from tests.e2e.conftest import with_asset
-
-SECRET = "bench-secret"
 
 
 def measure(mode: str, pushes: int, period: float, rng: random.Random) -> list[float]:
@@ -51,7 +54,7 @@ def measure(mode: str, pushes: int, period: float, rng: random.Random) -> list[f
             environments=[{"name": "A", "branch": "A"}],
         )
         fleet = RunningFleet(
-            fleet_dir, extra=["--no-daemon"], env={"DAGFLEET_WEBHOOK_SECRET": SECRET}
+            fleet_dir, extra=["--no-daemon"], env={"DAGFLEET_WEBHOOK_SECRET": WEBHOOK_SECRET}
         ).start()
         out: list[float] = []
         try:
@@ -66,19 +69,7 @@ def measure(mode: str, pushes: int, period: float, rng: random.Random) -> list[f
                 repo.push("A")
                 start = time.monotonic()
                 if mode == "webhook":
-                    body = json.dumps(
-                        {"ref": "refs/heads/A", "repository": {"clone_url": repo.url}}
-                    ).encode()
-                    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                    httpx.post(
-                        f"{fleet.api}/hooks/git",
-                        content=body,
-                        headers={
-                            "X-GitHub-Event": "push",
-                            "X-Hub-Signature-256": f"sha256={sig}",
-                            "Content-Type": "application/json",
-                        },
-                    ).raise_for_status()
+                    push_hook(fleet, repo)
                 deadline = start + 120
                 while name not in fleet.gql.asset_keys("demo-A"):
                     if time.monotonic() > deadline:
