@@ -18,7 +18,7 @@ import typer
 from dagfleet.cli import output
 from dagfleet.cli.client import Client, RemoteClient, connect
 from dagfleet.cli.guard import BAD_INPUT, FAILED, NOT_RUNNING, handled
-from dagfleet.cli.options import ApiOpt, FleetOpt, LocationArg, TokenOpt
+from dagfleet.cli.options import ApiOpt, FleetOpt, FollowOpt, LocationArg, TailOpt, TokenOpt
 from dagfleet.cli.output import Format, JsonOpt, OutputOpt
 from dagfleet.history.models import PublishAttempt
 from dagfleet.service.rollback import PinResult, check_commit
@@ -174,10 +174,8 @@ def logs(
         str | None,
         typer.Argument(help="webserver, daemon, dagfleet or a location (default: all of them)."),
     ] = None,
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    tail: Annotated[
-        int, typer.Option(min=0, max=100_000, help="Lines from the end (as the API: 0-100000).")
-    ] = 100,
+    follow_: FollowOpt = False,
+    tail: TailOpt = 100,
     fleet: FleetOpt = None,
     api: ApiOpt = None,
     token: TokenOpt = None,

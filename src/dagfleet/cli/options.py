@@ -46,3 +46,7 @@ LocationArg = Annotated[
     str,
     typer.Argument(help="Location, e.g. demo-A or playground-A.", autocompletion=complete_location),
 ]
+FollowOpt = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")]
+TailOpt = Annotated[
+    int, typer.Option(min=0, max=100_000, help="Lines from the end (as the API: 0-100000).")
+]

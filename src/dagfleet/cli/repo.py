@@ -16,7 +16,7 @@ from dagfleet.cli import output
 from dagfleet.cli.client import connect
 from dagfleet.cli.core import sync_repos
 from dagfleet.cli.guard import BAD_INPUT, FAILED, handled
-from dagfleet.cli.options import ApiOpt, EnvOpt, FleetOpt, RepoArg, TokenOpt
+from dagfleet.cli.options import ApiOpt, EnvOpt, FleetOpt, FollowOpt, RepoArg, TailOpt, TokenOpt
 from dagfleet.cli.output import JsonOpt, OutputOpt
 from dagfleet.service.models import RepoResource
 from dagfleet.spec.names import check_env_var_name, check_secret_file
@@ -338,10 +338,8 @@ def show(
 def logs(
     name: RepoArg,
     env: EnvOpt = None,
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    tail: Annotated[
-        int, typer.Option(min=0, max=100_000, help="Lines from the end (as the API: 0-100000).")
-    ] = 100,
+    follow_: FollowOpt = False,
+    tail: TailOpt = 100,
     fleet: FleetOpt = None,
     api: ApiOpt = None,
     token: TokenOpt = None,
