@@ -62,7 +62,7 @@ def test_add_suspend_resume_remove(tmp_path: Path, code_repo: CodeRepo, start_fl
     assert sorted(synced) == ["other-A", "other-B"], updated.stdout
     fleet.wait_loaded({"other-A", "other-B"}, timeout=180)
     for location, line in synced.items():
-        assert fleet.status(location)["commit"][:12] in line, updated.stdout
+        assert fleet.commit(location)[:12] in line, updated.stdout
     after = {
         "web": webserver_pid(fleet),
         "A": fleet.pid("demo-A"),

@@ -20,7 +20,7 @@ def test_sigterm_leaves_fleet_stopped_statuses(
     layout = Layout.for_fleet(fleet_dir)
     first = start_fleet(fleet_dir)
     first.wait_loaded({"demo-A", "demo-B"})
-    served = {loc: first.status(loc)["commit"] for loc in ("demo-A", "demo-B")}
+    served = {loc: first.commit(loc) for loc in ("demo-A", "demo-B")}
     assert all(served.values())
     assert fleet_running(layout)
 
@@ -42,4 +42,4 @@ def test_sigterm_leaves_fleet_stopped_statuses(
             60,
             f"{loc} Ready again",
         )
-        assert second.status(loc)["commit"] == sha
+        assert second.commit(loc) == sha

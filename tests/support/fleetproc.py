@@ -152,6 +152,16 @@ class RunningFleet:
         )
         return found
 
+    def commit(self, location: str, timeout: float = 30) -> str:
+        """The commit the location serves, once its status names it: like the pid, the
+        status is written a moment after the webserver shows the location."""
+        found: str = wait_for(
+            lambda: self.status(location).get("commit"),
+            timeout,
+            f"{location}'s commit in its status",
+        )
+        return found
+
     def condition(self, location: str, type_: str) -> dict[str, Any]:
         for c in self.status(location).get("conditions", []):
             if c["type"] == type_:
