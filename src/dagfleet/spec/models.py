@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from dagfleet.spec import names, references
 from dagfleet.spec.alerts import AlertsSpec, RepoAlerts
+from dagfleet.spec.auth import AuthSpec
 from dagfleet.spec.credentials import RepoCredentials
 
 
@@ -460,6 +461,7 @@ class FleetSpec(_Model):
     defaults: FleetDefaults = Field(default_factory=FleetDefaults)
     environments: list[EnvironmentSpec] = Field(default_factory=list, validate_default=True)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)  # channels, policies (spec/alerts.py)
+    auth: AuthSpec = Field(default_factory=AuthSpec)  # the front door's users and roles (spec/auth.py)
 
     @field_validator("environments", mode="before")
     @classmethod
