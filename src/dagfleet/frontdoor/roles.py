@@ -65,11 +65,9 @@ class Grant:
             return False
         if self.repositories is not None and target.repository not in self.repositories:
             return False
-        if self.locations is not None and not any(
+        return self.locations is None or any(
             fnmatchcase(target.location, p) for p in self.locations
-        ):
-            return False
-        return True
+        )
 
     def describe(self) -> str:
         scope = []

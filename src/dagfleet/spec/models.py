@@ -461,7 +461,7 @@ class FleetSpec(_Model):
     defaults: FleetDefaults = Field(default_factory=FleetDefaults)
     environments: list[EnvironmentSpec] = Field(default_factory=list, validate_default=True)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)  # channels, policies (spec/alerts.py)
-    auth: AuthSpec = Field(default_factory=AuthSpec)  # the front door's users and roles (spec/auth.py)
+    auth: AuthSpec = Field(default_factory=AuthSpec)  # front door users and roles (spec/auth.py)
 
     @field_validator("environments", mode="before")
     @classmethod
