@@ -21,13 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagfleet.alerts.engine import AlertEngine
+from dagfleet.frontdoor import serve as frontdoor
 from dagfleet.history.recorder import HistoryRecorder
 from dagfleet.history.store import open_store
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool, ReconcileContext
 from dagfleet.reconcile.manager import Reconciler
 from dagfleet.runtime import instance
-from dagfleet.runtime.central import Supervised, daemon_args, wait_http, webserver_args
+from dagfleet.runtime.central import (
+    Supervised,
+    daemon_args,
+    free_loopback_port,
+    wait_http,
+    webserver_args,
+)
 from dagfleet.runtime.graphql import DagsterWebserver
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
@@ -37,6 +44,7 @@ from dagfleet.status import StatusStore
 from dagfleet.status.conditions import now
 from dagfleet.status.liveness import FleetLock, as_started, as_stopped
 from dagfleet.storage import compute_logs_config, write_prefixes
+from dagfleet.uvthread import ThreadedServer
 from dagfleet.venvs.builder import EnvBuilder
 from dagfleet.watch import InstanceWatcher, resolver
 
@@ -92,13 +100,18 @@ class FleetApp:
         self.api_host = settings.api_host or api.host
         self.api_port = settings.api_port if settings.api_port is not None else api.port
         self.web_url = f"http://{self.web_host}:{self.web_port}"
+        # The Dagster webserver listens on loopback only; the front door (dagfleet.frontdoor)
+        # serves the UI on the configured address and is the only way in.
+        self.upstream_port = free_loopback_port()
+        self.upstream_url = f"http://127.0.0.1:{self.upstream_port}"
+        self.front_door: ThreadedServer | None = None
         self.webserver: Supervised | None = None
         self.daemon: Supervised | None = None
         self.api_server: object | None = None
         self.reconciler: Reconciler | None = None
         self.watcher: InstanceWatcher | None = None
         self._web_ready = threading.Event()
-        self._gql = DagsterWebserver(self.web_url)
+        self._gql = DagsterWebserver(self.upstream_url)
         self.spares = SparePool(self.pids, self.layout.logs, str(self.layout.root))
         self._stopping = threading.Event()
         self._start_lock = threading.Lock()
@@ -176,8 +189,9 @@ class FleetApp:
         self.alerts.attach(ctx.events)
         self.alerts.start()
         self.reconciler = Reconciler(ctx, on_workspace_changed=self._on_workspace_changed)
+        # First, so that an unsafe bind (no identity, not loopback) stops us early.
+        self._start_front_door(ctx)
         if self.settings.api:
-            # First, so that an unsafe bind (no tokens, not loopback) stops us early.
             self._start_api()
         self.reconciler.start()
         env = instance.instance_env(home)
@@ -185,7 +199,7 @@ class FleetApp:
         workspace = home / "workspace.yaml"
         self.webserver = Supervised(
             "dagster-webserver",
-            lambda: webserver_args(self.web_host, self.web_port, workspace),
+            lambda: webserver_args("127.0.0.1", self.upstream_port, workspace),
             home,
             env,
             self.layout.logs / "webserver.log",
@@ -235,11 +249,24 @@ class FleetApp:
             self._web_ready.is_set,
         )
 
+    def _start_front_door(self, ctx: ReconcileContext) -> None:
+        door = frontdoor.build(
+            frontdoor.DoorSettings(
+                fleet_root=Path(self.fleet.root),
+                state_dir=self.layout.root,
+                host=self.web_host,
+                port=self.web_port,
+                upstream=self.upstream_url,
+            ),
+            lambda: ctx.fleet,
+        )
+        self.front_door = frontdoor.start(door, self.web_host, self.web_port)
+
     def _await_webserver(self) -> None:
         web = self.webserver
         if web is None:
             return
-        if wait_http(f"{self.web_url}/server_info", 300, lambda: web.child is not None):
+        if wait_http(f"{self.upstream_url}/server_info", 300, lambda: web.child is not None):
             self._web_ready.set()
             self._start_watcher()
             # Locations that went live before the webserver answered: load them now.
@@ -288,6 +315,9 @@ class FleetApp:
         stop_api = getattr(self.api_server, "stop", None)
         if callable(stop_api):
             stop_api()
+        if self.front_door is not None:
+            self.front_door.stop()
+            self.front_door = None
         threads = []
         if self.reconciler is not None:
             threads.append(threading.Thread(target=self.reconciler.stop))

@@ -60,6 +60,10 @@ def _mount() -> None:
 
     alerts.register(app)
     history.register(app)
+    from dagfleet.cli import frontdoor, users
+
+    app.add_typer(users.app, name="user", help="Local users of the front door.")
+    app.add_typer(frontdoor.app, name="frontdoor", help="The authenticating front door alone.")
 
 
 _mount()

@@ -99,8 +99,9 @@ class Principal:
         return any(_RANK[g.role] >= need for g in self.grants)
 
     def strongest(self) -> RoleName | None:
-        roles = [g.role for g in self.grants]
-        return max(roles, key=_RANK.__getitem__) if roles else None
+        if not self.grants:
+            return None
+        return max((g.role for g in self.grants), key=lambda role: _RANK[role])
 
 
 def fleet_wide(role: RoleName) -> Grant:

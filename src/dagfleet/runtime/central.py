@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -19,6 +20,13 @@ log = logging.getLogger(__name__)
 
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
+
+
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 now (the kernel's pick), for a child told its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def webserver_args(host: str, port: int, workspace: Path) -> list[str]:

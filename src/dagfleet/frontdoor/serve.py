@@ -1,0 +1,136 @@
+"""Building and starting the front door: in `dagfleet up` (a thread beside the
+fleet) or alone (`dagfleet frontdoor serve`, the process the renders run).
+
+The bind check lives here: a front door that anyone on the network can reach
+must have some identity configured, or it refuses to start and says how.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagfleet.control import StartRefused
+from dagfleet.frontdoor.door import OWN_COOKIES, AuditSink, FrontDoor
+from dagfleet.frontdoor.gating import GraphQLGate
+from dagfleet.frontdoor.identity import Identities
+from dagfleet.frontdoor.proxy import HttpForwarder
+from dagfleet.frontdoor.sessions import SessionCodec, SessionKeyError, load_key
+from dagfleet.frontdoor.tokens import TokenError, load_tokens
+from dagfleet.frontdoor.users import UsersFile, users_path
+from dagfleet.spec import Fleet, load_fleet
+from dagfleet.uvthread import ThreadedServer
+
+log = logging.getLogger(__name__)
+
+
+class FrontDoorRefused(StartRefused):
+    """The front door cannot start like this; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class DoorSettings:
+    fleet_root: Path
+    state_dir: Path  # where session.key lives when no key is given
+    host: str
+    port: int
+    upstream: str  # the Dagster webserver, e.g. http://127.0.0.1:41234
+    users_file: Path | None = None  # overrides fleet.yaml auth.users_file
+    public_url: str | None = None  # https://dagster.example.com behind TLS: Secure cookies
+
+
+class FleetFiles:
+    """The fleet as the files say, re-read when fleet.yaml or a repo file changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._stamp: tuple[float, ...] = ()
+        self._fleet = load_fleet(root)
+
+    def _stamps(self) -> tuple[float, ...]:
+        paths = [self.root / "fleet.yaml", self.root / "repos"]
+        repos = self.root / "repos"
+        if repos.is_dir():
+            paths += sorted(repos.iterdir())
+        out = []
+        for p in paths:
+            try:
+                out.append(p.stat().st_mtime)
+            except OSError:
+                out.append(0.0)
+        return tuple(out)
+
+    def __call__(self) -> Fleet:
+        stamp = self._stamps()
+        if stamp != self._stamp:
+            try:
+                self._fleet = load_fleet(self.root)
+                self._stamp = stamp
+            except Exception as exc:  # a broken edit keeps the last good fleet
+                log.error("front door: keeping the last good fleet: %s", exc)
+        return self._fleet
+
+
+def build(
+    settings: DoorSettings,
+    fleet: Callable[[], Fleet],
+    environ: Mapping[str, str] | None = None,
+    audit: AuditSink | None = None,
+) -> FrontDoor:
+    env = os.environ if environ is None else environ
+    spec = fleet().spec
+    try:
+        tokens = load_tokens(env)
+        key = load_key(env, settings.state_dir)
+    except (TokenError, SessionKeyError) as exc:
+        raise FrontDoorRefused(str(exc)) from None
+    users = UsersFile(settings.users_file or users_path(settings.fleet_root, spec.auth.users_file))
+    identities = Identities(fleet, users, tokens, oidc_enabled=spec.auth.oidc is not None)
+    loopback = is_loopback(settings.host)
+    if not loopback and not identities.configured():
+        raise FrontDoorRefused(
+            f"refusing to serve the Dagster UI on {settings.host} without sign-in: add a user "
+            "with `dagfleet user add NAME` and grant a role in fleet.yaml auth.roles, configure "
+            "auth.oidc, or set DAGFLEET_API_TOKENS; or bind to 127.0.0.1"
+        )
+    oidc = None
+    if spec.auth.oidc is not None:
+        from dagfleet.frontdoor.oidc_setup import oidc_client
+
+        oidc = oidc_client(spec.auth.oidc, env, settings.fleet_root)
+    upstream = settings.upstream.rstrip("/")
+    forwarder = HttpForwarder(upstream, OWN_COOKIES)
+    secure = (settings.public_url or "").startswith("https://")
+    door = FrontDoor(
+        identities=identities,
+        codec=SessionCodec(key, spec.auth.session_hours * 3600),
+        forwarder=forwarder,
+        gate=GraphQLGate(upstream, identities.target),
+        upstream_ws="ws" + upstream[len("http") :] + "/graphql",
+        fleet_name=spec.name,
+        loopback=loopback,
+        audit=audit,
+        oidc=oidc,
+        secure_cookies=secure,
+        public_url=settings.public_url,
+    )
+    return door
+
+
+def start(door: FrontDoor, host: str, port: int) -> ThreadedServer:
+    server = ThreadedServer(door, host, port, "front door", ws_max_size=64 * 1024 * 1024)
+    server.start()
+    return server
