@@ -22,6 +22,8 @@ from pathlib import Path
 
 from dagfleet.alerts.engine import AlertEngine
 from dagfleet.frontdoor import serve as frontdoor
+from dagfleet.frontdoor.identity import Keeper
+from dagfleet.frontdoor.tokens import write_local_token
 from dagfleet.history.recorder import HistoryRecorder
 from dagfleet.history.store import open_store
 from dagfleet.layout import Layout
@@ -105,6 +107,8 @@ class FleetApp:
         self.upstream_port = free_loopback_port()
         self.upstream_url = f"http://127.0.0.1:{self.upstream_port}"
         self.front_door: ThreadedServer | None = None
+        self.keeper: Keeper | None = None
+        self.local_token: str | None = None
         self.webserver: Supervised | None = None
         self.daemon: Supervised | None = None
         self.api_server: object | None = None
@@ -247,9 +251,11 @@ class FleetApp:
             self.api_port,
             self.reconciler,
             self._web_ready.is_set,
+            keeper=self.keeper,
         )
 
     def _start_front_door(self, ctx: ReconcileContext) -> None:
+        self.local_token = write_local_token(self.layout.root)
         door = frontdoor.build(
             frontdoor.DoorSettings(
                 fleet_root=Path(self.fleet.root),
@@ -259,7 +265,9 @@ class FleetApp:
                 upstream=self.upstream_url,
             ),
             lambda: ctx.fleet,
+            local_token=self.local_token,
         )
+        self.keeper = door.keeper  # the API shares it: one set of users, sessions, tokens
         self.front_door = frontdoor.start(door, self.web_host, self.web_port)
 
     def _await_webserver(self) -> None:

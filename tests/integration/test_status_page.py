@@ -152,11 +152,17 @@ def test_actions_follow_the_role(token_client: TestClient) -> None:
 
 def test_whoami(token_client: TestClient, open_client: TestClient) -> None:
     assert token_client.get("/api/v1/whoami").status_code == 401
-    read = token_client.get("/api/v1/whoami", headers=_bearer(READER))
-    assert read.json() == {"role": "read", "tokens": True}
-    admin = token_client.get("/api/v1/whoami", headers=_bearer(ADMIN))
-    assert admin.json() == {"role": "admin", "tokens": True}
-    assert open_client.get("/api/v1/whoami").json() == {"role": "admin", "tokens": False}
+    read = token_client.get("/api/v1/whoami", headers=_bearer(READER)).json()
+    assert read["role"] == "viewer" and read["tokens"] is True  # `read` tokens are viewers
+    assert read["grants"] == ["viewer fleet-wide"] and read["name"].startswith("token:")
+    admin = token_client.get("/api/v1/whoami", headers=_bearer(ADMIN)).json()
+    assert admin["role"] == "admin" and admin["tokens"] is True
+    assert open_client.get("/api/v1/whoami").json() == {
+        "name": "local",
+        "role": "admin",
+        "grants": ["admin fleet-wide"],
+        "tokens": False,
+    }
 
 
 def test_unchanged_locations_cost_a_304(open_client: TestClient, fleet_dir: Path) -> None:
@@ -208,7 +214,7 @@ def test_signing_in_in_a_real_browser(fleet_dir: Path) -> None:
         driver.find_element(By.ID, "token").clear()
         sign_in(READER)
         wait_until(driver, lambda d: d.find_elements(By.ID, "loc-sales-A"), 10, "the rows")
-        assert "read token" in driver.find_element(By.ID, "who").text
+        assert "viewer token" in driver.find_element(By.ID, "who").text
         assert driver.find_elements(By.CSS_SELECTOR, "button[data-action='history']")
         assert not driver.find_elements(By.CSS_SELECTOR, "button[data-action='sync']")
         assert not driver.find_elements(By.ID, "promote")

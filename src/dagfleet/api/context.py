@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from pydantic import TypeAdapter
 
 from dagfleet.api.settings import ApiSettings
 from dagfleet.control import Controller
+from dagfleet.frontdoor.identity import Keeper
+from dagfleet.frontdoor.serve import FleetFiles, keeper_for
+from dagfleet.layout import Layout
 from dagfleet.service import FleetIdentity, FleetService
 from dagfleet.status import LocationStatus
 
@@ -89,6 +93,23 @@ class ApiContext:
     statuses: StatusCache
     ready: Callable[[], bool] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+
+    @functools.cached_property
+    def keeper(self) -> Keeper:
+        """Who is who: the front door's own keeper under `dagfleet up`, else one built
+        from the settings (tokens) and the fleet's files (users, sessions)."""
+        if self.settings.keeper is not None:
+            return self.settings.keeper
+        root = self.settings.fleet_dir
+        return keeper_for(
+            root,
+            Layout.for_fleet(root).root,
+            self.settings.host,
+            FleetFiles(root),
+            os.environ,
+            tokens=self.settings.tokens,
+            local_token=self.settings.local_token,
+        )
 
     @functools.cached_property
     def identity(self) -> FleetIdentity:

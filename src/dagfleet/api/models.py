@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from dagfleet.api.settings import Role
@@ -27,7 +29,10 @@ class Health(BaseModel):
 
 
 class WhoAmI(BaseModel):
-    """The caller's role; `tokens` false means the API is open (loopback only)."""
+    """The caller: name, strongest role (`none` when it holds none) and every grant;
+    `tokens` false means no identity is configured and the API is open (loopback only)."""
 
-    role: Role
+    name: str = "local"
+    role: Role | Literal["none"]
+    grants: list[str] = Field(default_factory=list)
     tokens: bool

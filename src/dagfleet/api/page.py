@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
-from dagfleet.api.auth import Credentials, role_of
+from dagfleet.api.auth import authenticated, principal_of
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.page_html import PageView, commit_base, render_fleet, render_page
 from dagfleet.api.routes_fleet import locations_etag
@@ -86,15 +86,14 @@ class _Links:
         return links
 
 
-def _role(ctx: ApiContext, creds: Credentials) -> Role | None:
-    """What the caller may do; None when tokens are configured and none (valid) was sent."""
-    if not ctx.settings.tokens:
-        return "admin"
-    return None if creds is None else role_of(ctx, creds.credentials)
+def _role(request: Request) -> Role | None:
+    """The caller's strongest role; None when they are nobody here (or hold no role)."""
+    principal = principal_of(request)
+    return None if principal is None else principal.strongest()
 
 
 async def _view(request: Request, ctx: ApiContext, role: Role | None) -> PageView:
-    tokens = bool(ctx.settings.tokens)
+    tokens = not ctx.keeper.open_door()
     name = ctx.identity.name
     if role is None:
         return PageView(fleet=name, role=None, tokens=tokens)
@@ -119,19 +118,18 @@ async def _view(request: Request, ctx: ApiContext, role: Role | None) -> PageVie
 
 
 @router.get("/")
-async def status_page(request: Request, ctx: Ctx, creds: Credentials) -> Response:
-    """The page; a browser never sends a bearer token here, `curl -H` may."""
-    view = await _view(request, ctx, _role(ctx, creds))
+async def status_page(request: Request, ctx: Ctx) -> Response:
+    """The page; a browser sends the front door's session cookie, `curl -H` a bearer token."""
+    view = await _view(request, ctx, _role(request))
     return Response(render_page(view), media_type="text/html; charset=utf-8", headers=_HEADERS)
 
 
 @router.get("/page/fleet")
-async def fleet_fragment(request: Request, ctx: Ctx, creds: Credentials) -> Response:
+async def fleet_fragment(request: Request, ctx: Ctx) -> Response:
     """The updating part of the page, for the page's script (same auth as /locations)."""
-    role = _role(ctx, creds)
+    role = authenticated(request).strongest()
     if role is None:
-        detail = "unknown bearer token" if creds else "missing bearer token"
-        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(403, "you hold no role in this fleet: ask an admin for one")
     view = await _view(request, ctx, role)
     headers = {**_HEADERS, "ETag": view.etag}
     return Response(render_fleet(view), media_type="text/html; charset=utf-8", headers=headers)

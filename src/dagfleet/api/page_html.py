@@ -64,7 +64,8 @@ class PageView:
 
     @property
     def admin(self) -> bool:
-        return self.role == "admin"
+        """May act (sync, promote, roll back): editor or admin."""
+        return self.role in ("editor", "admin")
 
 
 def _e(value: object) -> str:
@@ -210,7 +211,7 @@ def _who(view: PageView) -> str:
     if view.role is None:
         return "Sign in with an API token to see the fleet."
     can = "read and change" if view.admin else "read only"
-    return f"Signed in with a {_e(view.role)} token ({can})."
+    return f"Signed in as {_e(view.role)} ({can})."
 
 
 _SIGNIN = (

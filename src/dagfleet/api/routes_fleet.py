@@ -10,11 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from dagfleet.api import metrics, webhook
-from dagfleet.api.auth import Admin, Credentials, Read, role_of
+from dagfleet.api.auth import Read, authenticated, check, repo_targets
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.errors import error_response
 from dagfleet.api.models import Health, HookResult, WhoAmI
 from dagfleet.control import ControlError, PromoteOutcome
+from dagfleet.frontdoor.roles import Action
 from dagfleet.registry import etag_of, matches
 from dagfleet.service.models import EnvironmentOut, ErrorBody, FleetIdentity, PromoteRequest
 from dagfleet.status import LocationStatus
@@ -71,11 +72,16 @@ async def get_location(ctx: Ctx, name: str) -> LocationStatus:
 
 
 @router.get("/whoami", tags=["health"], dependencies=[Read], responses=_errors())
-async def whoami(ctx: Ctx, creds: Credentials) -> WhoAmI:
-    """The caller's role (`admin` for everyone when no tokens are configured)."""
-    if not ctx.settings.tokens or creds is None:
-        return WhoAmI(role="admin", tokens=False)
-    return WhoAmI(role=role_of(ctx, creds.credentials) or "read", tokens=True)
+async def whoami(request: Request, ctx: Ctx) -> WhoAmI:
+    """The caller: name, strongest role and grants (`admin` for everyone when no identity
+    is configured and the API listens on loopback only)."""
+    principal = authenticated(request)
+    return WhoAmI(
+        name=principal.name,
+        role=principal.strongest() or "none",
+        grants=[g.describe() for g in principal.grants],
+        tokens=not ctx.keeper.open_door(),
+    )
 
 
 @router.get("/environments", tags=["environments"], dependencies=[Read], responses=_errors())
@@ -89,11 +95,11 @@ def fleet_identity(ctx: Ctx) -> FleetIdentity:
     return ctx.service.identity()
 
 
-@router.post(
-    "/promote", tags=["repos"], dependencies=[Admin], responses=_errors(404, 409, 413, 422, 503)
-)
-def promote(ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
-    """Move target's branch to the commit live and Ready in source, and push it."""
+@router.post("/promote", tags=["repos"], responses=_errors(401, 403, 404, 409, 413, 422, 503))
+def promote(request: Request, ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
+    """Move target's branch to the commit live and Ready in source, and push it.
+    An editor's action on the repo's locations in the target environment."""
+    check(request, Action.EDIT, repo_targets(request, body.repo, body.target))
     return ctx.service.promote(body)
 
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from dagfleet.api.auth import Admin, Read
+from dagfleet.api.auth import Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.frontdoor.roles import Action
 from dagfleet.history.models import PublishAttempt
 from dagfleet.service.history import MAX_LIMIT
 from dagfleet.service.logs import follow, tail_many
@@ -18,6 +19,9 @@ from dagfleet.service.rollback import PinResult, RollbackRequest
 
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
 router = APIRouter()
+
+
+LocationEdit = needs(Action.EDIT, location="name")  # rollback, unpin: an editor's, scoped
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -39,7 +43,7 @@ def location_history(
 @router.post(
     "/locations/{name}/rollback",
     tags=["locations"],
-    dependencies=[Admin],
+    dependencies=[LocationEdit],
     responses=_errors(400, 404, 409, 413, 422),
 )
 def rollback(ctx: Ctx, name: str, body: RollbackRequest) -> PinResult:
@@ -52,7 +56,10 @@ def rollback(ctx: Ctx, name: str, body: RollbackRequest) -> PinResult:
 
 
 @router.post(
-    "/locations/{name}/unpin", tags=["locations"], dependencies=[Admin], responses=_errors(404)
+    "/locations/{name}/unpin",
+    tags=["locations"],
+    dependencies=[LocationEdit],
+    responses=_errors(404),
 )
 def unpin(ctx: Ctx, name: str) -> PinResult:
     """Remove the pin of the location's repo and environment: follow the branch, synced now."""

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from dagfleet.api.auth import Admin, Read
+from dagfleet.api.auth import Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.frontdoor.roles import Action
 from dagfleet.service.models import ErrorBody
 from dagfleet.service.playground import (
     PlaygroundDelete,
@@ -28,6 +29,9 @@ EnvName = Annotated[str, PathParam(description="Environment", examples=["A"])]
 FileName = Annotated[str, PathParam(description="File name", examples=["my_assets.py"])]
 router = APIRouter(prefix="/playground", tags=["playground"])
 _PYTHON = {"content": {"text/x-python": {"schema": {"type": "string"}}}, "description": "Source"}
+
+
+PlaygroundEdit = needs(Action.EDIT, playground="env")  # files of playground-<env>
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -56,7 +60,7 @@ def get_file(ctx: Ctx, env: EnvName, file: FileName) -> Response:
 
 @router.put(
     "/{env}/{file:path}",
-    dependencies=[Admin],
+    dependencies=[PlaygroundEdit],
     responses={**_errors(413), 201: {"model": PlaygroundWrite, "description": "Created"}},
     openapi_extra={
         "requestBody": {
@@ -81,7 +85,7 @@ async def put_file(
     return written
 
 
-@router.delete("/{env}/{file:path}", dependencies=[Admin], responses=_errors())
+@router.delete("/{env}/{file:path}", dependencies=[PlaygroundEdit], responses=_errors())
 def delete_file(ctx: Ctx, env: EnvName, file: FileName) -> PlaygroundDelete:
     deleted = _files(ctx, env).delete(file)
     ctx.service.playground_changed(env)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from dagfleet.api.auth import Admin, Read
+from dagfleet.api.auth import Admin, Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.frontdoor.roles import Action
 from dagfleet.service.logs import follow, tail_many
 from dagfleet.service.models import DeleteResult, ErrorBody, RepoResource, SyncResult
 from dagfleet.spec import RepoSpec
@@ -42,6 +43,12 @@ def _tagged(repo: RepoResource, response: Response) -> RepoResource:
     return repo
 
 
+# A repo's own admin (a grant scoped to it) may change or remove it; syncing is an
+# editor's action on the repo's locations (in `env` only, when given).
+RepoAdmin = needs(Action.ADMIN, repo="name")
+RepoSync = needs(Action.EDIT, repo="name", env="env")
+
+
 @router.get("", dependencies=[Read], responses=_errors())
 def list_repos(ctx: Ctx) -> list[RepoResource]:
     """Every registered repo, suspended ones included."""
@@ -69,7 +76,9 @@ def get_repo(ctx: Ctx, name: RepoName, response: Response) -> RepoResource:
 
 
 @router.put(
-    "/{name}", dependencies=[Admin], responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}}
+    "/{name}",
+    dependencies=[RepoAdmin],
+    responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def replace_repo(
     ctx: Ctx, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch = None
@@ -80,7 +89,9 @@ def replace_repo(
 
 
 @router.patch(
-    "/{name}", dependencies=[Admin], responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}}
+    "/{name}",
+    dependencies=[RepoAdmin],
+    responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def patch_repo(
     ctx: Ctx,
@@ -93,7 +104,7 @@ def patch_repo(
     return _tagged(ctx.service.patch_repo(name, body, if_match), response)
 
 
-@router.delete("/{name}", dependencies=[Admin], responses=_errors(404, 412))
+@router.delete("/{name}", dependencies=[RepoAdmin], responses=_errors(404, 412))
 def delete_repo(
     ctx: Ctx,
     name: RepoName,
@@ -104,7 +115,7 @@ def delete_repo(
     return ctx.service.delete_repo(name, purge_data, if_match)
 
 
-@router.post("/{name}/sync", dependencies=[Admin], responses=_errors(404, 503))
+@router.post("/{name}/sync", dependencies=[RepoSync], responses=_errors(404, 503))
 def sync_repo(
     ctx: Ctx,
     name: RepoName,

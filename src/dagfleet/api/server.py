@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +11,10 @@ from fastapi import FastAPI
 
 from dagfleet.api.app import create_app
 from dagfleet.api.context import ApiContext
-from dagfleet.api.settings import ApiSettings, SettingsError, check_bind, is_loopback
+from dagfleet.api.settings import ApiSettings, SettingsError, check_bind
 from dagfleet.control import Controller
+from dagfleet.frontdoor.identity import Keeper
+from dagfleet.frontdoor.serve import is_loopback
 from dagfleet.uvthread import ThreadedServer
 
 log = logging.getLogger(__name__)
@@ -49,11 +52,18 @@ def serve(
 
 
 def start_api(
-    fleet_dir: Path, host: str, port: int, controller: Controller, ready: Callable[[], bool]
+    fleet_dir: Path,
+    host: str,
+    port: int,
+    controller: Controller,
+    ready: Callable[[], bool],
+    keeper: Keeper | None = None,
 ) -> ApiServer:
     """What `dagfleet up` calls: settings from its flags and the environment.
 
     `ready` reports whether the Dagster webserver answers (readyz).
     """
     settings = ApiSettings.from_env(fleet_dir, host=host, port=port)
+    if keeper is not None:
+        settings = dataclasses.replace(settings, keeper=keeper)
     return serve(settings, controller, ready)

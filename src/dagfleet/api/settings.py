@@ -8,17 +8,21 @@ secret from `DAGFLEET_WEBHOOK_SECRET` or the file named by
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from dagfleet.control import StartRefused
+from dagfleet.frontdoor import tokens as token_lists
+from dagfleet.frontdoor.serve import is_loopback
+from dagfleet.spec.auth import RoleName
 
-Role = Literal["read", "admin"]
-ROLES: tuple[Role, ...] = ("read", "admin")
+if TYPE_CHECKING:
+    from dagfleet.frontdoor.identity import Keeper
+
+Role = RoleName  # viewer, launcher, editor, admin (and `read`, meaning viewer, in token lists)
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3030
@@ -35,7 +39,11 @@ class ApiSettings:
     fleet_dir: Path
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    tokens: Mapping[str, Role] = field(default_factory=dict)
+    tokens: Mapping[str, str] = field(default_factory=dict)  # token -> role
+    # Who is who (users, sessions, tokens); `dagfleet up` passes the front door's, so both
+    # doors share sessions. None: built from these settings and the fleet's files.
+    keeper: Keeper | None = None
+    local_token: str | None = None  # `.dagfleet/api.token`, the CLI on this machine
     webhook_secret: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     # /locations is read by dashboards in a tight loop; statuses are re-read at most this often
@@ -59,43 +67,23 @@ class ApiSettings:
             host=host,
             port=port,
             tokens=load_tokens(env),
+            local_token=None,
             webhook_secret=load_webhook_secret(env),
         )
 
 
 def parse_tokens(text: str, source: str, line_sep: bool) -> dict[str, Role]:
-    """`tok:role,tok:role` (env) or `token role` lines (file); '#' starts a comment line."""
-    out: dict[str, Role] = {}
-    items = text.splitlines() if line_sep else text.split(",")
-    for number, item in enumerate(items, start=1):
-        item = item.strip()
-        if not item or item.startswith("#"):
-            continue
-        token, _, role = item.partition(" ") if line_sep else item.rpartition(":")
-        token, role = token.strip(), role.strip()
-        where = f"{source} line {number}" if line_sep else f"{source} entry {number}"
-        if not token or role not in ROLES:
-            raise SettingsError(
-                f"{where}: expected "
-                + ("'TOKEN ROLE'" if line_sep else "'TOKEN:ROLE'")
-                + f" with ROLE one of {', '.join(ROLES)}"
-            )
-        out[token] = role
-    return out
+    try:
+        return token_lists.parse_tokens(text, source, line_sep)
+    except token_lists.TokenError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def load_tokens(env: Mapping[str, str]) -> dict[str, Role]:
-    tokens: dict[str, Role] = {}
-    if env.get("DAGFLEET_API_TOKENS"):
-        tokens.update(parse_tokens(env["DAGFLEET_API_TOKENS"], "DAGFLEET_API_TOKENS", False))
-    if env.get("DAGFLEET_API_TOKEN_FILE"):
-        path = Path(env["DAGFLEET_API_TOKEN_FILE"])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"DAGFLEET_API_TOKEN_FILE: cannot read {path}: {exc}") from None
-        tokens.update(parse_tokens(text, str(path), True))
-    return tokens
+    try:
+        return token_lists.load_tokens(env)
+    except token_lists.TokenError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def load_webhook_secret(env: Mapping[str, str]) -> str | None:
@@ -115,16 +103,7 @@ def load_webhook_secret(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, tokens: Mapping[str, Role]) -> str | None:
+def check_bind(host: str, tokens: Mapping[str, str]) -> str | None:
     """None if serving on `host` is safe, else the refusal to print.
 
     Without tokens anyone who reaches the port can change the fleet, so only

@@ -28,7 +28,9 @@ from dagfleet.alerts.model import AlertsReport
 from dagfleet.cli import output
 from dagfleet.cli.discovery import resolve_fleet
 from dagfleet.control import PromoteOutcome
+from dagfleet.frontdoor.tokens import read_local_token
 from dagfleet.history.models import PublishAttempt
+from dagfleet.layout import Layout
 from dagfleet.service.models import (
     DeleteResult,
     EnvironmentOut,
@@ -390,6 +392,8 @@ def connect(fleet: Path | None, api: str | None, token: str | None, *, changes: 
     given (--api, DAGFLEET_API_URL), else from the files of the fleet found here.
     """
     fleet_dir = resolve_fleet(fleet)
+    if token is None and api is None and fleet_dir is not None:  # on the fleet's own machine
+        token = read_local_token(Layout.for_fleet(fleet_dir).root)
     remote = RemoteClient(api_url(api, fleet_dir), token)
     health = remote.health()
     if health is not None:

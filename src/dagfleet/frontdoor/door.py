@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode
 
 from dagfleet.frontdoor import pages
-from dagfleet.frontdoor.identity import LOCAL, Identities
+from dagfleet.frontdoor.identity import Identities, Keeper
 from dagfleet.frontdoor.passwords import dummy_hash, verify_password
 from dagfleet.frontdoor.proxy import (
     HttpForwarder,
@@ -91,13 +91,11 @@ def safe_next(value: str | None) -> str:
 
 @dataclass
 class FrontDoor:
-    identities: Identities
-    codec: SessionCodec
+    keeper: Keeper
     forwarder: HttpForwarder
     gate: Gate
     upstream_ws: str
     fleet_name: str
-    loopback: bool  # the front door listens on loopback only
     audit: AuditSink | None = None
     oidc: Any = None  # dagfleet.frontdoor.oidc.OidcClient when single sign-on is configured
     secure_cookies: bool = False
@@ -111,22 +109,16 @@ class FrontDoor:
         elif scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
 
-    def open_door(self) -> bool:
-        """No identity configured and loopback only: everyone here is the local admin."""
-        return self.loopback and not self.identities.configured()
+    @property
+    def identities(self) -> Identities:
+        return self.keeper.identities
+
+    @property
+    def codec(self) -> SessionCodec:
+        return self.keeper.codec
 
     def who(self, scope: Scope) -> tuple[Principal | None, Session | None]:
-        auth = header(scope, "authorization")
-        if auth[:7].lower() == "bearer ":
-            return self.identities.from_token(auth[7:].strip()), None
-        session = self.codec.read(cookies(scope).get(COOKIE))
-        if session is not None:
-            principal = self.identities.from_session(session)
-            if principal is not None:
-                return principal, session
-        if self.open_door():
-            return LOCAL, None
-        return None, None
+        return self.keeper.who(header(scope, "authorization"), cookies(scope).get(COOKIE))
 
     # ---- HTTP ---------------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:

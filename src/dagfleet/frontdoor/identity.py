@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dagfleet.frontdoor.roles import Grant, Principal, Target, grants_for
-from dagfleet.frontdoor.sessions import Session
-from dagfleet.frontdoor.tokens import token_name, token_role
+from dagfleet.frontdoor.sessions import Session, SessionCodec
+from dagfleet.frontdoor.tokens import ALIASES, token_name, token_role
 from dagfleet.frontdoor.users import UsersFile, UsersFileError
 from dagfleet.spec import Fleet
-from dagfleet.spec.auth import AuthSpec
+from dagfleet.spec.auth import ROLE_NAMES, AuthSpec
 
 log = logging.getLogger(__name__)
 LOCAL = Principal("local", "loopback", (Grant("admin"),))
@@ -31,6 +31,9 @@ class Identities:
     users: UsersFile
     tokens: Mapping[str, str]
     oidc_enabled: bool
+    # `.dagfleet/api.token`, written by `dagfleet up` for the CLI on this machine: whoever
+    # can read the fleet's state directory is its admin. Not an identity "configured".
+    local_token: str | None = None
     _users_cache: tuple[float, dict[str, str]] = (0.0, {})
     _targets: tuple[object, dict[str, Target]] = (None, {})
 
@@ -56,10 +59,16 @@ class Identities:
         return bool(self.tokens) or self.oidc_enabled or bool(self.user_hashes())
 
     def from_token(self, token: str) -> Principal | None:
-        role = token_role(self.tokens, token)  # type: ignore[arg-type]
+        if self.local_token and token_role({self.local_token: "admin"}, token):
+            return Principal("local-cli", "token", (Grant("admin"),))
+        role = token_role(self.tokens, token)
         if role is None:
             return None
-        return Principal(token_name(token), "token", (Grant(role),))
+        named = ALIASES.get(role) or role
+        if named not in ROLE_NAMES:
+            log.error("API token %s: unknown role %r", token_name(token), role)
+            return None
+        return Principal(token_name(token), "token", (Grant(named),))
 
     def from_session(self, session: Session) -> Principal | None:
         if session.via == "password" and session.name not in self.user_hashes():
@@ -77,3 +86,30 @@ class Identities:
             targets = {loc.name: Target(loc.name, loc.repo, loc.env) for loc in fleet.locations()}
             self._targets = (fleet, targets)
         return targets.get(location) or Target(location)
+
+
+@dataclass
+class Keeper:
+    """The one answer to "who is this?" for the front door and the API alike."""
+
+    identities: Identities
+    codec: SessionCodec
+    loopback: bool  # listening on loopback only
+
+    def open_door(self) -> bool:
+        """No identity configured and loopback only: everyone here is the local admin."""
+        return self.loopback and not self.identities.configured()
+
+    def who(
+        self, authorization: str, session_cookie: str | None
+    ) -> tuple[Principal | None, Session | None]:
+        if authorization[:7].lower() == "bearer ":
+            return self.identities.from_token(authorization[7:].strip()), None
+        session = self.codec.read(session_cookie)
+        if session is not None:
+            principal = self.identities.from_session(session)
+            if principal is not None:
+                return principal, session
+        if self.open_door():
+            return LOCAL, None
+        return None, None

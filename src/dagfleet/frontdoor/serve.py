@@ -17,7 +17,7 @@ from pathlib import Path
 from dagfleet.control import StartRefused
 from dagfleet.frontdoor.door import OWN_COOKIES, AuditSink, FrontDoor
 from dagfleet.frontdoor.gating import GraphQLGate
-from dagfleet.frontdoor.identity import Identities
+from dagfleet.frontdoor.identity import Identities, Keeper
 from dagfleet.frontdoor.proxy import HttpForwarder
 from dagfleet.frontdoor.sessions import SessionCodec, SessionKeyError, load_key
 from dagfleet.frontdoor.tokens import TokenError, load_tokens
@@ -84,23 +84,50 @@ class FleetFiles:
         return self._fleet
 
 
+def keeper_for(
+    fleet_root: Path,
+    state_dir: Path,
+    host: str,
+    fleet: Callable[[], Fleet],
+    environ: Mapping[str, str],
+    tokens: Mapping[str, str] | None = None,
+    users_file: Path | None = None,
+    local_token: str | None = None,
+) -> Keeper:
+    """Users, tokens, single sign-on and the session key, as the front door and the API
+    both see them. Raises FrontDoorRefused on a bad token list or session key."""
+    spec = fleet().spec
+    try:
+        found = load_tokens(environ) if tokens is None else dict(tokens)
+        key = load_key(environ, state_dir)
+    except (TokenError, SessionKeyError) as exc:
+        raise FrontDoorRefused(str(exc)) from None
+    users = UsersFile(users_file or users_path(fleet_root, spec.auth.users_file))
+    identities = Identities(
+        fleet, users, found, oidc_enabled=spec.auth.oidc is not None, local_token=local_token
+    )
+    return Keeper(identities, SessionCodec(key, spec.auth.session_hours * 3600), is_loopback(host))
+
+
 def build(
     settings: DoorSettings,
     fleet: Callable[[], Fleet],
     environ: Mapping[str, str] | None = None,
     audit: AuditSink | None = None,
+    local_token: str | None = None,
 ) -> FrontDoor:
     env = os.environ if environ is None else environ
     spec = fleet().spec
-    try:
-        tokens = load_tokens(env)
-        key = load_key(env, settings.state_dir)
-    except (TokenError, SessionKeyError) as exc:
-        raise FrontDoorRefused(str(exc)) from None
-    users = UsersFile(settings.users_file or users_path(settings.fleet_root, spec.auth.users_file))
-    identities = Identities(fleet, users, tokens, oidc_enabled=spec.auth.oidc is not None)
-    loopback = is_loopback(settings.host)
-    if not loopback and not identities.configured():
+    keeper = keeper_for(
+        settings.fleet_root,
+        settings.state_dir,
+        settings.host,
+        fleet,
+        env,
+        users_file=settings.users_file,
+        local_token=local_token,
+    )
+    if not keeper.loopback and not keeper.identities.configured():
         raise FrontDoorRefused(
             f"refusing to serve the Dagster UI on {settings.host} without sign-in: add a user "
             "with `dagfleet user add NAME` and grant a role in fleet.yaml auth.roles, configure "
@@ -115,13 +142,11 @@ def build(
     forwarder = HttpForwarder(upstream, OWN_COOKIES)
     secure = (settings.public_url or "").startswith("https://")
     door = FrontDoor(
-        identities=identities,
-        codec=SessionCodec(key, spec.auth.session_hours * 3600),
+        keeper=keeper,
         forwarder=forwarder,
-        gate=GraphQLGate(upstream, identities.target),
+        gate=GraphQLGate(upstream, keeper.identities.target),
         upstream_ws="ws" + upstream[len("http") :] + "/graphql",
         fleet_name=spec.name,
-        loopback=loopback,
         audit=audit,
         oidc=oidc,
         secure_cookies=secure,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from dagfleet.fsutil import atomic_write
 from dagfleet.spec.auth import ROLE_NAMES, RoleName
 
 ALIASES: Mapping[str, RoleName] = {"read": "viewer"}
@@ -56,14 +58,37 @@ def load_tokens(env: Mapping[str, str]) -> dict[str, RoleName]:
     return tokens
 
 
-def token_role(tokens: Mapping[str, RoleName], given: str) -> RoleName | None:
+def token_role(tokens: Mapping[str, str], given: str) -> str | None:
     """The token's role; every known token is compared so timing reveals nothing."""
-    found: RoleName | None = None
+    found: str | None = None
     raw = given.encode()
     for known, role in tokens.items():
         if hmac.compare_digest(raw, known.encode()):
             found = role
     return found
+
+
+LOCAL_TOKEN_FILE = "api.token"
+
+
+def write_local_token(state_dir: Path) -> str:
+    """A new admin token for the CLI on this machine, in `.dagfleet/api.token` (0600).
+
+    Whoever can read the fleet's state directory can already change the fleet's
+    files; the token lets the same person reach the running API once users or
+    single sign-on are configured. A new one at every `dagfleet up`.
+    """
+    token = secrets.token_urlsafe(32)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(state_dir / LOCAL_TOKEN_FILE, token + "\n", mode=0o600)
+    return token
+
+
+def read_local_token(state_dir: Path) -> str | None:
+    try:
+        return (state_dir / LOCAL_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def token_name(token: str) -> str:

@@ -21,9 +21,15 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "lines", "expected"),
     [
-        ("tok1:admin,tok2:read", False, {"tok1": "admin", "tok2": "read"}),
-        (" a:b:c:read , ", False, {"a:b:c": "read"}),
-        ("tok1 admin\n# comment\n\ntok2 read\n", True, {"tok1": "admin", "tok2": "read"}),
+        # `read` is the old name of viewer: existing token lists keep working.
+        ("tok1:admin,tok2:read", False, {"tok1": "admin", "tok2": "viewer"}),
+        (" a:b:c:read , ", False, {"a:b:c": "viewer"}),
+        ("tok1 admin\n# comment\n\ntok2 read\n", True, {"tok1": "admin", "tok2": "viewer"}),
+        (
+            "t1:launcher,t2:editor,t3:viewer",
+            False,
+            {"t1": "launcher", "t2": "editor", "t3": "viewer"},
+        ),
     ],
 )
 def test_parse_tokens(text: str, lines: bool, expected: dict[str, str]) -> None:
@@ -43,7 +49,7 @@ def test_tokens_from_env_and_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text("filetok admin\n")
     env = {"DAGFLEET_API_TOKENS": "envtok:read", "DAGFLEET_API_TOKEN_FILE": str(path)}
-    assert load_tokens(env) == {"envtok": "read", "filetok": "admin"}
+    assert load_tokens(env) == {"envtok": "viewer", "filetok": "admin"}
     with pytest.raises(SettingsError, match="cannot read"):
         load_tokens({"DAGFLEET_API_TOKEN_FILE": str(tmp_path / "missing")})
 
