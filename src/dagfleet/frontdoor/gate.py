@@ -40,6 +40,7 @@ from graphql.language import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    NonNullTypeNode,
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -362,8 +363,10 @@ def _variable_values(op: OperationDefinitionNode, given: Mapping[str, Any]) -> d
             values[vname] = given[vname]
         elif definition.default_value is not None:
             values[vname] = _value(definition.default_value, {})
+        elif isinstance(definition.type, NonNullTypeNode):
+            values[vname] = UNREADABLE  # the webserver refuses the request; still never a pass
         else:
-            values[vname] = UNREADABLE
+            values[vname] = None  # an omitted nullable variable leaves the argument unset
     return values
 
 
