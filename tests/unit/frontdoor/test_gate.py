@@ -329,7 +329,8 @@ def test_a_missing_selector_or_empty_list_is_fleet_wide() -> None:
     assert needs("mutation { launchRun(executionParams: {}) { __typename } }") == [(L, None)]
     assert needs("mutation { terminateRuns(runIds: []) { __typename } }") == [(E, None)]
     assert needs(
-        "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) { __typename } }",
+        "mutation($p: LaunchBackfillParams!) "
+        "{ launchPartitionBackfill(backfillParams: $p) { __typename } }",
         {},
     ) == [(L, None)]
     assert needs('mutation { stopSensor(id: "") { __typename } }') == [(E, None)]
@@ -337,7 +338,10 @@ def test_a_missing_selector_or_empty_list_is_fleet_wide() -> None:
 
 
 def test_aliases_hide_nothing() -> None:
-    doc = 'mutation { look: terminateRun(runId: "r1") { __typename } other: deleteRun(runId: "r2") { __typename } }'
+    doc = (
+        'mutation { look: terminateRun(runId: "r1") { __typename } '
+        'other: deleteRun(runId: "r2") { __typename } }'
+    )
     assert [(r.field, r.ref) for r in requirements(one(doc))] == [
         ("terminateRun", RunRef("r1")),
         ("deleteRun", RunRef("r2")),
@@ -348,7 +352,9 @@ def test_named_and_inline_fragments_are_followed_to_the_real_root_fields() -> No
     doc = """
     mutation M { ...Outer ... on Mutation { reloadWorkspace { __typename } } }
     fragment Outer on Mutation { ...Inner }
-    fragment Inner on Mutation { ... { x: wipeAssets(assetPartitionRanges: [{assetKey: {path: ["k"]}}]) { __typename } } }
+    fragment Inner on Mutation {
+      ... { x: wipeAssets(assetPartitionRanges: [{assetKey: {path: ["k"]}}]) { __typename } }
+    }
     """
     assert needs(doc) == [(E, AssetRef(("k",))), (A, None)]
 
@@ -536,7 +542,10 @@ def test_malformed_requests_are_4xx_never_exceptions(body: bytes) -> None:
 
 
 def test_websocket_payloads_use_operation_name_as_the_webserver_reads_it() -> None:
-    doc = 'subscription S { pipelineRunLogs(runId: "r") { __typename } } mutation M { reloadWorkspace { __typename } }'
+    doc = (
+        'subscription S { pipelineRunLogs(runId: "r") { __typename } } '
+        "mutation M { reloadWorkspace { __typename } }"
+    )
     assert parse_ws_payload({"query": doc, "operation_name": "M"}).kind == "mutation"
     assert parse_ws_payload({"query": doc, "operation_name": "S"}).kind == "subscription"
     with pytest.raises(GateError):
@@ -624,7 +633,10 @@ def test_runs_resolve_to_their_location_and_unknown_runs_need_fleet_wide() -> No
 
 
 def test_an_asset_in_two_locations_needs_both() -> None:
-    wipe = "mutation($k: [String!]!) { wipeAssets(assetPartitionRanges: [{assetKey: {path: $k}}]) { __typename } }"
+    wipe = (
+        "mutation($k: [String!]!) "
+        "{ wipeAssets(assetPartitionRanges: [{assetKey: {path: $k}}]) { __typename } }"
+    )
     assert decide(EDITOR_A, [one(wipe, {"k": ["x"]})]).allowed
     assert not decide(EDITOR_A, [one(wipe, {"k": ["shared"]})]).allowed
     assert not decide(EDITOR_A, [one(wipe, {"k": ["unknown"]})]).allowed
