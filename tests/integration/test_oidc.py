@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.server
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -445,3 +447,64 @@ def test_groups_from_userinfo_a_single_group_string_and_consent(tmp_path: Path) 
     assert (alice.username, alice.groups) == ("alice", frozenset({"platform", "analytics"}))
     assert (solo.username, solo.groups) == ("solo@example.com", frozenset({"analytics"}))
     assert bare.groups == frozenset()  # the roles scope not asked for: no groups
+
+
+class _Callback(http.server.BaseHTTPRequestHandler):
+    """The relying party's callback, as a browser reaches it: records the query."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        body = b"<!doctype html><title>signed in</title><p id=done>back at dagfleet</p>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_headless_browser_signs_in_at_the_providers_form(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.support.browser import chromium, wait_until
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    callback = f"http://127.0.0.1:{server.server_address[1]}/auth/oidc/callback"
+    _Callback.seen.clear()
+
+    def browse(url: str) -> str:
+        """A user in a real browser: the sign-in form, then back at the callback."""
+        driver = chromium()
+        try:
+            driver.get(url)
+            wait_until(driver, lambda d: d.find_elements(By.NAME, "login"), 20, "the sign-in form")
+            driver.find_element(By.NAME, "login").send_keys("alice")
+            driver.find_element(By.NAME, "password").send_keys(USERS["alice"]["password"])
+            driver.find_element(By.ID, "submit").click()
+            wait_until(driver, lambda d: d.find_elements(By.ID, "done"), 20, "the callback")
+        finally:
+            driver.quit()
+        hits = [p for p in _Callback.seen if p.startswith("/auth/oidc/callback?")]
+        assert len(hits) == 1, _Callback.seen
+        return hits[0]
+
+    async def flow(issuer: str) -> OidcIdentity:
+        client = client_for(issuer)
+        try:
+            url, pending = await client.authorize(callback)
+            return await client.finish(pending, query(await asyncio.to_thread(browse, url)))
+        finally:
+            await client.aclose()
+
+    try:
+        with running_provider(tmp_path, standard_clients(callback, SECRET)) as provider:
+            identity = run(lambda: flow(provider.issuer))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (identity.username, identity.groups) == ("alice", frozenset({"platform"}))
