@@ -270,6 +270,22 @@ class FleetApp:
         self.keeper = door.keeper  # the API shares it: one set of users, sessions, tokens
         self.front_door = frontdoor.start(door, self.web_host, self.web_port)
 
+    def sign_in_hint(self) -> str:
+        """How to get in, for the line `dagfleet up` prints."""
+        if self.keeper is None or self.keeper.open_door():
+            return (
+                "no sign-in: anyone on this machine is admin (`dagfleet user add NAME` "
+                "to require one)"
+            )
+        ways = []
+        if self.keeper.identities.user_hashes():
+            ways.append(f"a user from {self.keeper.identities.users.path}")
+        if self.keeper.identities.oidc_enabled:
+            ways.append("single sign-on")
+        if self.keeper.identities.tokens:
+            ways.append("an API token")
+        return "sign in with " + " or ".join(ways)
+
     def _await_webserver(self) -> None:
         web = self.webserver
         if web is None:

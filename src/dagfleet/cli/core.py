@@ -141,7 +141,8 @@ def up(
         raise typer.Exit(BAD_INPUT) from None
     try:
         output.note(
-            f"dagfleet: starting {len(app_.fleet.locations())} locations; UI at {app_.web_url}"
+            f"dagfleet: starting {len(app_.fleet.locations())} locations; UI at {app_.web_url} "
+            f"({app_.sign_in_hint()})"
         )
         threading.Thread(
             target=_announce_progress, args=(app_, directory, stop, started), daemon=True
