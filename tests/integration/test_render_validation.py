@@ -38,7 +38,7 @@ import yaml
 from dagfleet.render import common as c
 from dagfleet.render.write import texts
 from dagfleet.spec.models import Fleet
-from tests.unit.render.fleets import FLEETS, render_all
+from tests.unit.render.fleets import FLEETS, render_all, sso_file_fleet
 from tests.unit.render.test_properties import max_names_fleet
 
 pytestmark = pytest.mark.integration
@@ -54,6 +54,10 @@ ALL_FLEETS: dict[str, Callable[[], Fleet]] = {
     **FLEETS,
     "max-names": max_names_fleet,
     "max-names-s3": lambda: max_names_fleet("s3://lake/dagster"),
+    # Single sign-on with the client secret in a file: relative (a projected volume
+    # item) and absolute (a subPath mount of the Secret).
+    "sso-file": sso_file_fleet,
+    "sso-file-absolute": lambda: sso_file_fleet("/run/secrets/oidc/client-secret"),
 }
 VARIANTS = [
     (name, cnpg, node_port)

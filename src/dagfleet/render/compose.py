@@ -1,8 +1,10 @@
 """`render compose`: seed 003's three services from one image, per environment.
 
 Per environment `<env>`: one code server per location (`<location>`, gRPC on
-4000 inside the network), a webserver (`webserver-<env>`, port 3001 inside,
-published on 3001, 3002, ... in environment order), a daemon (`daemon-<env>`)
+4000 inside the network), a webserver (`webserver-<env>`, port 3001 on the
+compose network only: never published), the front door (`frontdoor-<env>`,
+`dagfleet frontdoor serve` in front of that webserver, published on 3001, 3002,
+... in environment order, the ports the webserver had), a daemon (`daemon-<env>`)
 and a Postgres (`postgres-<env>`), with volumes for the database, DAGSTER_HOME
 (compute logs shared by all three) and, when storage is local, the data
 (`/data/<env>/repos/<repo>/...` per location, the layout `dagfleet up` uses;
@@ -15,6 +17,12 @@ Secrets are never written: `from_env` variables become `${NAME:?...}`
 interpolations read when `docker compose up` runs, `from_file` ones become
 compose secrets read into the variable by the launcher, and the database
 password is `${DAGSTER_POSTGRES_PASSWORD}` from the shell or an `.env` file.
+The front door reads the fleet from compose configs (fleet.yaml and the repo
+files, inline: references only), its session key from the compose secret
+`dagfleet-session-key` (the shell's DAGFLEET_SESSION_KEY), its users from the
+secret `dagfleet-users` (the file DAGFLEET_USERS_FILE names, default ./users),
+API tokens from `${DAGFLEET_API_TOKENS}` and the OIDC client secret from what
+fleet.yaml's `auth.oidc.client_secret` names (a variable, or a file as a secret).
 Playgrounds are not rendered here (they rely on `kubectl cp`).
 """
 
@@ -26,10 +34,15 @@ from typing import Any
 import yaml
 
 from dagfleet.render import common as c
+from dagfleet.render import frontdoor as fd
 from dagfleet.render.options import ComposeOptions
 from dagfleet.spec.models import Fleet
 
 PG_PASSWORD = "${DAGSTER_POSTGRES_PASSWORD:?set DAGSTER_POSTGRES_PASSWORD}"
+SESSION_SECRET = "dagfleet-session-key"
+USERS_SECRET = "dagfleet-users"
+USERS_FILE = "${DAGFLEET_USERS_FILE:-./users}"
+OIDC_SECRET = "dagfleet-oidc-client-secret"
 
 
 def instance_yaml() -> dict[str, Any]:
@@ -158,11 +171,11 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
                 '-w "$$DAGSTER_HOME/workspace.yaml"'
             ],
             "environment": instance_env,
-            "ports": [f"{port}:{c.WEBSERVER_PORT}"],
             "volumes": list(mounts),
             "depends_on": depends,
             "restart": "unless-stopped",
         }
+        services[f"frontdoor-{e}"] = frontdoor_service(fleet, opts, e, port)
         services[f"daemon-{e}"] = {
             "image": image,
             "entrypoint": ["sh", "-c"],
@@ -188,10 +201,81 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
             },
             "restart": "unless-stopped",
         }
+    secrets.update(frontdoor_secrets(fleet))
     doc: dict[str, Any] = {"name": fleet.name, "services": services, "volumes": volumes}
-    if secrets:
-        doc["secrets"] = secrets
+    doc["secrets"] = secrets
+    doc["configs"] = {
+        _config_name(path): {"content": _literal(text)}
+        for path, text in fd.fleet_files(fleet).items()
+    }
     return {"compose.yaml": doc}
+
+
+def _config_name(path: str) -> str:
+    """`fleet.yaml` -> dagfleet-fleet.yaml, `repos/x.yaml` -> dagfleet-repos-x.yaml."""
+    return "dagfleet-" + path.replace("/", "-")
+
+
+def frontdoor_secrets(fleet: Fleet) -> dict[str, Any]:
+    """The front door's compose secrets: references to the shell's environment and files."""
+    out: dict[str, Any] = {
+        SESSION_SECRET: {"environment": "DAGFLEET_SESSION_KEY"},
+        USERS_SECRET: {"file": USERS_FILE},
+    }
+    oidc = fd.oidc_secret(fleet)
+    if oidc is not None and oidc.path is not None:
+        out[OIDC_SECRET] = {"file": oidc.path if oidc.path.startswith("/") else f"./{oidc.key}"}
+    return out
+
+
+def frontdoor_service(fleet: Fleet, opts: ComposeOptions, env: str, port: int) -> dict[str, Any]:
+    """`frontdoor-<env>`: the only published port of the environment, in front of
+    `webserver-<env>`; read-only, no new privileges, secrets by reference only."""
+    environment: dict[str, str] = {
+        "DAGFLEET_SESSION_KEY_FILE": f"/run/secrets/{SESSION_SECRET}",
+        "DAGFLEET_API_TOKENS": "${DAGFLEET_API_TOKENS:-}",
+        "PYTHONUNBUFFERED": "1",
+        "HOME": "/tmp",
+    }
+    service_secrets: list[Any] = [SESSION_SECRET, USERS_SECRET]
+    oidc = fd.oidc_secret(fleet)
+    if oidc is not None and oidc.env is not None:
+        environment[oidc.env] = f"${{{oidc.env}:?set {oidc.env} (the OIDC client secret)}}"
+    elif oidc is not None:
+        service_secrets.append({"source": OIDC_SECRET, "target": oidc.container_path()})
+    health = f"http://127.0.0.1:{fd.FRONTDOOR_PORT}{fd.HEALTH_PATH}"
+    return {
+        "image": opts.frontdoor(),
+        "command": fd.command(
+            f"http://webserver-{env}:{c.WEBSERVER_PORT}",
+            users_file=f"/run/secrets/{USERS_SECRET}",
+            public_url=opts.public_url,
+        ),
+        "environment": environment,
+        "ports": [f"{port}:{fd.FRONTDOOR_PORT}"],
+        "configs": [
+            {"source": _config_name(path), "target": f"{fd.FLEET_DIR}/{path}"}
+            for path in fd.fleet_files(fleet)
+        ],
+        "secrets": service_secrets,
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "security_opt": ["no-new-privileges:true"],
+        "healthcheck": {
+            "test": [
+                "CMD",
+                "python",
+                "-c",
+                f"import urllib.request; urllib.request.urlopen({health!r}, timeout=3)",
+            ],
+            "interval": "10s",
+            "timeout": "5s",
+            "retries": 6,
+            "start_period": "20s",
+        },
+        "depends_on": {f"webserver-{env}": {"condition": "service_started"}},
+        "restart": "unless-stopped",
+    }
 
 
 def _literal(value: str) -> str:

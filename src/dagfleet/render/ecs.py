@@ -9,9 +9,12 @@ log group, literal variables as `Environment` and secret references as
 `Secrets` pointing at Secrets Manager secrets named `<fleet>/<env>/<repo>/<key>`.
 The instance: a webserver and a daemon service with the EcsRunLauncher and
 Postgres storage; their dagster.yaml and workspace.yaml are passed as
-variables and written at start. The VPC, subnets and the database are
-parameters. Options (EcsOptions): `s3_bucket` (default "dagster-storage",
-used when the fleet's storage root is not s3://), image registry and tag.
+variables and written at start. The webserver listens on 127.0.0.1 only: its
+task also runs dagfleet's front door, the one public entry, behind a load
+balancer (ecs_frontdoor.py). The VPC, subnets, the database, the front door's
+certificate, public URL and secret ARNs are parameters. Options (EcsOptions):
+`s3_bucket` (default "dagster-storage", used when the fleet's storage root is
+not s3://), image registry and tag, `frontdoor_image`.
 Code locations use their repo image; the instance uses the first repo's image
 (every image from `render dockerfile` carries dagster-webserver,
 dagster-postgres and dagster-aws), seed 003's one image for all services.
@@ -25,6 +28,7 @@ from typing import Any
 import yaml
 
 from dagfleet.render import common as c
+from dagfleet.render import ecs_frontdoor as door
 from dagfleet.render import ecs_parts as p
 from dagfleet.render.options import EcsOptions
 from dagfleet.spec.models import Fleet, LocationSpec
@@ -163,7 +167,8 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
     }
     workspace = '"$DAGSTER_HOME/workspace.yaml"'
     commands = {
-        "Webserver": f"dagster-webserver -h 0.0.0.0 -p {c.WEBSERVER_PORT} -w {workspace}",
+        # Loopback only: the front door beside it in the task is the way in.
+        "Webserver": f"dagster-webserver -h 127.0.0.1 -p {c.WEBSERVER_PORT} -w {workspace}",
         "Daemon": f"dagster-daemon run -w {workspace}",
     }
     for name, command in commands.items():
@@ -179,22 +184,34 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
             "Secrets": p.postgres_secrets(),
             "LogConfiguration": p.log_configuration("LogGroupInstance", name.lower()),
         }
+        containers = [container]
         if name == "Webserver":
-            container["PortMappings"] = [{"ContainerPort": c.WEBSERVER_PORT, "Protocol": "tcp"}]
+            containers.append(door.container(fleet, opts, door.webserver_upstream()))
         out[f"TaskDefinition{name}"] = p.task_definition(
             f"{fleet.name}-{name.lower()}",
-            [container],
+            containers,
             cpu=1024,
             memory=2048,
             task_role="TaskRoleInstance",
         )
-        out[f"Service{name}"] = p.service(f"TaskDefinition{name}", "InstanceSecurityGroup")
+        if name == "Webserver":
+            out[f"Service{name}"] = p.service(
+                f"TaskDefinition{name}",
+                "InstanceSecurityGroup",
+                load_balancers=door.service_load_balancers(),
+                depends_on=door.LISTENER,
+            )
+        else:
+            out[f"Service{name}"] = p.service(f"TaskDefinition{name}", "InstanceSecurityGroup")
+    out.update(door.load_balancer_resources(fleet))
     return out
 
 
 def render_ecs(fleet: Fleet, opts: EcsOptions | None = None) -> c.Rendered:
     opts = opts or EcsOptions()
-    resources: dict[str, Any] = p.shared_resources(fleet)
+    resources: dict[str, Any] = p.shared_resources(
+        fleet, instance_ingress=door.instance_ingress(), more_secrets=door.secret_arns(fleet)
+    )
     for env in fleet.spec.environments:
         resources[f"Namespace{p.logical_id(env.name)}"] = p.dns_namespace_resource(
             dns_namespace(fleet, env.name)
@@ -206,8 +223,9 @@ def render_ecs(fleet: Fleet, opts: EcsOptions | None = None) -> c.Rendered:
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"dagfleet fleet {fleet.name} on ECS (rendered by dagfleet)",
-        "Parameters": p.PARAMETERS,
+        "Parameters": {**p.PARAMETERS, **door.parameters(fleet)},
+        "Conditions": door.conditions(),
         "Resources": resources,
-        "Outputs": {"Cluster": {"Value": {"Ref": "Cluster"}}},
+        "Outputs": {"Cluster": {"Value": {"Ref": "Cluster"}}, **door.outputs()},
     }
     return {"template.yaml": template, "workspace.yaml": workspace_document(fleet)}

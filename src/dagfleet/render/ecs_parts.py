@@ -179,7 +179,12 @@ def instance_role(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def shared_resources(fleet: Fleet) -> dict[str, Any]:
+def shared_resources(
+    fleet: Fleet, *, instance_ingress: list[dict[str, Any]], more_secrets: list[Any]
+) -> dict[str, Any]:
+    """The cluster, the execution role (reading the fleet's secrets, the database
+    password and `more_secrets`) and the security groups; the instance group admits
+    `instance_ingress` only (the front door's port, from its load balancer)."""
     secrets = {"Fn::Sub": SECRET_ARN + f"{fleet.name}/*"}
     return {
         "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": fleet.name}},
@@ -197,7 +202,11 @@ def shared_resources(fleet: Fleet) -> dict[str, Any]:
                                 {
                                     "Effect": "Allow",
                                     "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": [secrets, {"Ref": "PostgresPasswordSecretArn"}],
+                                    "Resource": [
+                                        secrets,
+                                        {"Ref": "PostgresPasswordSecretArn"},
+                                        *more_secrets,
+                                    ],
                                 }
                             ],
                         },
@@ -205,7 +214,10 @@ def shared_resources(fleet: Fleet) -> dict[str, Any]:
                 ],
             },
         },
-        "InstanceSecurityGroup": _security_group("dagster webserver and daemon", []),
+        "InstanceSecurityGroup": _security_group(
+            "dagster webserver and daemon: only the front door port, from its load balancer",
+            instance_ingress,
+        ),
         "CodeServerSecurityGroup": _security_group(
             "dagfleet code servers: gRPC from the instance only",
             [
@@ -264,7 +276,13 @@ def task_definition(
     }
 
 
-def service(task: str, security_group: str, discovery: str | None = None) -> dict[str, Any]:
+def service(
+    task: str,
+    security_group: str,
+    discovery: str | None = None,
+    load_balancers: list[dict[str, Any]] | None = None,
+    depends_on: str | None = None,
+) -> dict[str, Any]:
     props: dict[str, Any] = {
         "Cluster": {"Ref": "Cluster"},
         "LaunchType": "FARGATE",
@@ -280,4 +298,11 @@ def service(task: str, security_group: str, discovery: str | None = None) -> dic
     }
     if discovery:
         props["ServiceRegistries"] = [{"RegistryArn": {"Fn::GetAtt": [discovery, "Arn"]}}]
-    return {"Type": "AWS::ECS::Service", "Properties": props}
+    if load_balancers:
+        props["LoadBalancers"] = load_balancers
+        props["HealthCheckGracePeriodSeconds"] = 60
+    out: dict[str, Any] = {"Type": "AWS::ECS::Service", "Properties": props}
+    if depends_on:
+        # A service behind a target group waits for the listener attaching it.
+        out["DependsOn"] = depends_on
+    return out

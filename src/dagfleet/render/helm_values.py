@@ -14,8 +14,8 @@ name, in the namespace it runs in; the chart creates them in its own namespace
 only, so every environment namespace gets `run_env_configmap` (k8s.py) and the
 operator creates the Secret there too (docs/deploy.md).
 
-The chart's Service schema has no nodePort field, so the NodePort 30000 option
-is a separate Service (`k8s.py`), not a value.
+The webserver's Service stays ClusterIP: users reach the UI through dagfleet's
+front door (k8s_frontdoor.py), whose Service carries the NodePort option.
 
 fleet.yaml's `instance.dagster` settings become the chart's own values where it
 has them (`dagsterDaemon.runMonitoring`, `runRetries`, `sensors`, `schedules`,
@@ -237,26 +237,3 @@ def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
         else:
             values[key] = value
     return values
-
-
-def nodeport_service(fleet: Fleet, opts: K8sOptions, node_port: int) -> dict[str, Any]:
-    """Seed 001's `localhost:30000`: a NodePort Service in front of the chart's webserver pods."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": c.k8s_name(opts.release_name, "webserver-nodeport"),
-            "namespace": c.instance_namespace(fleet),
-            "labels": c.labels(fleet, "webserver"),
-        },
-        "spec": {
-            "type": "NodePort",
-            # The chart's webserver pod labels (selectorLabels + component).
-            "selector": {
-                "app.kubernetes.io/name": "dagster",
-                "app.kubernetes.io/instance": opts.release_name,
-                "component": "dagster-webserver",
-            },
-            "ports": [{"name": "http", "port": 80, "targetPort": 80, "nodePort": node_port}],
-        },
-    }

@@ -4,7 +4,9 @@ Layout of the result (the CLI writes it under --out):
 - `values.yaml`: values for the official `dagster/dagster` chart (helm_values.py);
 - `manifests/kustomization.yaml`: lists every manifest (`kubectl apply -k`, Flux);
 - `manifests/instance/`: the instance Namespace `<fleet>`, the workspace
-  ConfigMap, the instance database and, with `node_port`, a NodePort Service;
+  ConfigMap, the instance database and the front door (`frontdoor.yaml`,
+  k8s_frontdoor.py: the only way in to the UI; with `node_port` its Service is a
+  NodePort, the chart's webserver Service always stays ClusterIP);
 - `manifests/<env>/`: per environment the Namespace `<fleet>-<env>` (seed 000),
   the code servers' ServiceAccount, a NetworkPolicy that lets only the instance
   namespace reach port 4000, a Role/RoleBinding letting the instance's service
@@ -24,8 +26,8 @@ from typing import Any
 from dagfleet.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.render import common as c
 from dagfleet.render import helm_values as hv
+from dagfleet.render import k8s_frontdoor, postgres
 from dagfleet.render import k8s_location as kl
-from dagfleet.render import postgres
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet
@@ -157,13 +159,11 @@ def _claim(fleet: Fleet, env: str, name: str, size: str, opts: K8sOptions) -> di
 def render_k8s(fleet: Fleet, opts: K8sOptions | None = None) -> c.Rendered:
     opts = opts or K8sOptions()
     files: c.Rendered = {}
-    instance = [
+    files["manifests/instance/instance.yaml"] = [
         _namespace(fleet, c.instance_namespace(fleet), opts, None),
         hv.workspace_configmap(fleet),
     ]
-    if opts.node_port is not None:
-        instance.append(hv.nodeport_service(fleet, opts, opts.node_port))
-    files["manifests/instance/instance.yaml"] = instance
+    files["manifests/instance/frontdoor.yaml"] = k8s_frontdoor.objects(fleet, opts)
     files["manifests/instance/postgres.yaml"] = postgres.instance_database(fleet, opts)
     for env in fleet.spec.environments:
         d = f"manifests/{c.k8s_name(env.name)}"

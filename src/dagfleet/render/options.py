@@ -10,7 +10,16 @@ Defaults and why:
   SHA tag for rollbacks.
 - `cnpg` True: seed 002 runs Postgres with CloudNativePG; off renders a plain
   StatefulSet with the same Service name, so nothing else changes.
-- `node_port` None: the webserver stays ClusterIP; seed 001 used 30000.
+- `node_port` None: the front door's Service stays ClusterIP; seed 001 used 30000
+  (`localhost:30000`), which now reaches the front door, never the webserver.
+- `frontdoor_image` None: `<registry>/dagfleet:<tag>`, an image with the dagfleet
+  package (its `dagfleet` console script) installed; nothing else runs dagfleet
+  in a cluster, so the repo images do not carry it (docs/deploy.md, "Front door").
+- `frontdoor_replicas` 1: every replica reads the same session key Secret, so
+  more are safe; one is enough for a UI.
+- `public_url` None: how users reach the front door (https://dagster.example.com);
+  given, it becomes `--public-url` (Secure cookies, the single sign-on redirect
+  URL). ECS takes it as the template parameter `FrontDoorPublicUrl` instead.
 - `git_sync_image` v4.4.0 of the official image, `period` from the repo poll
   interval (fleet default 10s).
 - `pvc_access_mode` "ReadWriteMany" for the data PVCs of a local storage root:
@@ -43,6 +52,8 @@ DEFAULT_S3_BUCKET = "dagster-storage"
 # ReadWriteOncePod cannot work: the code server and its run pods share the claims.
 PvcAccessMode = Literal["ReadWriteMany", "ReadWriteOnce"]
 DEFAULT_PVC_ACCESS_MODE: PvcAccessMode = "ReadWriteMany"
+# The front door's image name under the registry (`<registry>/dagfleet:<tag>`).
+DAGFLEET_IMAGE = "dagfleet"
 
 
 @dataclass(frozen=True)
@@ -55,16 +66,29 @@ class ImageOptions:
 
 
 @dataclass(frozen=True)
+class FrontDoorImageOptions(ImageOptions):
+    """Where the front door's image comes from (the targets that run one)."""
+
+    frontdoor_image: str | None = None
+
+    def frontdoor(self) -> str:
+        """The image carrying dagfleet: `frontdoor_image`, else `<registry>/dagfleet:<tag>`."""
+        return self.frontdoor_image or self.repo_image(DAGFLEET_IMAGE)
+
+
+@dataclass(frozen=True)
 class CiOptions(ImageOptions):
     dagfleet_source: str = "dagfleet"
     dagfleet_wheels: str | None = None
 
 
 @dataclass(frozen=True)
-class K8sOptions(ImageOptions):
+class K8sOptions(FrontDoorImageOptions):
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     cnpg: bool = True
     node_port: int | None = None
+    frontdoor_replicas: int = 1
+    public_url: str | None = None
     git_sync_image: str = DEFAULT_GIT_SYNC_IMAGE
     postgres_image: str = DEFAULT_POSTGRES_IMAGE
     dagster_version: str = DEFAULT_DAGSTER_VERSION
@@ -75,11 +99,12 @@ class K8sOptions(ImageOptions):
 
 
 @dataclass(frozen=True)
-class EcsOptions(ImageOptions):
+class EcsOptions(FrontDoorImageOptions):
     s3_bucket: str = DEFAULT_S3_BUCKET
     dagster_image: str = "dagster/dagster-celery-k8s:latest"
 
 
 @dataclass(frozen=True)
-class ComposeOptions(ImageOptions):
+class ComposeOptions(FrontDoorImageOptions):
     postgres_image: str = DEFAULT_POSTGRES_IMAGE
+    public_url: str | None = None

@@ -23,6 +23,24 @@ from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec
 
 SECRET_ENV = "DAGFLEET_TEST_SECRET_TOKEN"
 SECRET_VALUE = "s3cr3t-sentinel-9f2c1e"
+OIDC_SECRET_ENV = "DAGFLEET_TEST_OIDC_SECRET"
+
+
+def sso_file_fleet(secret_file: str = "secrets/oidc-client-secret") -> Fleet:
+    """The default fleet with single sign-on whose client secret is a file (`from_file`,
+    relative to the fleet directory or absolute)."""
+    doc = default_fleet_document()
+    doc["auth"] = {
+        "users_file": ".dagfleet/users",
+        "oidc": {
+            "issuer": "https://sso.example.com/realms/data",
+            "client_id": "dagfleet",
+            "client_secret": {"from_file": secret_file},
+            "redirect_url": "https://dagster.example.com/auth/oidc/callback",
+        },
+        "roles": [{"role": "viewer", "users": ["alice"], "environments": ["A"]}],
+    }
+    return make_fleet(doc, [medallion_repo_document("https://git.example.com/data/medallion.git")])
 
 
 def make_fleet(fleet_doc: dict[str, Any], repo_docs: list[dict[str, Any]]) -> Fleet:
@@ -43,6 +61,12 @@ def three_repo_fleet(secret_file: str = "/run/secrets/warehouse-password") -> Fl
         "name": "analytics",
         "storage": {"root": "s3://lake-bucket/dagster"},
         "instance": {"run_queue": {"max_concurrent_runs": 5}},
+        "auth": {
+            "oidc": {"issuer": "https://sso.example.com", "client_id": "dagfleet",
+                     "client_secret": {"from_env": OIDC_SECRET_ENV}},
+            "roles": [{"role": "admin", "groups": ["platform"]},
+                      {"role": "launcher", "groups": ["analysts"], "environments": ["dev"]}],
+        },
         "environments": [
             {"name": "dev", "branch": "develop", "debug": True, "playground": True,
              "env": {"LOG_LEVEL": "debug"}},
