@@ -4,7 +4,9 @@ Every `render_*` function returns a `Rendered` mapping (relative path -> YAML
 object(s) or text) and touches no file; `write.py` is the only I/O and is what
 the CLI calls. Targets: Kubernetes (`k8s`), Flux (`flux`), ECS CloudFormation
 (`ecs`), docker compose (`compose`), a Dockerfile per repo (`dockerfile`) and a
-GitHub Actions workflow (`ci`).
+GitHub Actions workflow (`ci`). Kubernetes, Flux, ECS and compose serve the
+Dagster UI through dagfleet's front door only (`frontdoor.py` and its per-target
+modules `k8s_frontdoor.py`, `ecs_frontdoor.py`; compose in `compose.py`).
 """
 
 from dagfleet.render.ci import render_ci
