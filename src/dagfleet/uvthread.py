@@ -13,6 +13,18 @@ from typing import Any
 import uvicorn
 
 
+def _run(server: uvicorn.Server) -> None:
+    """Serve on uvloop when it is installed (it is, with uvicorn's extras): a proxy
+    spends much of its time in the event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(server.serve())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(server.serve())
+
+
 class ThreadedServer:
     def __init__(self, app: Any, host: str, port: int, name: str, **config: Any) -> None:
         self.app = app
@@ -43,9 +55,7 @@ class ThreadedServer:
         server = uvicorn.Server(config)
         self._server = server
         # uvicorn only captures signals on the main thread, which stays the caller's.
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve()), name=self.name, daemon=True
-        )
+        self._thread = threading.Thread(target=lambda: _run(server), name=self.name, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:

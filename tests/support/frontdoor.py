@@ -166,9 +166,13 @@ class Door:
 
 @contextmanager
 def front_door(
-    fleet: Path, upstream: str, environ: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+    fleet: Path,
+    upstream: str,
+    environ: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> Iterator[Door]:
-    port = free_port()
+    port = port or free_port()
     settings = serve.DoorSettings(fleet, fleet / ".dagfleet", host, port, upstream)
     env = {"DAGFLEET_SESSION_KEY": "k" * 48, **(environ or {})}
     door = serve.build(settings, serve.FleetFiles(fleet), env)

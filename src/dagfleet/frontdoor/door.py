@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode
 
 from dagfleet.frontdoor import pages
 from dagfleet.frontdoor.identity import Identities, Keeper
+from dagfleet.frontdoor.oidc import OidcClient, OidcError, PendingLogin
 from dagfleet.frontdoor.passwords import dummy_hash, verify_password
 from dagfleet.frontdoor.proxy import (
     HttpForwarder,
@@ -97,7 +98,7 @@ class FrontDoor:
     upstream_ws: str
     fleet_name: str
     audit: AuditSink | None = None
-    oidc: Any = None  # dagfleet.frontdoor.oidc.OidcClient when single sign-on is configured
+    oidc: OidcClient | None = None  # when fleet.yaml has auth.oidc
     secure_cookies: bool = False
     public_url: str | None = None  # how users reach it (single sign-on's redirect URL)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
@@ -335,7 +336,13 @@ class FrontDoor:
         await self._start_session(send, name, "password", (), next_path)
 
     async def _start_session(
-        self, send: Send, name: str, via: str, groups: tuple[str, ...], next_path: str
+        self,
+        send: Send,
+        name: str,
+        via: str,
+        groups: tuple[str, ...],
+        next_path: str,
+        extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         value, session = self.codec.issue(name, via, groups)
         principal = self.identities.from_session(session)
@@ -351,7 +358,7 @@ class FrontDoor:
             return
         cookie = self._cookie(COOKIE, value, int(self.codec.lifetime))
         clear = self._cookie(LOGIN_COOKIE, "", 0, path="/auth/")
-        await _redirect(send, next_path, [cookie, clear])
+        await _redirect(send, next_path, [cookie, clear, *(extra or [])])
 
     async def _logout_form(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = self.codec.read(cookies(scope).get(COOKIE))
@@ -391,14 +398,55 @@ class FrontDoor:
             },
         )
 
+    def _redirect_uri(self, scope: Scope) -> str:
+        """Where the provider sends users back: auth.oidc.redirect_url, else this host."""
+        assert self.oidc is not None
+        if self.oidc.spec.redirect_url:
+            return self.oidc.spec.redirect_url
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/auth/oidc/callback"
+        scheme = "https" if self.secure_cookies else "http"
+        return f"{scheme}://{header(scope, 'host')}/auth/oidc/callback"
+
     async def _oidc_login(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _json(
-            send, 404, {"error": "single sign-on is not configured: see fleet.yaml auth.oidc"}
-        )
+        if self.oidc is None:
+            await _json(
+                send, 404, {"error": "single sign-on is not configured: see fleet.yaml auth.oidc"}
+            )
+            return
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        next_path = safe_next((query.get("next") or ["/"])[0])
+        try:
+            url, pending = await self.oidc.authorize(self._redirect_uri(scope), next_path)
+        except OidcError as exc:
+            await self._show_login(send, next_path, f"Single sign-on is unavailable: {exc}", 502)
+            return
+        value = self.codec.sign("oidc", {"j": pending.to_json()})
+        await _redirect(send, url, [self._cookie(OIDC_COOKIE, value, 600, path="/auth/oidc/")])
 
     async def _oidc_callback(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _json(
-            send, 404, {"error": "single sign-on is not configured: see fleet.yaml auth.oidc"}
+        if self.oidc is None:
+            await _json(
+                send, 404, {"error": "single sign-on is not configured: see fleet.yaml auth.oidc"}
+            )
+            return
+        params = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+        data = self.codec.unsign("oidc", cookies(scope).get(OIDC_COOKIE, ""))
+        clear = self._cookie(OIDC_COOKIE, "", 0, path="/auth/oidc/")
+        if data is None or not isinstance(data.get("j"), str):
+            await self._show_login(
+                send, "/", "This sign-in cannot be resumed: start again.", 400, [clear]
+            )
+            return
+        try:
+            pending = PendingLogin.from_json(str(data["j"]))
+            identity = await self.oidc.finish(pending, params)
+        except OidcError as exc:
+            await self._show_login(send, "/", f"Single sign-on failed: {exc}", 400, [clear])
+            return
+        groups = tuple(sorted(identity.groups))
+        await self._start_session(
+            send, identity.username, "oidc", groups, safe_next(pending.next_path), [clear]
         )
 
     def _cookie(self, name: str, value: str, max_age: int, path: str = "/") -> tuple[bytes, bytes]:

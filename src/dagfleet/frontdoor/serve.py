@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from dagfleet.control import StartRefused
 from dagfleet.frontdoor.door import OWN_COOKIES, AuditSink, FrontDoor
 from dagfleet.frontdoor.gating import GraphQLGate
 from dagfleet.frontdoor.identity import Identities, Keeper
+from dagfleet.frontdoor.oidc import OidcClient, OidcError
 from dagfleet.frontdoor.proxy import HttpForwarder
 from dagfleet.frontdoor.sessions import SessionCodec, SessionKeyError, load_key
 from dagfleet.frontdoor.tokens import TokenError, load_tokens
@@ -58,6 +60,7 @@ class FleetFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._stamp: tuple[float, ...] = ()
+        self._checked = 0.0
         self._fleet = load_fleet(root)
 
     def _stamps(self) -> tuple[float, ...]:
@@ -74,6 +77,10 @@ class FleetFiles:
         return tuple(out)
 
     def __call__(self) -> Fleet:
+        now = time.monotonic()
+        if now - self._checked < 1.0:  # looked at most once a second
+            return self._fleet
+        self._checked = now
         stamp = self._stamps()
         if stamp != self._stamp:
             try:
@@ -135,9 +142,10 @@ def build(
         )
     oidc = None
     if spec.auth.oidc is not None:
-        from dagfleet.frontdoor.oidc_setup import oidc_client
-
-        oidc = oidc_client(spec.auth.oidc, env, settings.fleet_root)
+        try:
+            oidc = OidcClient.from_spec(spec.auth.oidc, env, settings.fleet_root)
+        except OidcError as exc:
+            raise FrontDoorRefused(str(exc)) from None
     upstream = settings.upstream.rstrip("/")
     forwarder = HttpForwarder(upstream, OWN_COOKIES)
     secure = (settings.public_url or "").startswith("https://")

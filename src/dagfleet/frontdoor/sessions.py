@@ -85,6 +85,7 @@ class SessionCodec:
         self._key = hashlib.sha256(b"dagfleet-session\0" + key).digest()
         self.lifetime = lifetime_seconds
         self._revoked: dict[str, float] = {}
+        self._verified: dict[str, Session] = {}  # cookie value -> its checked session
         self._lock = threading.Lock()
 
     def sign(self, purpose: str, payload: Mapping[str, object]) -> str:
@@ -131,6 +132,23 @@ class SessionCodec:
     def read(self, value: str | None) -> Session | None:
         if not value:
             return None
+        session = self._verified.get(value)
+        if session is None:
+            session = self._decode(value)
+            if session is None:
+                return None
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[value] = session
+        if session.expires < time.time():
+            return None
+        with self._lock:
+            if session.sid in self._revoked:
+                return None
+        return session
+
+    def _decode(self, value: str) -> Session | None:
+        """Check the signature and read the fields (once per cookie value: cached)."""
         data = self.unsign("session", value)
         if data is None:
             return None
@@ -145,11 +163,6 @@ class SessionCodec:
             )
         except (KeyError, TypeError, ValueError):
             return None
-        if session.expires < time.time():
-            return None
-        with self._lock:
-            if session.sid in self._revoked:
-                return None
         return session
 
     def revoke(self, session: Session) -> None:
