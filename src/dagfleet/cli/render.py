@@ -45,7 +45,27 @@ Tag = Annotated[str, typer.Option(help="Image tag the deployments run.")]
 KubeVersion = Annotated[str, typer.Option(help="Kubernetes version the output targets.")]
 Cnpg = Annotated[bool, typer.Option(help="Postgres via CloudNativePG (else a StatefulSet).")]
 NodePort = Annotated[
-    int | None, typer.Option(help="Expose the webserver on this NodePort (seed 001: 30000).")
+    int | None,
+    typer.Option(
+        help="Expose the front door on this NodePort (seed 001: 30000); the webserver "
+        "stays ClusterIP."
+    ),
+]
+FrontDoorImage = Annotated[
+    str | None,
+    typer.Option(
+        help="Image with dagfleet installed for the front door (default <registry>/dagfleet:<tag>)."
+    ),
+]
+FrontDoorReplicas = Annotated[
+    int, typer.Option(min=1, help="Front door replicas (they share the session key Secret).")
+]
+PublicUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="How users reach the front door, e.g. https://dagster.example.com: Secure "
+        "cookies and the single sign-on redirect URL."
+    ),
 ]
 
 
@@ -80,6 +100,9 @@ def _k8s_options(
     cnpg: bool,
     node_port: int | None,
     access_mode: o.PvcAccessMode = o.DEFAULT_PVC_ACCESS_MODE,
+    frontdoor_image: str | None = None,
+    frontdoor_replicas: int = 1,
+    public_url: str | None = None,
 ) -> K8sOptions:
     return K8sOptions(
         registry=registry,
@@ -88,6 +111,9 @@ def _k8s_options(
         cnpg=cnpg,
         node_port=node_port,
         pvc_access_mode=access_mode,
+        frontdoor_image=frontdoor_image,
+        frontdoor_replicas=frontdoor_replicas,
+        public_url=public_url,
     )
 
 
@@ -101,9 +127,22 @@ def k8s_cmd(
     cnpg: Cnpg = True,
     node_port: NodePort = None,
     pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
+    frontdoor_image: FrontDoorImage = None,
+    frontdoor_replicas: FrontDoorReplicas = 1,
+    public_url: PublicUrl = None,
 ) -> None:
     """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
-    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
+    opts = _k8s_options(
+        registry,
+        tag,
+        kubernetes_version,
+        cnpg,
+        node_port,
+        pvc_access_mode,
+        frontdoor_image,
+        frontdoor_replicas,
+        public_url,
+    )
     _write(render_k8s(_load(fleet), opts), out)
 
 
@@ -122,9 +161,22 @@ def flux_cmd(
     cnpg: Cnpg = True,
     node_port: NodePort = None,
     pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
+    frontdoor_image: FrontDoorImage = None,
+    frontdoor_replicas: FrontDoorReplicas = 1,
+    public_url: PublicUrl = None,
 ) -> None:
     """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
-    k8s = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
+    k8s = _k8s_options(
+        registry,
+        tag,
+        kubernetes_version,
+        cnpg,
+        node_port,
+        pvc_access_mode,
+        frontdoor_image,
+        frontdoor_replicas,
+        public_url,
+    )
     opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
     _write(render_flux(_load(fleet), opts), out)
 
@@ -138,9 +190,12 @@ def ecs_cmd(
     ),
     registry: Registry = o.DEFAULT_REGISTRY,
     tag: Tag = "latest",
+    frontdoor_image: FrontDoorImage = None,
 ) -> None:
     """A CloudFormation template and the workspace.yaml it serves."""
-    opts = EcsOptions(registry=registry, image_tag=tag, s3_bucket=s3_bucket)
+    opts = EcsOptions(
+        registry=registry, image_tag=tag, s3_bucket=s3_bucket, frontdoor_image=frontdoor_image
+    )
     _write(render_ecs(_load(fleet), opts), out)
 
 
@@ -150,9 +205,14 @@ def compose_cmd(
     fleet: FleetDir = Path("."),
     registry: Registry = o.DEFAULT_REGISTRY,
     tag: Tag = "latest",
+    frontdoor_image: FrontDoorImage = None,
+    public_url: PublicUrl = None,
 ) -> None:
-    """compose.yaml: code servers, webserver, daemon and Postgres per environment."""
-    _write(render_compose(_load(fleet), ComposeOptions(registry=registry, image_tag=tag)), out)
+    """compose.yaml: code servers, webserver, front door, daemon and Postgres per environment."""
+    opts = ComposeOptions(
+        registry=registry, image_tag=tag, frontdoor_image=frontdoor_image, public_url=public_url
+    )
+    _write(render_compose(_load(fleet), opts), out)
 
 
 @app.command("ci")
@@ -274,13 +334,27 @@ def deploy_k8s(
     cnpg: Cnpg = True,
     node_port: NodePort = None,
     pvc_access_mode: AccessMode = o.DEFAULT_PVC_ACCESS_MODE,
+    frontdoor_image: FrontDoorImage = None,
+    frontdoor_replicas: FrontDoorReplicas = 1,
+    public_url: PublicUrl = None,
 ) -> None:
     """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
     from dagfleet.render.common import instance_namespace, namespace
+    from dagfleet.render.k8s_frontdoor import secret_commands
     from dagfleet.render.k8s_location import git_credentials_commands
 
     loaded = _load(fleet)
-    opts = _k8s_options(registry, tag, kubernetes_version, cnpg, node_port, pvc_access_mode)
+    opts = _k8s_options(
+        registry,
+        tag,
+        kubernetes_version,
+        cnpg,
+        node_port,
+        pvc_access_mode,
+        frontdoor_image,
+        frontdoor_replicas,
+        public_url,
+    )
     _write(render_k8s(loaded, opts), out)
     builds = [] if skip_build else build_commands(loaded, out, opts)
     if builds:
@@ -304,6 +378,9 @@ def deploy_k8s(
             + " create secret generic dagster-postgresql-secret"
             + ' --from-literal=postgresql-password="$PW"'
         )
+    typer.echo("# the front door's session key (and, optionally, users and tokens):")
+    for line in secret_commands(loaded):
+        typer.echo(f"# {line}")
     git_secrets = git_credentials_commands(loaded)
     if git_secrets:
         typer.echo("# and each private repo's git credentials, which only git-sync mounts:")

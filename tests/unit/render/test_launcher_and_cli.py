@@ -227,6 +227,40 @@ def test_render_k8s_pvc_access_mode_flag(tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+def _docs(out: Path, kind: str) -> list[dict]:
+    return [
+        doc
+        for f in sorted(out.rglob("*.yaml"))
+        for doc in yaml.safe_load_all(f.read_text())
+        if isinstance(doc, dict) and doc.get("kind") == kind
+    ]
+
+
+def test_render_front_door_flags(tmp_path: Path) -> None:
+    """--node-port exposes the front door (not the webserver); image, replicas and the
+    public URL reach its Deployment; compose takes the image and URL too."""
+    fleet = fleet_dir(tmp_path)
+    out = tmp_path / "k8s"
+    args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet), "--node-port", "30000"]
+    args += ["--frontdoor-image", "reg.example.com/door:7", "--frontdoor-replicas", "3"]
+    result = CliRunner().invoke(app, [*args, "--public-url", "https://dagster.example.com"])
+    assert result.exit_code == 0, result.output
+    node_ports = [s for s in _docs(out, "Service") if s["spec"].get("type") == "NodePort"]
+    assert [s["metadata"]["name"] for s in node_ports] == ["dagfleet-frontdoor"]
+    (door,) = [d for d in _docs(out, "Deployment") if d["metadata"]["name"] == "dagfleet-frontdoor"]
+    assert door["spec"]["replicas"] == 3
+    (container,) = door["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "reg.example.com/door:7"
+    assert "https://dagster.example.com" in " ".join(
+        container.get("args", []) + container.get("command", [])
+    )
+    compose = tmp_path / "compose"
+    args = ["render", "compose", "--out", str(compose), "--fleet", str(fleet)]
+    result = CliRunner().invoke(app, [*args, "--frontdoor-image", "reg.example.com/door:7"])
+    assert result.exit_code == 0, result.output
+    assert "reg.example.com/door:7" in (compose / "compose.yaml").read_text()
+
+
 def per_env_fleet(tmp_path: Path, sales_url: str, pin: str = "v1.0.0") -> Path:
     """Repo `sales` follows `main` in A and `release` in B; `ops` is pinned in B."""
     root = tmp_path / "fleet"
