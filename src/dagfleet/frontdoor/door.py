@@ -158,6 +158,14 @@ class FrontDoor:
             if not verdict.allowed:
                 await _graphql_error(send, verdict.status, verdict.message)
                 return
+            if body.lstrip()[:1] == b"[":
+                # Judged whole (one refused operation refuses the batch), but the Dagster
+                # webserver runs one operation per request and fails on a list.
+                message = (
+                    "the Dagster webserver runs one operation per request: send them one by one"
+                )
+                await _graphql_error(send, 400, message)
+                return
             await self.forwarder.forward(scope, body, receive, send)
             return
         if method in ("GET", "HEAD"):
