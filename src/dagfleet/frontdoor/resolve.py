@@ -4,15 +4,19 @@ The gate (gate.py) needs locations to check scoped grants; a mutation often name
 an id. `WebserverResolver` asks the upstream Dagster webserver's own GraphQL (directly,
 not through the front door) and answers None when it cannot tell, which the gate reads
 as "the action is needed fleet-wide". A run never changes location, so run answers are
-kept (bounded); other answers live `ttl` seconds; unknowns are never cached (a run just
-launched may be asked about next).
+kept (bounded, unknown runs are not: one launched a moment ago may be asked about next).
+Asset keys and schedule/sensor ids come from one table of the workspace (per location:
+its asset nodes, schedules and sensors), read again after `ttl` seconds or on a miss.
+Backfills are asked each time (rare, and their assets may move).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,21 +39,14 @@ query DagfleetGateBackfill($backfillId: String!) {
   }
 }"""
 
-ASSETS = """
-query DagfleetGateAssets($assetKeys: [AssetKeyInput!]) {
-  assetNodes(assetKeys: $assetKeys) {
-    assetKey { path }
-    repository { location { name } }
-  }
-}"""
-
-INSTIGATORS = """
-query DagfleetGateInstigators {
+WORKSPACE = """
+query DagfleetGateWorkspace {
   repositoriesOrError {
     __typename
     ... on RepositoryConnection {
       nodes {
         location { name }
+        assetNodes { assetKey { path } }
         schedules { id scheduleState { id selectorId } }
         sensors { id sensorState { id selectorId } }
       }
@@ -57,7 +54,18 @@ query DagfleetGateInstigators {
   }
 }"""
 
+
+@dataclass(frozen=True)
+class _Workspace:
+    """Per location: its asset keys and its schedule/sensor ids (every part of each)."""
+
+    read_at: float
+    assets: dict[tuple[str, ...], frozenset[str]]
+    instigators: dict[str, str | None]  # None: the id is in two locations
+
+
 _RUNS_KEPT = 10_000
+T = TypeVar("T")
 
 
 class WebserverResolver:
@@ -75,8 +83,7 @@ class WebserverResolver:
         self._owns_client = client is None
         self._ttl = ttl
         self._runs: OrderedDict[str, str] = OrderedDict()
-        self._cache: dict[tuple[str, Any], tuple[float, Any]] = {}
-        self._instigators: tuple[float, dict[str, str | None]] | None = None
+        self._workspace: _Workspace | None = None
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -96,19 +103,6 @@ class WebserverResolver:
         data = payload.get("data")
         return data if isinstance(data, dict) else None
 
-    def _cached(self, key: tuple[str, Any]) -> Any:
-        hit = self._cache.get(key)
-        if hit is None or time.monotonic() - hit[0] > self._ttl:
-            return None
-        return hit[1]
-
-    def _keep(self, key: tuple[str, Any], value: Any) -> Any:
-        if value is not None:
-            if len(self._cache) > _RUNS_KEPT:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic(), value)
-        return value
-
     async def run_location(self, run_id: str) -> str | None:
         if run_id in self._runs:
             self._runs.move_to_end(run_id)
@@ -125,9 +119,6 @@ class WebserverResolver:
 
     async def backfill_locations(self, backfill_id: str) -> frozenset[str] | None:
         """The partition set's location and every selected asset's; None if any is unknown."""
-        key = ("backfill", backfill_id)
-        if (hit := self._cached(key)) is not None:
-            return hit  # type: ignore[no-any-return]
         data = await self._query(BACKFILL, {"backfillId": backfill_id})
         backfill = (data or {}).get("partitionBackfillOrError") or {}
         if backfill.get("__typename") != "PartitionBackfill":
@@ -144,67 +135,68 @@ class WebserverResolver:
             if assets is None:
                 return None
             locations |= assets
-        return self._keep(key, frozenset(locations) or None)  # type: ignore[no-any-return]
+        return frozenset(locations) or None
 
     async def asset_locations(self, path: tuple[str, ...]) -> frozenset[str] | None:
-        """Every location with an asset node for this key (definitions and external ones)."""
+        """Every location with an asset node for this key (definitions and external ones).
+
+        Read per repository: the webserver's top-level `assetNodes` shows one node per key
+        even when several locations define it.
+        """
         if not path:
             return None
-        key = ("asset", path)
-        if (hit := self._cached(key)) is not None:
-            return hit  # type: ignore[no-any-return]
-        data = await self._query(ASSETS, {"assetKeys": [{"path": list(path)}]})
-        nodes = (data or {}).get("assetNodes")
-        if not isinstance(nodes, list):
-            return None
-        locations = set()
-        for node in nodes:
-            if tuple((node.get("assetKey") or {}).get("path") or ()) != path:
-                continue
-            name = _str(((node.get("repository") or {}).get("location") or {}).get("name"))
-            if name is None:
-                return None
-            locations.add(name)
-        return self._keep(key, frozenset(locations) or None)  # type: ignore[no-any-return]
+        return await self._lookup(lambda w: w.assets.get(path))
 
     async def instigator_location(self, instigator_id: str) -> str | None:
         """The location of a schedule or sensor by origin id, selector id or compound id."""
-        now = time.monotonic()
-        if self._instigators is not None and now - self._instigators[0] <= self._ttl:
-            location = self._instigators[1].get(instigator_id)
-            if location is not None or now - self._instigators[0] < 1.0:
-                return location
-        # no table, an old one, or an id it lacks (a schedule added since): read it again
-        table = await self._instigator_table()
-        if table is None:
-            return None
-        self._instigators = (time.monotonic(), table)
-        return table.get(instigator_id)
+        return await self._lookup(lambda w: w.instigators.get(instigator_id))
 
-    async def _instigator_table(self) -> dict[str, str | None] | None:
-        data = await self._query(INSTIGATORS, {})
+    async def _lookup(self, find: Callable[[_Workspace], T | None]) -> T | None:
+        """`find` in the workspace table; the table is read again when older than the TTL,
+        or on a miss when older than a second (a schedule or asset added since)."""
+        now = time.monotonic()
+        if self._workspace is not None and now - self._workspace.read_at <= self._ttl:
+            found = find(self._workspace)
+            if found is not None or now - self._workspace.read_at < 1.0:
+                return found
+        workspace = await self._read_workspace()
+        if workspace is None:
+            return None
+        self._workspace = workspace
+        return find(workspace)
+
+    async def _read_workspace(self) -> _Workspace | None:
+        data = await self._query(WORKSPACE, {})
         repos = (data or {}).get("repositoriesOrError") or {}
         if repos.get("__typename") != "RepositoryConnection":
             return None
-        table: dict[str, str | None] = {}
+        assets: dict[tuple[str, ...], set[str]] = {}
+        instigators: dict[str, str | None] = {}
 
         def add(ident: Any, location: str) -> None:
             if not isinstance(ident, str) or not ident:
                 return
             for part in {ident, *ident.split("::")}:
                 # the same id in two locations is ambiguous: unknown (fleet-wide)
-                table[part] = location if table.get(part, location) == location else None
+                same = instigators.get(part, location) == location
+                instigators[part] = location if same else None
 
         for repo in repos.get("nodes") or ():
             location = _str((repo.get("location") or {}).get("name"))
             if location is None:
                 continue
+            for node in repo.get("assetNodes") or ():
+                path = (node.get("assetKey") or {}).get("path")
+                if isinstance(path, list) and path:
+                    assets.setdefault(tuple(path), set()).add(location)
             for kind, state in (("schedules", "scheduleState"), ("sensors", "sensorState")):
                 for item in repo.get(kind) or ():
                     add(item.get("id"), location)
                     add((item.get(state) or {}).get("id"), location)
                     add((item.get(state) or {}).get("selectorId"), location)
-        return table
+        return _Workspace(
+            time.monotonic(), {k: frozenset(v) for k, v in assets.items()}, instigators
+        )
 
 
 def _str(value: Any) -> str | None:
