@@ -691,6 +691,31 @@ def requirements(op: Operation) -> list[Requirement]:
     return out
 
 
+# The webserver's HTTP routes outside /graphql that write: runless asset events. The asset
+# key may come from the path, the JSON body or the query string, so the gate does not
+# guess it: they need launch fleet-wide.
+REPORT_ROUTES = (
+    "/report_asset_materialization/",
+    "/report_asset_check/",
+    "/report_asset_observation/",
+)
+
+
+def route_requirements(method: str, path: str) -> list[Requirement] | None:
+    """What a non-GraphQL request to the webserver needs (path without the app prefix).
+
+    None for /graphql (use `parse_request`); launch fleet-wide for the runless-event
+    routes (any method: the webserver answers only POST); view anywhere for the rest
+    (the UI, static files, log and debug downloads).
+    """
+    if path.rstrip("/") == "/graphql":
+        return None
+    for route in REPORT_ROUTES:
+        if path.startswith(route) or path == route.rstrip("/"):
+            return [Requirement(Action.LAUNCH, route.strip("/"), None)]
+    return [Requirement(Action.VIEW, f"{method} {path}", None, anywhere=True)]
+
+
 # ---------------------------------------------------------------------------------------
 # Deciding
 

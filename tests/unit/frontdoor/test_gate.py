@@ -35,6 +35,7 @@ from dagfleet.frontdoor.gate import (
     parse_request,
     parse_ws_payload,
     requirements,
+    route_requirements,
 )
 from dagfleet.frontdoor.roles import Action, Grant, Principal, Target
 
@@ -704,3 +705,17 @@ def test_every_classified_mutation_is_denied_to_a_fleet_wide_viewer_unless_view(
 def test_a_requirement_carries_the_field_name() -> None:
     [req] = requirements(m("deleteRun")[0])
     assert req == Requirement(E, "deleteRun", RunRef("r1"))
+
+
+def test_the_webservers_other_write_routes_need_launch_fleet_wide() -> None:
+    assert route_requirements("POST", "/graphql") is None
+    assert route_requirements("GET", "/graphql/") is None
+    for path in (
+        "/report_asset_materialization/a/b",
+        "/report_asset_check/x",
+        "/report_asset_observation",
+    ):
+        [req] = route_requirements("POST", path) or []
+        assert (req.action, req.ref, req.anywhere) == (L, None, False), path
+    [req] = route_requirements("GET", "/logs/run/step/stdout") or []
+    assert (req.action, req.anywhere) == (V, True)
