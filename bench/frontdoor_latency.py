@@ -145,6 +145,7 @@ def main() -> None:
                 "front_door": door_figures,
                 "added_p50_ms": added_p50,
                 "added_p99_ms": round(door_figures["p99_ms"] - direct["p99_ms"], 2),
+                "each_run": runs,
                 "target_added_p50_ms": TARGET_MS,
                 "meets_target": added_p50 <= TARGET_MS,
                 "loadavg": os.getloadavg(),

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpcore
+import httptools
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -83,112 +84,197 @@ def upstream_headers(
     return out
 
 
-class Connections:
-    """Keep-alive connections to the webserver, most recently used first.
+class UpstreamGone(Exception):
+    """The webserver closed the connection before answering."""
 
-    httpcore's own pool looks at every connection (a select() each) for every
-    request; with 50 clients that cost more than the rest of the front door. This
-    one takes the last idle connection, checks just that one, and opens a new
-    connection when none is idle: the webserver answers each on its own.
-    """
 
-    def __init__(self, upstream: str, keep: int = 64) -> None:
-        self.origin = httpcore.URL(upstream).origin
-        self.keep = keep
-        self._idle: list[httpcore.AsyncHTTPConnection] = []
+class _Response:
+    """httptools callbacks for one response: status, headers, body pieces, done."""
 
-    def take(self) -> httpcore.AsyncHTTPConnection:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.is_idle() and not conn.has_expired():
-                return conn
-            self._closing(conn)
-        return httpcore.AsyncHTTPConnection(self.origin, keepalive_expiry=30.0)
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.headers_done = False
+        self.done = False
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
-    def give_back(self, conn: httpcore.AsyncHTTPConnection) -> None:
-        if conn.is_idle() and len(self._idle) < self.keep:
-            self._idle.append(conn)
-        else:
-            self._closing(conn)
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
 
-    def _closing(self, conn: httpcore.AsyncHTTPConnection) -> None:
-        if not conn.is_closed():
-            asyncio.get_running_loop().create_task(conn.aclose())
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        # Only meaningful now: once the message is complete the parser has reset.
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.aclose()
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the webserver (asyncio streams; the
+    response parsed by httptools, the C parser uvicorn uses)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.reusable = True
+
+    def close(self) -> None:
+        self.reusable = False
+        self.writer.close()
 
 
 class HttpForwarder:
     """Forwards one request to the webserver and streams the answer back.
 
-    httpcore, not an httpx client: no cookie jar (a shared jar would carry one
-    user's upstream cookies to the next) and less work per request.
+    A small HTTP/1.1 client of its own: no cookie jar (a shared jar would carry one
+    user's upstream cookies to the next), and a fraction of a general client's work
+    per request (the front door's budget is a few milliseconds at 50 clients). Idle
+    connections are kept, most recently used first; a request on one the webserver
+    had closed meanwhile is sent again on a new connection.
     """
 
-    def __init__(self, upstream: str, own_cookies: Iterable[str]) -> None:
+    def __init__(self, upstream: str, own_cookies: Iterable[str], keep: int = 64) -> None:
         self.upstream = upstream.rstrip("/")
+        parts = urlsplit(self.upstream)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.netloc = parts.netloc.encode()
         self.own_cookies = tuple(own_cookies)
-        self.connections = Connections(self.upstream)
+        self.keep = keep
+        self._idle: list[Connection] = []
+
+    async def _connection(self, fresh: bool) -> Connection:
+        while self._idle and not fresh:
+            conn = self._idle.pop()
+            if not conn.reader.at_eof() and not conn.writer.is_closing():
+                return conn
+            conn.close()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=1 << 20), 10
+        )
+        return Connection(reader, writer)
+
+    def _give_back(self, conn: Connection) -> None:
+        if conn.reusable and len(self._idle) < self.keep:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def _head(self, scope: Scope, streamed: bool, length: int | None) -> bytes:
+        target = (scope.get("raw_path") or scope["path"].encode()) + (
+            b"?" + scope["query_string"] if scope.get("query_string") else b""
+        )
+        lines = [scope["method"].encode() + b" " + target + b" HTTP/1.1", b"host: " + self.netloc]
+        for name, value in upstream_headers(scope, HOP_BY_HOP | {"host"}, self.own_cookies):
+            lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
+        if streamed:
+            lines.append(b"transfer-encoding: chunked")
+        else:
+            lines.append(b"content-length: " + str(length or 0).encode())
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     async def forward(self, scope: Scope, body: bytes | None, receive: Receive, send: Send) -> None:
-        headers = [
-            (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in upstream_headers(scope, HOP_BY_HOP, self.own_cookies)
-        ]
-        path = scope.get("raw_path") or scope["path"].encode()
-        url = self.upstream + path.decode("latin-1")
-        if scope.get("query_string"):
-            url += "?" + scope["query_string"].decode("latin-1")
-        content: Any = body if body is not None else _stream_body(receive)
-        if body is not None:
-            headers.append((b"content-length", str(len(body)).encode()))
-        else:
-            length = header(scope, "content-length")
-            headers.append(
-                (b"content-length", length.encode())
-                if length
-                else (b"transfer-encoding", b"chunked")
+        if (
+            body is None
+            and not header(scope, "content-length")
+            and scope["method"]
+            in (
+                "GET",
+                "HEAD",
             )
-        request = httpcore.Request(
-            scope["method"].encode(),
-            url,
-            headers=headers,
-            content=content,
-            extensions={"timeout": {"connect": 10.0}},
-        )
-        conn = self.connections.take()
+        ):
+            body = b""  # nothing to stream: the request can be sent again if need be
         started = False
-        try:
-            response = await conn.handle_async_request(request)
+        for attempt in (1, 2):
+            conn: Connection | None = None
             try:
+                conn = await self._connection(fresh=attempt == 2)
+                if body is not None:
+                    conn.writer.write(self._head(scope, False, len(body)) + body)
+                else:
+                    conn.writer.write(self._head(scope, True, None))
+                    async for chunk in _stream_body(receive):
+                        if chunk:
+                            conn.writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    conn.writer.write(b"0\r\n\r\n")
+                await conn.writer.drain()
+                started = await self._relay(conn, scope["method"] == "HEAD", send)
+                self._give_back(conn)
+                return
+            except UpstreamGone as exc:
+                if conn is not None:
+                    conn.close()
+                if attempt == 1 and body is not None:
+                    continue  # a kept connection the webserver had closed: once more, fresh
+                await self._unavailable(send, exc)
+                return
+            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                if conn is not None:
+                    conn.close()
+                if started:
+                    raise  # mid-answer: nothing more can be said; the connection is closed
+                await self._unavailable(send, exc)
+                return
+
+    async def _unavailable(self, send: Send, exc: BaseException) -> None:
+        log.warning("front door: the Dagster webserver did not answer: %r", exc)
+        await _plain(send, 502, "the Dagster webserver is not answering yet: try again shortly")
+
+    async def _relay(self, conn: Connection, head: bool, send: Send) -> bool:
+        """Read the answer and stream it to the client; True once the client has had
+        the status line. Raises UpstreamGone when the webserver said nothing at all."""
+        got = _Response()
+        parser = httptools.HttpResponseParser(got)
+        got.parser = parser
+        started = False
+        while True:
+            data = await conn.reader.read(1 << 16)
+            if not data:
+                if not got.headers_done:
+                    if not started and not got.headers:
+                        raise UpstreamGone("connection closed before the answer")
+                    raise OSError("the webserver closed the connection mid-answer")
+                conn.reusable = False  # a body that ends with the connection (or cut short)
+            else:
+                parser.feed_data(data)
+            if got.headers_done and not started:
+                out = [(k.lower(), v) for k, v in got.headers]
                 out = [
                     (k, v)
-                    for k, v in response.headers
-                    if k.lower().decode("latin-1") not in HOP_BY_HOP
+                    for k, v in out
+                    if k.decode("latin-1") not in HOP_BY_HOP or k == b"content-length"
                 ]
-                out += [(k, v) for k, v in response.headers if k.lower() == b"content-length"]
                 await send(
-                    {"type": "http.response.start", "status": response.status, "headers": out}
+                    {
+                        "type": "http.response.start",
+                        "status": parser.get_status_code(),
+                        "headers": out,
+                    }
                 )
                 started = True
-                async for chunk in response.aiter_stream():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if head:
+                    conn.reusable = False  # the parser would wait for a body that never comes
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return True
+            if got.body:
+                pieces, got.body = got.body, []
+                await send(
+                    {"type": "http.response.body", "body": b"".join(pieces), "more_body": True}
+                )
+            if got.done or not data:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-            finally:
-                await response.aclose()
-        except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError) as exc:
-            log.warning("front door: the Dagster webserver did not answer: %r", exc)
-            if started:
-                raise  # mid-answer: nothing more can be said; the connection is closed
-            await _plain(send, 502, "the Dagster webserver is not answering yet: try again shortly")
-        finally:
-            self.connections.give_back(conn)
+                conn.reusable = conn.reusable and got.done and got.keep_alive
+                return True
 
     async def close(self) -> None:
-        await self.connections.aclose()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 async def _stream_body(receive: Receive) -> Any:
