@@ -54,7 +54,7 @@ from dagfleet.frontdoor.roles import Action, Principal, Target, denial
 
 MAX_BYTES = 1_000_000
 MAX_TOKENS = 100_000  # the UI's largest documents are a few thousand tokens
-MAX_DEPTH = 64  # selection-set nesting, fragments followed
+MAX_DEPTH = 64  # nested selection sets, fragments and inline fragments (the UI's: under 30)
 MAX_BATCH = 50
 
 OperationKind = Literal["query", "mutation", "subscription"]
@@ -327,14 +327,14 @@ def _check_depth(
                 if sel.selection_set is not None:
                     stack.append((sel.selection_set, depth + 1, path))
             elif isinstance(sel, InlineFragmentNode):
-                stack.append((sel.selection_set, depth, path))
+                stack.append((sel.selection_set, depth + 1, path))
             elif isinstance(sel, FragmentSpreadNode):
                 fname = sel.name.value
                 if fname in path:
                     raise GateError(400, f"GraphQL fragment {fname} spreads itself")
                 if fname not in fragments:
                     raise GateError(400, f"GraphQL document spreads unknown fragment {fname}")
-                stack.append((fragments[fname].selection_set, depth, path | {fname}))
+                stack.append((fragments[fname].selection_set, depth + 1, path | {fname}))
 
 
 def _root_fields(

@@ -719,3 +719,18 @@ def test_the_webservers_other_write_routes_need_launch_fleet_wide() -> None:
         assert (req.action, req.ref, req.anywhere) == (L, None, False), path
     [req] = route_requirements("GET", "/logs/run/step/stdout") or []
     assert (req.action, req.anywhere) == (V, True)
+
+
+def test_long_fragment_chains_are_refused_not_a_crash() -> None:
+    """Spreads count as levels: a 2,000-long chain of fragments is a 400, not a RecursionError."""
+    chain = "mutation { ...F0 } " + "".join(
+        f"fragment F{i} on Mutation {{ ...F{i + 1} }} " for i in range(2000)
+    )
+    chain += "fragment F2000 on Mutation { reloadWorkspace { __typename } }"
+    assert "deeper" in refused(400, "POST", b"", JSON, json.dumps({"query": chain}).encode())
+    # and fragments spread twice at every level cannot blow up exponentially
+    twice = "query { ...G0 } " + "".join(
+        f"fragment G{i} on Query {{ ...G{i + 1} ...G{i + 1} }} " for i in range(40)
+    )
+    twice += "fragment G40 on Query { version }"
+    refused(400, "POST", b"", JSON, json.dumps({"query": twice}).encode())
