@@ -734,3 +734,39 @@ def test_long_fragment_chains_are_refused_not_a_crash() -> None:
     )
     twice += "fragment G40 on Query { version }"
     refused(400, "POST", b"", JSON, json.dumps({"query": twice}).encode())
+
+
+def test_target_extraction_never_raises_on_odd_argument_shapes() -> None:
+    """Variables may hold any JSON: every rule answers well-formed targets (or fleet-wide)."""
+    import random
+
+    from dagfleet.frontdoor.gate import UNREADABLE
+
+    rnd = random.Random(2)
+    keys = ["selector", "repositoryLocationName", "executionMetadata", "parentRunId", "path"]
+    keys += ["assetKey", "partitionsByAssets", "assetSelection", "runIds", "runId", "id"]
+    keys += ["backfillId", "executionParams", "reexecutionParams", "executionParamsList"]
+    keys += ["backfillParams", "assetPartitionRanges", "eventParams", "selectorData"]
+    keys += ["scheduleSelector", "sensorSelector", "locationName", "jobOriginId"]
+    leaves = [None, "", ":: ::", "a::b", "x", 5, 1.5, True, UNREADABLE, [], {}]
+
+    def junk(depth: int = 0) -> Any:
+        roll = rnd.random()
+        if depth > 3 or roll < 0.3:
+            return rnd.choice(leaves)
+        if roll < 0.6:
+            return [junk(depth + 1) for _ in range(rnd.randint(0, 3))]
+        return {rnd.choice(keys): junk(depth + 1) for _ in range(rnd.randint(0, 4))}
+
+    kinds = (LocationRef, RunRef, BackfillRef, AssetRef, InstigatorRef)
+    for _ in range(3000):
+        name, rule = rnd.choice(list(MUTATIONS.items()))
+        args = junk()
+        refs = rule.targets(args if isinstance(args, dict) else {})
+        assert refs, name
+        for ref in refs:
+            assert ref is None or isinstance(ref, kinds), (name, args, ref)
+            if isinstance(ref, LocationRef | RunRef | BackfillRef | InstigatorRef):
+                assert all(isinstance(v, str) and v for v in vars(ref).values()), (name, ref)
+            if isinstance(ref, AssetRef):
+                assert ref.path and all(isinstance(p, str) for p in ref.path), (name, ref)
