@@ -151,7 +151,9 @@ def parse_request(
 ) -> list[Operation]:
     """The operations an HTTP request to /graphql would run, or GateError.
 
-    `query_string` is the raw URL query (as ASGI gives it) or already-decoded parameters.
+    `query_string`: pass the raw URL query (ASGI's `query_string`). A Mapping is taken
+    as is, so whoever decodes it must keep the *last* of a repeated key, as the webserver
+    does; from the raw string, a repeated query/variables/operationName is refused.
     The content type is read exactly as the webserver reads it (a substring test, case
     sensitive) and must also be a plain `application/json` or `application/graphql`
     media type; any request the two readings disagree on is refused. A GET with no
