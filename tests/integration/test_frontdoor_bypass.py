@@ -89,6 +89,13 @@ ATTEMPTS: list[tuple[str, str, str | None, Any]] = [
         },
     ),
     ("GET", "GET", None, {"query": f"mutation {{ {START} }}"}),
+    # The webserver runs the last of a repeated parameter: the gate must judge that one.
+    (
+        "GET, query repeated",
+        "GET",
+        None,
+        [("query", "{ __typename }"), ("query", f"mutation {{ {START} }}")],
+    ),
     ("application/graphql", "POST", "application/graphql", f"mutation {{ {START} }}"),
     ("text/plain", "POST", "text/plain", json.dumps({"query": f"mutation {{ {START} }}"})),
     ("form", "POST", "application/x-www-form-urlencoded", f"query=mutation {{ {START} }}"),

@@ -71,7 +71,7 @@ class Gate(Protocol):
         self,
         principal: Principal,
         method: str,
-        query: Mapping[str, str],
+        query: bytes,
         content_type: str | None,
         body: bytes,
     ) -> Verdict: ...
@@ -150,7 +150,8 @@ class FrontDoor:
                     send, 413, f"the request is larger than {MAX_GRAPHQL_BYTES} bytes"
                 )
                 return
-            query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+            # The raw query string: the gate reads repeated parameters as the webserver does.
+            query: bytes = scope["query_string"]
             verdict = await self.gate.http(
                 principal, method, query, header(scope, "content-type") or None, body
             )

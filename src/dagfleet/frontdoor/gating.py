@@ -43,7 +43,7 @@ class GraphQLGate:
         self,
         principal: Principal,
         method: str,
-        query: Mapping[str, str],
+        query: bytes,
         content_type: str | None,
         body: bytes,
     ) -> Verdict:
