@@ -22,6 +22,7 @@ field whose target is unreadable needs the action fleet-wide.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -266,6 +267,23 @@ def _operation_from_payload(data: Any, *, where: str, ws: bool) -> Operation:
 def _operation(query: str, variables: Mapping[str, Any] | None, name: str | None) -> Operation:
     if len(query) > MAX_BYTES:
         raise GateError(413, f"GraphQL document is longer than {MAX_BYTES} characters")
+    op, fields = _structure(query, name)
+    values = _variable_values(op, variables or {})
+    kind: OperationKind = op.operation.value
+    return Operation(
+        kind,
+        name or (op.name.value if op.name else None),
+        tuple(RootField(f.name.value, _arguments(f, values)) for f in fields),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _structure(
+    query: str, name: str | None
+) -> tuple[OperationDefinitionNode, tuple[FieldNode, ...]]:
+    """The selected operation and its root fields (fragments and aliases resolved),
+    depth-checked. Cached: the UI sends the same few hundred documents with new
+    variables, and parsing is most of the gate's work. Errors are not cached."""
     try:
         document = parse(query, no_location=True, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
@@ -274,13 +292,7 @@ def _operation(query: str, variables: Mapping[str, Any] | None, name: str | None
         raise GateError(400, "GraphQL document is nested too deeply") from exc
     op, fragments = _select(document, name)
     _check_depth(op.selection_set, fragments)
-    values = _variable_values(op, variables or {})
-    fields = tuple(
-        RootField(f.name.value, _arguments(f, values))
-        for f in _root_fields(op.selection_set, fragments, ())
-    )
-    kind: OperationKind = op.operation.value
-    return Operation(kind, name or (op.name.value if op.name else None), fields)
+    return op, tuple(_root_fields(op.selection_set, fragments, ()))
 
 
 def _select(
