@@ -40,7 +40,8 @@ Defaults and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 DEFAULT_KUBERNETES_VERSION = "1.30"
@@ -96,12 +97,19 @@ class K8sOptions(FrontDoorImageOptions):
     storage_class: str | None = None
     pvc_access_mode: PvcAccessMode = DEFAULT_PVC_ACCESS_MODE
     release_name: str = "dagster"
+    # dagfleet itself in the instance namespace (k8s_dagfleet.py): API, webhooks, metrics.
+    dagfleet_api: bool = True
+    # A Prometheus Operator ServiceMonitor for dagfleet's /metrics (needs its CRD installed).
+    service_monitor: bool = False
 
 
 @dataclass(frozen=True)
 class EcsOptions(FrontDoorImageOptions):
     s3_bucket: str = DEFAULT_S3_BUCKET
     dagster_image: str = "dagster/dagster-celery-k8s:latest"
+    # location name -> full 40-hex commit: its task definition carries the commit and its
+    # image is tagged with it (`<registry>/<repo>:<commit>`); unlisted locations keep image_tag.
+    commits: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
