@@ -20,6 +20,11 @@ Defaults and why:
 - `public_url` None: how users reach the front door (https://dagster.example.com);
   given, it becomes `--public-url` (Secure cookies, the single sign-on redirect
   URL). ECS takes it as the template parameter `FrontDoorPublicUrl` instead.
+- `commits` {}: location name -> full commit; a listed location is rendered
+  pinned to exactly that commit (k8s_location), the others follow their ref.
+- `chart_version` None: the dagster Helm chart whose version is
+  `dagster_version` (the chart's image tags default to its own version, so the
+  chart 1.13.0 runs the dagster 1.13.0 the images pin); never "whatever is newest".
 - `git_sync_image` v4.4.0 of the official image, `period` from the repo poll
   interval (fleet default 10s).
 - `pvc_access_mode` "ReadWriteMany" for the data PVCs of a local storage root:
