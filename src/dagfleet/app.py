@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagfleet.alerts.engine import AlertEngine
+from dagfleet.audit.store import open_store as open_audit_store
+from dagfleet.audit.writer import AuditWriter
 from dagfleet.frontdoor import serve as frontdoor
 from dagfleet.frontdoor.identity import Keeper
 from dagfleet.frontdoor.tokens import write_local_token
@@ -124,6 +126,8 @@ class FleetApp:
         self._lock: FleetLock | None = None
         self.alerts: AlertEngine | None = None
         self.history: HistoryRecorder | None = None
+        # The audit log (dagfleet.audit): the API's service and the front door record into it.
+        self.audit: AuditWriter | None = None
         self._log_handler: logging.Handler | None = None
 
     # ---- callbacks from the reconcile loops -------------------------------------------
@@ -188,6 +192,8 @@ class FleetApp:
         self.history = HistoryRecorder(history, fleet_id(self.layout)).start()
         ctx.events.subscribe(self.history)
         log.info("publish history in %s", history.where())
+        audit = open_audit_store(self.fleet.spec, self.layout, os.environ)
+        self.audit = AuditWriter(audit, fleet_id(self.layout)).start()
         # Alert policies (docs/alerts.md): their own threads, fed by the loops' events.
         self.alerts = AlertEngine(lambda: ctx.fleet, self.layout, self.web_url)
         self.alerts.attach(ctx.events)
@@ -252,6 +258,7 @@ class FleetApp:
             self.reconciler,
             self._web_ready.is_set,
             keeper=self.keeper,
+            audit=self.audit,
         )
 
     def _start_front_door(self, ctx: ReconcileContext) -> None:
@@ -368,6 +375,9 @@ class FleetApp:
         if self.history is not None:
             self.history.close()  # the loops have stopped: every attempt is queued
             self.history = None
+        if self.audit is not None:
+            self.audit.close()  # the API and the front door have stopped: every entry is queued
+            self.audit = None
         log.info("fleet %s stopped", self.fleet.name)
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)

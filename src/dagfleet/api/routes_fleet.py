@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from dagfleet.api import metrics, webhook
+from dagfleet.api.actor import acting, webhook_actor
 from dagfleet.api.auth import Read, authenticated, check, repo_targets
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.api.errors import error_response
@@ -100,7 +101,7 @@ def promote(request: Request, ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
     """Move target's branch to the commit live and Ready in source, and push it.
     An editor's action on the repo's locations in the target environment."""
     check(request, Action.EDIT, repo_targets(request, body.repo, body.target))
-    return ctx.service.promote(body)
+    return acting(request).promote(body)
 
 
 @router.post(
@@ -144,8 +145,9 @@ async def git_hook(request: Request, ctx: Ctx) -> Any:
     if not repos:
         return ignored("no registered repo has this URL")
     hit: list[str] = []
+    pusher = ctx.service.acting(webhook_actor(provider, request))
     for repo in repos:
-        hit += await run_in_threadpool(ctx.service.push_received, repo.git_url, push.branch)
+        hit += await run_in_threadpool(pusher.push_received, repo.git_url, push.branch)
     if not hit:
         return ignored(f"no location follows branch {push.branch!r}", repos[0].name)
     return HookResult(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from dagfleet.api.actor import acting
 from dagfleet.api.auth import Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.frontdoor.roles import Action
@@ -46,13 +47,13 @@ def location_history(
     dependencies=[LocationEdit],
     responses=_errors(400, 404, 409, 413, 422),
 )
-def rollback(ctx: Ctx, name: str, body: RollbackRequest) -> PinResult:
+def rollback(request: Request, name: str, body: RollbackRequest) -> PinResult:
     """Pin the location's repo and environment to an earlier commit and serve it now.
 
     `to` null: the commit live before the current one. A commit that never went live
     here must pass the load check first (409 if it fails; nothing is pinned).
     """
-    return ctx.service.rollback(name, body.to)
+    return acting(request).rollback(name, body.to)
 
 
 @router.post(
@@ -61,9 +62,9 @@ def rollback(ctx: Ctx, name: str, body: RollbackRequest) -> PinResult:
     dependencies=[LocationEdit],
     responses=_errors(404),
 )
-def unpin(ctx: Ctx, name: str) -> PinResult:
+def unpin(request: Request, name: str) -> PinResult:
     """Remove the pin of the location's repo and environment: follow the branch, synced now."""
-    return ctx.service.unpin(name)
+    return acting(request).unpin(name)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
+from dagfleet.api.actor import acting
 from dagfleet.api.auth import Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.frontdoor.roles import Action
@@ -76,17 +77,19 @@ async def put_file(
     request: Request, ctx: Ctx, env: EnvName, file: FileName, response: Response
 ) -> PlaygroundWrite:
     """Create or replace a file (raw body); the playground location serves it within seconds."""
-    files = await run_in_threadpool(_files, ctx, env)
+    service = acting(request)
+    files = await run_in_threadpool(service.playground, env)
     files.path(file)  # refuse a bad name before reading the body
     data = await request.body()
     written = await run_in_threadpool(files.write, file, data)
-    ctx.service.playground_changed(env)
+    service.playground_changed(env)
     response.status_code = 201 if written.created else 200
     return written
 
 
 @router.delete("/{env}/{file:path}", dependencies=[PlaygroundEdit], responses=_errors())
-def delete_file(ctx: Ctx, env: EnvName, file: FileName) -> PlaygroundDelete:
-    deleted = _files(ctx, env).delete(file)
-    ctx.service.playground_changed(env)
+def delete_file(request: Request, env: EnvName, file: FileName) -> PlaygroundDelete:
+    service = acting(request)
+    deleted = service.playground(env).delete(file)
+    service.playground_changed(env)
     return deleted

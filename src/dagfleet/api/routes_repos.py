@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from dagfleet.api.actor import acting
 from dagfleet.api.auth import Admin, Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
 from dagfleet.frontdoor.roles import Action
@@ -61,9 +62,9 @@ def list_repos(ctx: Ctx) -> list[RepoResource]:
     dependencies=[Admin],
     responses={**_errors(409), 201: {"headers": _ETAG_HEADER}},
 )
-def create_repo(ctx: Ctx, body: RepoSpec, response: Response) -> RepoResource:
+def create_repo(request: Request, body: RepoSpec, response: Response) -> RepoResource:
     """Register a repo; its locations start syncing at once."""
-    repo = ctx.service.create_repo(body.model_dump(mode="json", exclude_unset=True))
+    repo = acting(request).create_repo(body.model_dump(mode="json", exclude_unset=True))
     response.headers["Location"] = f"/api/v1/repos/{repo.name}"
     return _tagged(repo, response)
 
@@ -81,11 +82,11 @@ def get_repo(ctx: Ctx, name: RepoName, response: Response) -> RepoResource:
     responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def replace_repo(
-    ctx: Ctx, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch = None
+    request: Request, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch = None
 ) -> RepoResource:
     """Replace the repo file; send If-Match with the ETag you read to never lose an update."""
     doc = body.model_dump(mode="json", exclude_unset=True)
-    return _tagged(ctx.service.replace_repo(name, doc, if_match), response)
+    return _tagged(acting(request).replace_repo(name, doc, if_match), response)
 
 
 @router.patch(
@@ -94,36 +95,36 @@ def replace_repo(
     responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def patch_repo(
-    ctx: Ctx,
+    request: Request,
     name: RepoName,
     response: Response,
     body: Annotated[dict[str, Any], Body(description="JSON merge patch (RFC 7396)")],
     if_match: IfMatch = None,
 ) -> RepoResource:
     """Merge-patch the repo file, e.g. `{"suspend": true}` or `{"branch": "main"}`."""
-    return _tagged(ctx.service.patch_repo(name, body, if_match), response)
+    return _tagged(acting(request).patch_repo(name, body, if_match), response)
 
 
 @router.delete("/{name}", dependencies=[RepoAdmin], responses=_errors(404, 412))
 def delete_repo(
-    ctx: Ctx,
+    request: Request,
     name: RepoName,
     purge_data: Annotated[bool, Query(description="Also delete the repo's data")] = False,
     if_match: IfMatch = None,
 ) -> DeleteResult:
     """Unregister a repo: its code servers stop; its data stays unless purge_data=true."""
-    return ctx.service.delete_repo(name, purge_data, if_match)
+    return acting(request).delete_repo(name, purge_data, if_match)
 
 
 @router.post("/{name}/sync", dependencies=[RepoSync], responses=_errors(404, 503))
 def sync_repo(
-    ctx: Ctx,
+    request: Request,
     name: RepoName,
     env: Annotated[str | None, Query(description="Only this environment")] = None,
     wait: Annotated[bool, Query(description="Return once each sync has finished")] = True,
 ) -> SyncResult:
     """Sync the repo's locations now (fetch, install, load check, publish)."""
-    return ctx.service.sync_repo(name, env, wait)
+    return acting(request).sync_repo(name, env, wait)
 
 
 @router.get(

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -16,6 +17,9 @@ from dagfleet.control import Controller
 from dagfleet.frontdoor.identity import Keeper
 from dagfleet.frontdoor.serve import is_loopback
 from dagfleet.uvthread import ThreadedServer
+
+if TYPE_CHECKING:
+    from dagfleet.audit.writer import AuditWriter
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,10 @@ class ApiServer(ThreadedServer):
 
 
 def serve(
-    settings: ApiSettings, controller: Controller, ready: Callable[[], bool] | None = None
+    settings: ApiSettings,
+    controller: Controller,
+    ready: Callable[[], bool] | None = None,
+    audit: AuditWriter | None = None,
 ) -> ApiServer:
     """Check the bind, build the app and start it; raises SettingsError when unsafe."""
     refusal = check_bind(settings.host, settings.tokens)
@@ -46,7 +53,8 @@ def serve(
             "%s only and anyone on this machine may use it",
             settings.host,
         )
-    server = ApiServer(create_app(settings, controller, ready), settings.host, settings.port)
+    app = create_app(settings, controller, ready, audit)
+    server = ApiServer(app, settings.host, settings.port)
     server.start()
     return server
 
@@ -58,12 +66,14 @@ def start_api(
     controller: Controller,
     ready: Callable[[], bool],
     keeper: Keeper | None = None,
+    audit: AuditWriter | None = None,
 ) -> ApiServer:
     """What `dagfleet up` calls: settings from its flags and the environment.
 
-    `ready` reports whether the Dagster webserver answers (readyz).
+    `ready` reports whether the Dagster webserver answers (readyz); `audit` is the
+    fleet's audit writer (`FleetApp.audit`), which the API's service records into.
     """
     settings = ApiSettings.from_env(fleet_dir, host=host, port=port)
     if keeper is not None:
         settings = dataclasses.replace(settings, keeper=keeper)
-    return serve(settings, controller, ready)
+    return serve(settings, controller, ready, audit)
