@@ -106,6 +106,15 @@ class K8sOptions(FrontDoorImageOptions):
     dagfleet_api: bool = True
     # A Prometheus Operator ServiceMonitor for dagfleet's /metrics (needs its CRD installed).
     service_monitor: bool = False
+    # location name -> the full 40-hex commit it is pinned to (k8s_location: exact checkout,
+    # loaded-definitions readiness, rolling update); a location not listed follows its ref.
+    commits: Mapping[str, str] = field(default_factory=dict)
+    # The dagster Helm chart's version (HelmRelease, `helm upgrade --version`); None: the
+    # chart released with `dagster_version` (the chart and dagster share version numbers).
+    chart_version: str | None = None
+
+    def helm_chart_version(self) -> str:
+        return self.chart_version or self.dagster_version
 
 
 @dataclass(frozen=True)
