@@ -60,10 +60,18 @@ def _mount() -> None:
 
     alerts.register(app)
     history.register(app)
+    from dagfleet.cli import audit
+
+    audit.register(app)
     from dagfleet.cli import frontdoor, users
 
     app.add_typer(users.app, name="user", help="Local users of the front door.")
     app.add_typer(frontdoor.app, name="frontdoor", help="The authenticating front door alone.")
+    from dagfleet.cli import release
+
+    app.add_typer(
+        release.app, name="release", help="Judge commits and release them to a deploy repo."
+    )
 
 
 _mount()

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from dagfleet.alerts.model import AlertsReport
+from dagfleet.audit.models import AuditEntry
 from dagfleet.cli import output
 from dagfleet.cli.discovery import resolve_fleet
 from dagfleet.control import PromoteOutcome
@@ -113,6 +114,15 @@ class Client(Protocol):
     def rollback(self, location: str, to: str | None = None) -> PinResult: ...
     def unpin(self, location: str) -> PinResult: ...
     def fleet_logs(self, source: str | None, lines: int) -> bytes: ...
+    def audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        location: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[AuditEntry]: ...
 
 
 # ---- the REST API ----------------------------------------------------------------------
@@ -282,6 +292,22 @@ class RemoteClient:
     def unpin(self, location: str) -> PinResult:
         return PinResult.model_validate(self.call("POST", f"/locations/{location}/unpin"))
 
+    def audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        location: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[AuditEntry]:
+        given = {"actor": actor, "action": action, "location": location, "since": since}
+        params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        params["limit"] = limit
+        if before is not None:
+            params["before"] = before
+        return [AuditEntry.model_validate(e) for e in self.call("GET", "/audit", params=params)]
+
     def _fleet_log_params(self, source: str | None, lines: int, follow: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"tail": lines, "follow": "true" if follow else "false"}
         if source:
@@ -384,6 +410,11 @@ class Connection:
         return self.client if isinstance(self.client, RemoteClient) else None
 
 
+def _loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
 def connect(fleet: Path | None, api: str | None, token: str | None, *, changes: bool) -> Connection:
     """The running API if it answers and is the fleet meant, else the fleet files.
 
@@ -392,13 +423,17 @@ def connect(fleet: Path | None, api: str | None, token: str | None, *, changes: 
     given (--api, DAGFLEET_API_URL), else from the files of the fleet found here.
     """
     fleet_dir = resolve_fleet(fleet)
-    if token is None and api is None and fleet_dir is not None:  # on the fleet's own machine
-        token = read_local_token(Layout.for_fleet(fleet_dir).root)
     remote = RemoteClient(api_url(api, fleet_dir), token)
     health = remote.health()
     if health is not None:
         wrong = None if fleet_dir is None else _wrong_fleet(remote, health, fleet_dir)
         if wrong is None:
+            if token is None and fleet_dir is not None and _loopback(remote.url):
+                # The fleet's own API on this machine: `dagfleet up` left its admin token in
+                # the state directory, which whoever runs this can read anyway.
+                local = read_local_token(Layout.for_fleet(fleet_dir).root)
+                if local:
+                    remote = RemoteClient(remote.url, local)
             return Connection(remote, fleet_dir)
         if changes:
             raise CliFailure(f"refusing to change another fleet: {wrong}", 2)
