@@ -72,11 +72,6 @@ def _mount() -> None:
     app.add_typer(
         release.app, name="release", help="Judge commits and release them to a deploy repo."
     )
-    from dagfleet.cli import release
-
-    app.add_typer(
-        release.app, name="release", help="Judge commits and release them to a deploy repo."
-    )
 
 
 _mount()
