@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from dagfleet.render import common as c
+from dagfleet.render import compute_logs
 from dagfleet.render import frontdoor as fd
 from dagfleet.render.options import ComposeOptions
 from dagfleet.spec.models import Fleet
@@ -45,11 +46,19 @@ USERS_FILE = "${DAGFLEET_USERS_FILE:-./users}"
 OIDC_SECRET = "dagfleet-oidc-client-secret"
 
 
-def instance_yaml() -> dict[str, Any]:
+def instance_yaml(fleet: Fleet, env_name: str) -> dict[str, Any]:
+    """An environment's dagster.yaml: Postgres, and with an s3:// storage root the step
+    logs in the environment's `system/compute_logs` (compute_logs.py); with a local
+    root the default local manager under the shared DAGSTER_HOME volume serves them."""
+
     def env(name: str) -> dict[str, str]:
         return {"env": name}
 
+    logs: dict[str, Any] = {}
+    if fleet.spec.storage.is_s3:
+        logs["compute_logs"] = compute_logs.dagster_yaml_section(fleet, "", env_name)
     return {
+        **logs,
         "storage": {
             "postgres": {
                 "postgres_db": {
@@ -154,7 +163,10 @@ def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Render
             # fleet.yaml's instance.dagster: Dagster settings the loader checked. `$$`:
             # compose would otherwise interpolate a `$` in a user's value.
             "DAGSTER_YAML": _literal(
-                yaml.safe_dump({**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False)
+                yaml.safe_dump(
+                    {**instance_yaml(fleet, env.name), **fleet.spec.instance.dagster},
+                    sort_keys=False,
+                )
             ),
             "WORKSPACE_YAML": _literal(yaml.safe_dump(workspace, sort_keys=False)),
         }

@@ -14,6 +14,10 @@ name, in the namespace it runs in; the chart creates them in its own namespace
 only, so every environment namespace gets `run_env_configmap` (k8s.py) and the
 operator creates the Secret there too (docs/deploy.md).
 
+Step logs: with an s3:// storage root, `computeLogManager` is Dagster's
+S3ComputeLogManager (render/compute_logs.py), so the UI shows the stdout/stderr
+a run pod uploaded; with a local root the chart's default (none) stays.
+
 The webserver's Service stays ClusterIP: users reach the UI through dagfleet's
 front door (k8s_frontdoor.py), whose Service carries the NodePort option.
 
@@ -35,8 +39,8 @@ from typing import Any
 import yaml
 
 from dagfleet.render import common as c
+from dagfleet.render import compute_logs, postgres
 from dagfleet.render import k8s_location as kl
-from dagfleet.render import postgres
 from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet
 
@@ -231,6 +235,10 @@ def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
                 },
             }
         }
+    logs = compute_logs.chart_values(fleet)
+    if logs is not None:
+        # Step logs in the UI: run pods upload them to S3, the webserver reads them there.
+        values["computeLogManager"] = logs
     for key, value in instance_values(fleet.spec.instance.dagster).items():
         if key == "dagsterDaemon":
             values.setdefault("dagsterDaemon", {}).update(value)
