@@ -23,15 +23,21 @@ dagster-postgres and dagster-aws), seed 003's one image for all services.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
 
 from dagfleet.render import common as c
+from dagfleet.render import compute_logs
 from dagfleet.render import ecs_frontdoor as door
 from dagfleet.render import ecs_parts as p
 from dagfleet.render.options import EcsOptions
 from dagfleet.spec.models import Fleet, LocationSpec
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# launch.py's readiness check: exit 0 only once the code server lists its repositories.
+PROBE_FLAG = "--probe"
 
 
 def dns_namespace(fleet: Fleet, env: str) -> str:
@@ -58,11 +64,15 @@ def workspace_document(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def instance_yaml() -> dict[str, Any]:
+def instance_yaml(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
+    """The instance's dagster.yaml: EcsRunLauncher, Postgres, and step logs in S3
+    (compute_logs.py) unless fleet.yaml's `instance.dagster` sets its own."""
+
     def env(name: str) -> dict[str, str]:
         return {"env": name}
 
     return {
+        "compute_logs": compute_logs.dagster_yaml_section(fleet, opts.s3_bucket),
         "run_launcher": {
             "module": "dagster_aws.ecs",
             "class": "EcsRunLauncher",
@@ -82,6 +92,26 @@ def instance_yaml() -> dict[str, Any]:
     }
 
 
+def _commit(opts: EcsOptions, loc: LocationSpec) -> str | None:
+    """The location's commit from `opts.commits`: a full 40-hex SHA, or None when unlisted."""
+    commit = opts.commits.get(loc.name)
+    if commit is not None and not _COMMIT.match(commit):
+        raise ValueError(
+            f"commits: {loc.name}: {commit!r} is not a full 40-hex commit; pass the commit's "
+            "full SHA (`git rev-parse <ref>`), the tag `render ci` gives its image"
+        )
+    return commit
+
+
+def location_image(opts: EcsOptions, loc: LocationSpec) -> str:
+    """`<registry>/<repo>:<commit>` for a location pinned in `opts.commits` (the tag `render
+    ci` pushes for a commit), else `<registry>/<repo>:<image_tag>`."""
+    commit = _commit(opts, loc)
+    if commit is None:
+        return opts.repo_image(loc.repo)
+    return f"{opts.registry.rstrip('/')}/{loc.repo}:{commit}"
+
+
 def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> dict[str, Any]:
     repo = fleet.repos[loc.repo]
     lid = p.logical_id(loc.name)
@@ -91,7 +121,8 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
         {"Name": var.name, "ValueFrom": p.secret_arn(fleet, loc, c.secret_key(var))}
         for var in c.secret_vars(fleet, loc)
     ]
-    image = opts.repo_image(loc.repo)
+    commit = _commit(opts, loc)
+    image = location_image(opts, loc)
     args = c.target_args(fleet, loc, c.APP_DIR)
     control = {
         "DAGFLEET_CODE_DIR": c.working_dir(fleet, loc, c.APP_DIR),
@@ -100,6 +131,9 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
     }
     if args is not None:
         control["DAGFLEET_TARGET_ARGS"] = json.dumps(args)
+    if commit:
+        # The image holds this commit's code; runs start from the same task definition.
+        control["DAGFLEET_COMMIT"] = commit
     context: dict[str, Any] = {
         "ecs": {
             "task_role_arn": f"${{TaskRole{lid}.Arn}}",
@@ -123,7 +157,9 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
         "Environment": environment,
         "Secrets": secrets + p.postgres_secrets(),
         "HealthCheck": {
-            "Command": ["CMD", "dagster", "api", "grpc-health-check", "-p", str(c.CODE_PORT)],
+            # Healthy only once the definitions loaded (`launch.py --probe` asks for the
+            # repositories; grpc-health-check also passes for a server holding a load error).
+            "Command": ["CMD", "python", c.LAUNCHER_PATH, PROBE_FLAG],
             "Interval": 30,
             "Timeout": 10,
             "Retries": 3,
@@ -141,9 +177,13 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
             cpu=repo.resources.cpu,
             memory=repo.resources.memory,
             task_role=f"TaskRole{lid}",
+            commit=commit,
         ),
         f"Service{lid}": p.service(
-            f"TaskDefinition{lid}", "CodeServerSecurityGroup", discovery=f"Discovery{lid}"
+            f"TaskDefinition{lid}",
+            "CodeServerSecurityGroup",
+            discovery=f"Discovery{lid}",
+            rollback=True,
         ),
     }
 
@@ -153,7 +193,7 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
     image = opts.repo_image(first)
     files = {
         "DAGSTER_YAML": yaml.safe_dump(
-            {**instance_yaml(), **fleet.spec.instance.dagster}, sort_keys=False
+            {**instance_yaml(fleet, opts), **fleet.spec.instance.dagster}, sort_keys=False
         ),
         "WORKSPACE_YAML": yaml.safe_dump(workspace_document(fleet), sort_keys=False),
     }
@@ -163,7 +203,7 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
     )
     out: dict[str, Any] = {
         "LogGroupInstance": p.log_group(fleet, "instance"),
-        "TaskRoleInstance": p.instance_role(fleet),
+        "TaskRoleInstance": p.instance_role(fleet, opts.s3_bucket),
     }
     workspace = '"$DAGSTER_HOME/workspace.yaml"'
     commands = {

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from dagfleet.render import common as c
+from dagfleet.render import compute_logs
 from dagfleet.spec.models import Fleet, LocationSpec
 from dagfleet.storage.paths import repo_prefix
 
@@ -98,7 +99,14 @@ def s3_prefixes(fleet: Fleet, env: str, repo: str, bucket: str) -> tuple[str, st
     return bucket, f"{root}/{repo_prefix(fleet, repo)}", f"{root}/shared"
 
 
+def step_logs_prefix(fleet: Fleet, bucket: str) -> tuple[str, str]:
+    """(bucket, key prefix) of the instance's step logs (compute_logs.py): `<prefix>/storage`."""
+    config = compute_logs.s3_config(fleet, bucket)
+    return config["bucket"], compute_logs.log_keys_prefix(config).rstrip("/")
+
+
 def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, Any]:
+    logs_bucket, logs = step_logs_prefix(fleet, bucket)
     bucket, own, shared = s3_prefixes(fleet, env, repo, bucket)
     arn = f"arn:${{AWS::Partition}}:s3:::{bucket}"
     return {
@@ -123,6 +131,15 @@ def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, A
                 "Resource": {"Fn::Sub": arn},
                 "Condition": {"StringLike": {"s3:prefix": [f"{own}/*", f"{shared}/*"]}},
             },
+            {
+                # The run worker uploads its steps' stdout/stderr (S3ComputeLogManager: put,
+                # and head to see whether a capture is complete). No list: a location cannot
+                # enumerate other runs' logs.
+                "Sid": "StepLogsWrite",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{logs_bucket}/{logs}/*"},
+            },
         ],
     }
 
@@ -142,8 +159,36 @@ def task_role(fleet: Fleet, loc: LocationSpec, bucket: str) -> dict[str, Any]:
     }
 
 
-def instance_role(fleet: Fleet) -> dict[str, Any]:
-    """The webserver and daemon launch run tasks (EcsRunLauncher) and pass their roles."""
+def step_logs_read_policy(fleet: Fleet, bucket: str) -> dict[str, Any]:
+    """The webserver reads (and on run deletion deletes) the step logs the runs uploaded."""
+    logs_bucket, logs = step_logs_prefix(fleet, bucket)
+    arn = f"arn:${{AWS::Partition}}:s3:::{logs_bucket}"
+    return {
+        "PolicyName": "step-logs",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "StepLogsRead",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:DeleteObject"],
+                    "Resource": {"Fn::Sub": f"{arn}/{logs}/*"},
+                },
+                {
+                    "Sid": "StepLogsList",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": {"Fn::Sub": arn},
+                    "Condition": {"StringLike": {"s3:prefix": [f"{logs}/*"]}},
+                },
+            ],
+        },
+    }
+
+
+def instance_role(fleet: Fleet, bucket: str) -> dict[str, Any]:
+    """The webserver and daemon launch run tasks (EcsRunLauncher) and pass their roles,
+    and the webserver reads the step logs (step_logs_read_policy)."""
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -173,7 +218,8 @@ def instance_role(fleet: Fleet) -> dict[str, Any]:
                             {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
                         ],
                     },
-                }
+                },
+                step_logs_read_policy(fleet, bucket),
             ],
         },
     }
@@ -259,21 +305,30 @@ def discovery_service(name: str, env: str) -> dict[str, Any]:
 
 
 def task_definition(
-    family: str, containers: list[dict[str, Any]], *, cpu: int, memory: int, task_role: str
+    family: str,
+    containers: list[dict[str, Any]],
+    *,
+    cpu: int,
+    memory: int,
+    task_role: str,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "Type": "AWS::ECS::TaskDefinition",
-        "Properties": {
-            "Family": family,
-            "RequiresCompatibilities": ["FARGATE"],
-            "NetworkMode": "awsvpc",
-            "Cpu": str(cpu),
-            "Memory": str(memory),
-            "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
-            "TaskRoleArn": {"Fn::GetAtt": [task_role, "Arn"]},
-            "ContainerDefinitions": containers,
-        },
+    """A Fargate task definition. CloudFormation registers a new revision of `family`
+    whenever its containers change, so a location's new commit (its image tag and
+    DAGFLEET_COMMIT) is a new revision, tagged `dagfleet:commit`."""
+    props: dict[str, Any] = {
+        "Family": family,
+        "RequiresCompatibilities": ["FARGATE"],
+        "NetworkMode": "awsvpc",
+        "Cpu": str(cpu),
+        "Memory": str(memory),
+        "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+        "TaskRoleArn": {"Fn::GetAtt": [task_role, "Arn"]},
+        "ContainerDefinitions": containers,
     }
+    if commit:
+        props["Tags"] = [{"Key": "dagfleet:commit", "Value": commit}]
+    return {"Type": "AWS::ECS::TaskDefinition", "Properties": props}
 
 
 def service(
@@ -282,7 +337,12 @@ def service(
     discovery: str | None = None,
     load_balancers: list[dict[str, Any]] | None = None,
     depends_on: str | None = None,
+    rollback: bool = False,
 ) -> dict[str, Any]:
+    """An ECS service. With `rollback` (code servers): a rolling deployment that starts
+    the new task before stopping the old one (100% minimum healthy) and the deployment
+    circuit breaker with rollback, so a task definition whose container never turns
+    healthy (definitions that do not load) rolls back to the last one that did."""
     props: dict[str, Any] = {
         "Cluster": {"Ref": "Cluster"},
         "LaunchType": "FARGATE",
@@ -296,6 +356,12 @@ def service(
             }
         },
     }
+    if rollback:
+        props["DeploymentConfiguration"] = {
+            "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+            "MinimumHealthyPercent": 100,
+            "MaximumPercent": 200,
+        }
     if discovery:
         props["ServiceRegistries"] = [{"RegistryArn": {"Fn::GetAtt": [discovery, "Arn"]}}]
     if load_balancers:
