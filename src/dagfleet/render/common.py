@@ -15,6 +15,9 @@ References: a repo's `value`s may name `${DAGFLEET_CHECKOUT}` and friends
 (`literal_env`): the checkout is where that target's container sees the code
 (the git-sync link on Kubernetes, the image's APP_DIR on ECS, compose and in
 the Dockerfile), the storage names are that target's storage variables.
+Git URLs: a cluster (or ECS, or a compose host building images) cannot reach a
+path on the machine that rendered it; `require_remote_git_urls` refuses a
+`file://` URL or a local path, naming the repo file and the fix.
 """
 
 from __future__ import annotations
@@ -61,6 +64,58 @@ PLAYGROUND_INIT = "playground_init.py"
 # Kubernetes: DAGFLEET_TEMP, an emptyDir (one pod's scratch space).
 TEMP_DIR = "/tmp/dagfleet"
 _INVALID = re.compile(r"[^a-z0-9-]+")
+# `host:path` (scp-like) or `scheme://...`: a git server; anything else is a local path.
+_SCP_LIKE = re.compile(r"^[^/:]{2,}:")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class RenderError(ValueError):
+    """A fleet that cannot be rendered for a target; the message names the file, field and fix."""
+
+
+def is_local_git_url(url: str) -> bool:
+    """A `file://` URL or a path on this machine (absolute, relative or `~`)."""
+    if url.startswith("file:"):
+        return True
+    if "://" in url:
+        return False
+    return not _SCP_LIKE.match(url)
+
+
+def git_url_problems(fleet: Fleet, target: str) -> list[str]:
+    """One message per repo whose git_url only exists on this machine."""
+    out = []
+    for name in sorted(fleet.repos):
+        url = fleet.repos[name].git_url
+        if not is_local_git_url(url):
+            continue
+        path = url.removeprefix("file://")
+        out.append(
+            f"repos/{name}.yaml: git_url: {url} is a path on this machine, which a {target} "
+            f"deployment cannot reach. Push the repo to a git server the {target} deployment "
+            f"can reach (e.g. `git -C {path} push --all "
+            f"https://git.example.com/<team>/{name}.git` and `git -C {path} push --tags` to "
+            "the same URL) and set git_url in the repo file to that URL (give the server's "
+            "credentials with `credentials:`; see docs/deploy.md)."
+        )
+    return out
+
+
+def require_remote_git_urls(fleet: Fleet, target: str) -> None:
+    """Raise RenderError listing every repo whose git_url is local (git_url_problems)."""
+    problems = git_url_problems(fleet, target)
+    if problems:
+        raise RenderError("\n".join(problems))
+
+
+def check_commit(location: str, commit: str) -> str:
+    """A pinned commit must be a full 40-hex SHA (a ref or a short SHA is not exact)."""
+    if not _COMMIT.match(commit):
+        raise RenderError(
+            f"commits: {location}: {commit!r} is not a full 40-hex commit; pass the "
+            f"commit's full SHA (`git rev-parse <ref>`)"
+        )
+    return commit
 
 
 def k8s_name(*parts: str, limit: int = MAX_NAME) -> str:

@@ -11,12 +11,26 @@ server starts only after the first checkout exists.
 Runs of the location are Jobs the instance's K8sRunLauncher creates from the
 code server's container context (`container_context`): in the location's
 environment namespace, with the same variables, storage mounts and resources.
+
+A location named in `K8sOptions.commits` is pinned to that exact commit
+(issue 15): git-sync runs once, as a plain init container, with `--ref=<sha>`
+(no branch to follow, no webhook: a new commit is a new pod template, so a
+rolling update). The code server is Ready only once its definitions loaded
+(`launch.py --probe` asks it for its repositories over gRPC), and the rolling
+update keeps the old pod serving until the new one is Ready (maxUnavailable 0,
+maxSurge 1, progressDeadlineSeconds), so a commit that does not load never
+receives traffic. The commit is the label and annotation `dagfleet.dev/commit`
+on the Deployment and its pods and DAGFLEET_COMMIT in the code server; the run
+pods' one-time git-sync (the container context) checks out the same commit, so
+a run executes the commit its code server loaded even if the branch moved.
+A git URL that only exists on the rendering machine is refused (RenderError).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from dagfleet.render import common as c
@@ -33,6 +47,17 @@ CONTAINER_SECURITY = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
 # A repo's git credentials (repo file `credentials:`): a Secret mounted into git-sync only.
 GIT_SECRET_VOLUME = "git-credentials"
 GIT_SECRET_DIR = "/etc/git-secret"
+COMMIT_KEY = "dagfleet.dev/commit"
+REF_KEY = "dagfleet.dev/ref"
+# A pinned Deployment reports failure when its new pod is not Ready within this time
+# (dependencies in the image, a slow definitions load); the old pod keeps serving.
+PROGRESS_DEADLINE_SECONDS = 900
+
+
+def pinned_commit(loc: LocationSpec, opts: K8sOptions) -> str | None:
+    """The exact commit `opts.commits` pins the location to (playgrounds have none)."""
+    commit = None if loc.playground else opts.commits.get(loc.name)
+    return None if commit is None else c.check_commit(loc.name, commit)
 
 
 def env_entries(fleet: Fleet, loc: LocationSpec, storage: dict[str, str]) -> list[dict[str, Any]]:
@@ -128,14 +153,17 @@ def git_sync_container(
     fleet: Fleet, loc: LocationSpec, opts: K8sOptions, *, one_time: bool = False
 ) -> dict[str, Any]:
     repo = fleet.repos[loc.repo]
+    commit = pinned_commit(loc, opts)
     args = [
         f"--repo={repo.git_url}",
-        f"--ref={loc.pin or loc.ref}",
+        f"--ref={commit or loc.pin or loc.ref}",
         f"--root={c.CHECKOUT_DIR}",
         f"--link={c.CHECKOUT_LINK}",
         "--depth=1",
         *git_credentials_args(fleet, loc),
     ]
+    # Pinned: nothing to follow, so the code server's checkout is one-time too.
+    one_time = one_time or commit is not None
     if one_time:
         args.append("--one-time")
     else:
@@ -246,6 +274,12 @@ def run_labels(fleet: Fleet, loc: LocationSpec) -> dict[str, str]:
     }
 
 
+def commit_labels(loc: LocationSpec, opts: K8sOptions) -> dict[str, str]:
+    """`dagfleet.dev/commit` of a pinned location (a 40-hex SHA is a valid label value)."""
+    commit = pinned_commit(loc, opts)
+    return {} if commit is None else {COMMIT_KEY: commit}
+
+
 def container_context(
     fleet: Fleet, loc: LocationSpec, opts: K8sOptions, env: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -258,8 +292,9 @@ def container_context(
     (`DagsterK8sJobConfig.config_type_container_context`): its `namespace` is the
     environment's namespace, so the runs of `<repo>-<env>` run in `<fleet>-<env>`
     with the code server's service account, variables, storage mounts, resources
-    and security settings, plus a one-time git-sync of the same ref so the run
-    sees the code; a playground's runs mount its playground claim instead.
+    and security settings, plus a one-time git-sync so the run sees the code:
+    of the pinned commit when the location has one (the commit the code server
+    loaded), else of the ref; a playground's runs mount its playground claim instead.
     """
     volumes, mounts = _volumes(fleet, loc)
     keep = {"temp", c.DATA_CLAIM, *c.LAYERS, "playground" if loc.playground else "checkout"}
@@ -271,7 +306,7 @@ def container_context(
         "namespace": c.namespace(fleet, loc.env),
         "serviceAccountName": CODE_SERVER_SA,
         "env": env,
-        "labels": run_labels(fleet, loc),
+        "labels": {**run_labels(fleet, loc), **commit_labels(loc, opts)},
         "resources": resources(fleet, loc),
         "securityContext": dict(CONTAINER_SECURITY),
         "volumes": [v for v in volumes if v["name"] in keep],
@@ -283,15 +318,23 @@ def container_context(
 
 def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, Any]:
     code_dir = f"{c.CHECKOUT_DIR}/{c.CHECKOUT_LINK}"
+    commit = pinned_commit(loc, opts)
     env = env_entries(fleet, loc, storage_env(fleet, loc)) + postgres.env_database_vars(
         fleet, loc.env
     )
+    if commit is not None:
+        # In the code server and, through the container context, in every run pod.
+        env.append({"name": "DAGFLEET_COMMIT", "value": commit})
     image = playground_image(opts) if loc.playground else opts.repo_image(loc.repo)
     control = {
         "DAGFLEET_CODE_DIR": c.working_dir(fleet, loc, code_dir),
         "DAGFLEET_PORT": str(c.CODE_PORT),
-        "DAGFLEET_RELOAD_PORT": str(c.RELOAD_PORT),
-        "DAGFLEET_WEBSERVER_URL": webserver_url(fleet, opts),
+    }
+    if commit is None:
+        # git-sync's webhook after each publish; a pinned pod never changes commit.
+        control["DAGFLEET_RELOAD_PORT"] = str(c.RELOAD_PORT)
+        control["DAGFLEET_WEBSERVER_URL"] = webserver_url(fleet, opts)
+    control |= {
         "DAGSTER_CONTAINER_IMAGE": image,
         "DAGSTER_CONTAINER_CONTEXT": json.dumps(
             container_context(fleet, loc, opts, env), sort_keys=True
@@ -315,14 +358,28 @@ def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> 
         "command": ["python", c.LAUNCHER_PATH],
         "env": env + [{"name": k, "value": v} for k, v in control.items()],
         "ports": ports,
-        "readinessProbe": {
-            "exec": {"command": ["dagster", "api", "grpc-health-check", "-p", str(c.CODE_PORT)]},
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
-        },
+        "readinessProbe": readiness_probe(commit is not None),
         "resources": resources(fleet, loc),
         "volumeMounts": mounts,
         "securityContext": dict(CONTAINER_SECURITY),
+    }
+
+
+def readiness_probe(pinned: bool) -> dict[str, Any]:
+    """Pinned: Ready once the definitions loaded (`launch.py --probe`, see launcher.py);
+    otherwise the server answers gRPC (today's probe: a reload flips the code in place)."""
+    if not pinned:
+        return {
+            "exec": {"command": ["dagster", "api", "grpc-health-check", "-p", str(c.CODE_PORT)]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+        }
+    return {
+        "exec": {"command": ["python", c.LAUNCHER_PATH, "--probe"]},
+        "initialDelaySeconds": 5,
+        "periodSeconds": 5,
+        "timeoutSeconds": 25,
+        "failureThreshold": 3,
     }
 
 
@@ -337,9 +394,17 @@ def webserver_url(fleet: Fleet, opts: K8sOptions) -> str:
 
 
 def deployment(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, Any]:
+    if not loc.playground:
+        c.require_remote_git_urls(fleet, "Kubernetes")
     name = c.location_k8s_name(loc)
     selector = {"dagfleet.dev/location": name}
-    labels = {**c.labels(fleet, "code-server", env=loc.env, repo=loc.repo), **selector}
+    labels = {
+        **c.labels(fleet, "code-server", env=loc.env, repo=loc.repo),
+        **selector,
+        **commit_labels(loc, opts),
+    }
+    commit = pinned_commit(loc, opts)
+    annotations = {} if commit is None else {COMMIT_KEY: commit, REF_KEY: loc.pin or loc.ref}
     volumes, _ = _volumes(fleet, loc)
     spec: dict[str, Any] = {
         "serviceAccountName": CODE_SERVER_SA,
@@ -349,18 +414,26 @@ def deployment(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, A
     }
     if not loc.playground:
         spec["initContainers"] = [git_sync_container(fleet, loc, opts)]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": c.namespace(fleet, loc.env), "labels": labels},
-        "spec": {
-            "replicas": 1,
-            # Playground files live in the pod: never run two copies of a location.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": labels}, "spec": spec},
-        },
+    meta: dict[str, Any] = {"name": name, "namespace": c.namespace(fleet, loc.env)}
+    meta["labels"] = labels
+    template: dict[str, Any] = {"labels": labels}
+    if annotations:
+        meta["annotations"] = template["annotations"] = annotations
+    deploy_spec: dict[str, Any] = {
+        "replicas": 1,
+        # Playground files live in the pod, and a following pod reloads in place: never
+        # two copies. A pinned commit rolls: the old pod serves until the new one is Ready.
+        "strategy": {"type": "Recreate"},
+        "selector": {"matchLabels": selector},
+        "template": {"metadata": template, "spec": spec},
     }
+    if commit is not None:
+        deploy_spec["strategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }
+        deploy_spec["progressDeadlineSeconds"] = PROGRESS_DEADLINE_SECONDS
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": deploy_spec}
 
 
 def service(fleet: Fleet, loc: LocationSpec) -> dict[str, Any]:
@@ -382,3 +455,33 @@ def service(fleet: Fleet, loc: LocationSpec) -> dict[str, Any]:
 
 def service_host(fleet: Fleet, loc: LocationSpec) -> str:
     return f"{c.location_k8s_name(loc)}.{c.namespace(fleet, loc.env)}.svc.cluster.local"
+
+
+def git_sync_equivalent(args: list[str]) -> str:
+    """The git commands a one-time git-sync with `args` runs, as a POSIX sh script.
+
+    git-sync v4 with `--one-time`: a repository at `--root`, `git fetch --depth
+    <depth> <repo> <ref>`, a detached worktree `<root>/.worktrees/<hash>` and the
+    symlink `<root>/<link>` to it. No cluster or git-sync binary is needed to run
+    it, so tests run the run pod's checkout step exactly as rendered. Credentials
+    flags are not translated (the tests use public remotes).
+    """
+    flags = dict(a.removeprefix("--").split("=", 1) for a in args if "=" in a)
+    if "--one-time" not in args:
+        raise ValueError("only a one-time git-sync has a finite equivalent")
+    q = shlex.quote
+    root, link = q(flags["root"]), q(flags["link"])
+    return "\n".join(
+        [
+            "set -eu",
+            f"mkdir -p {root}",
+            f"git -C {root} init --quiet",
+            f"git -C {root} fetch --quiet --depth {q(flags.get('depth', '1'))} "
+            f"{q(flags['repo'])} {q(flags['ref'])}",
+            f'hash=$(git -C {root} rev-parse "FETCH_HEAD^{{commit}}")',
+            f'git -C {root} worktree add --quiet --detach "{flags["root"]}/.worktrees/$hash" '
+            '"$hash"',
+            f'ln -sfn ".worktrees/$hash" {root}/{link}',
+            "",
+        ]
+    )

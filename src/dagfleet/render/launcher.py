@@ -14,6 +14,15 @@ to it as `playground_init.py`) as the playground package's `__init__.py`, wraps 
 server in debugpy when `DAGFLEET_DEBUG_PORT` is set, and serves git-sync's
 webhook on 127.0.0.1 by asking the central webserver to reload the location
 (GraphQL `reloadRepositoryLocation`, which makes the code server reload).
+
+`launch.py --probe` is the readiness probe of a code server pinned to a commit
+(k8s_location): it asks the server on DAGFLEET_PORT for its repositories over
+gRPC (`ListRepositories`, the call the webserver makes) and exits 0 only when
+the answer is a `ListRepositoriesResponse`. `dagster api grpc-health-check`
+passes as soon as the server listens, also when the definitions failed to load
+(the server then answers every call with the load error); this does not. It
+uses grpcio alone (the reply is one protobuf string field, decoded by hand), so
+a probe every few seconds does not import Dagster.
 """
 
 from __future__ import annotations
@@ -97,8 +106,61 @@ def serve_hook(port, url, location):
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
+def _read_varint(data, pos):
+    shift = result = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def probe(port, timeout=20.0):
+    """0 when the server on `port` has loaded its definitions, else 1 (with the reason)."""
+    import grpc
+
+    target = "127.0.0.1:" + str(port)
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary("/api.DagsterApi/ListRepositories",
+                                   request_serializer=lambda _: b"",
+                                   response_deserializer=lambda raw: raw)
+        try:
+            raw = call(None, timeout=timeout)
+        except grpc.RpcError as exc:
+            print(f"dagfleet probe: {target}: {exc.code()}", file=sys.stderr)
+            return 1
+    text, pos = "", 0
+    while pos < len(raw):
+        key, pos = _read_varint(raw, pos)
+        if key & 7 != 2:
+            print("dagfleet probe: unexpected reply", file=sys.stderr)
+            return 1
+        size, pos = _read_varint(raw, pos)
+        if key >> 3 == 1:
+            text = raw[pos:pos + size].decode("utf-8")
+        pos += size
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {"message": text}
+    if not isinstance(answer, dict):
+        answer = {"message": text}
+    if answer.get("__class__") == "ListRepositoriesResponse":
+        return 0
+    # A load error: its root cause (the user's exception) says why.
+    while isinstance(answer.get("cause"), dict):
+        answer = answer["cause"]
+    message = str(answer.get("message", "")).strip()
+    print(f"dagfleet probe: definitions not loaded: {message[:500]}", file=sys.stderr)
+    return 1
+
+
 def main():
     env = os.environ
+    if "--probe" in sys.argv:
+        return probe(int(env.get("DAGFLEET_PORT", "4000")))
     for key, path in list(env.items()):
         if key.startswith("DAGFLEET_FILE__"):
             with open(path, encoding="utf-8") as f:
