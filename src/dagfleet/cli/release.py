@@ -52,13 +52,6 @@ BranchOpt = Annotated[
         "--branch", envvar="DAGFLEET_DEPLOY_BRANCH", help="Branch of the deploy repository."
     ),
 ]
-AllowLocalOpt = Annotated[
-    bool,
-    typer.Option(
-        "--allow-local-git-urls",
-        help="Render file:// and path git URLs as they are (a cluster on this machine, tests).",
-    ),
-]
 COLUMNS = ["LOCATION", "COMMIT", "RESULT", "SERVING", "MESSAGE"]
 
 
@@ -107,7 +100,6 @@ def run_cmd(
     ] = None,
     path: PathOpt = "",
     branch: BranchOpt = "main",
-    allow_local_git_urls: AllowLocalOpt = False,
     fleet: FleetOpt = None,
     fmt: OutputOpt = None,
     as_json: JsonOpt = False,
@@ -126,7 +118,6 @@ def run_cmd(
             repo=repo,
             env=env,
             commit=commit,
-            allow_local_git_urls=allow_local_git_urls,
         )
     except releaser.ReleaseError as exc:
         output.error(str(exc))
@@ -142,7 +133,6 @@ def promote_cmd(
     deploy_repo: DeployRepoOpt,
     path: PathOpt = "",
     branch: BranchOpt = "main",
-    allow_local_git_urls: AllowLocalOpt = False,
     fleet: FleetOpt = None,
     fmt: OutputOpt = None,
     as_json: JsonOpt = False,
@@ -161,7 +151,6 @@ def promote_cmd(
             repo,
             source,
             target,
-            allow_local_git_urls=allow_local_git_urls,
         )
     except releaser.ReleaseError as exc:
         output.error(str(exc))

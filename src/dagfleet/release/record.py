@@ -166,9 +166,3 @@ def rejected_status(
 
 def status_text(status: LocationStatus) -> str:
     return status.model_dump_json(indent=2) + "\n"
-
-
-def commit_message(verb: str, repo: str, env: str, commit: str, detail: str = "") -> str:
-    """`release demo to A: 0123456789ab` plus the full commit, for `git log` readers."""
-    body = f"\n\nrepo: {repo}\nenvironment: {env}\ncommit: {commit}\n"
-    return f"{verb} {repo} to {env}: {commit[:12]}{detail}{body}"

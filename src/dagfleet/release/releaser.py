@@ -82,7 +82,7 @@ class _Decision:
     loc: LocationSpec
     outcome: Outcome
     seen: str | None  # the commit commits.yaml had when we judged
-    verb: str = "release"
+    source: str | None = None  # promotion: the environment the commit comes from
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,10 +94,9 @@ def run(
     repo: str | None = None,
     env: str | None = None,
     commit: str | None = None,
-    allow_local_git_urls: bool = False,
 ) -> Report:
     """Judge and release every selected location (see the module docstring)."""
-    _check_fleet(fleet, repo, env, allow_local_git_urls)
+    _check_fleet(fleet, repo, env)
     if commit is not None:
         if repo is None:
             raise ReleaseError("--commit needs REPO: the commit belongs to one repository", 2)
@@ -131,10 +130,9 @@ def promote(
     repo: str,
     source: str,
     target: str,
-    allow_local_git_urls: bool = False,
 ) -> Report:
     """Release to `target` the commit `source` serves in the manifests (and only that)."""
-    _check_fleet(fleet, repo, None, allow_local_git_urls)
+    _check_fleet(fleet, repo, None)
     spec = fleet.repos[repo]
     for env in (source, target):
         _check_env(fleet, env)
@@ -168,7 +166,7 @@ def promote(
         if loc.repo != repo or loc.env != target or loc.playground:
             continue
         decision = _judged(fleet, layout, loc, sha, released)
-        decision.verb = f"promote {source} ->"
+        decision.source = source
         decisions.append(decision)
     return _apply(fleet, layout, pool, deploy, decisions)
 
@@ -302,7 +300,7 @@ def _apply(
                 continue
             if now != o.commit:
                 record[o.location] = rec.Released(o.location, o.repo, o.env, o.commit)
-                subjects.append(f"{d.verb} {o.repo} to {o.env}: {o.commit[:12]}")
+                subjects.append(_subject(d, o.commit))
             old = _read_status(root, o.location)
             st = rec.accepted_status(old, o.location, o.repo, o.env, d.loc.ref, o.commit)
             _write_status(root, st)
@@ -313,7 +311,9 @@ def _apply(
         if not subjects:
             return None
         body = "\n".join(
-            f"{d.outcome.location}: {d.outcome.result} {d.outcome.commit or '-'}" for d in decisions
+            f"{d.outcome.location} (repo {d.loc.repo}, environment {d.loc.env}): "
+            f"{final[d.loc.name].result} {d.outcome.commit or '-'}"
+            for d in decisions
         )
         return "; ".join(subjects) + "\n\n" + body + "\n"
 
@@ -357,6 +357,13 @@ def _write_status(root: Path, st: LocationStatus) -> bool:
     return True
 
 
+def _subject(d: _Decision, commit: str) -> str:
+    """`release demo to A: <sha12>` or `promote demo from A to B: <sha12>`."""
+    if d.source is not None:
+        return f"promote {d.loc.repo} from {d.source} to {d.loc.env}: {commit[:12]}"
+    return f"release {d.loc.repo} to {d.loc.env}: {commit[:12]}"
+
+
 def _with_serving(o: Outcome, serving: str | None) -> Outcome:
     return Outcome(
         o.location, o.repo, o.env, o.result, o.commit, serving, o.reason, o.message, o.seconds
@@ -368,20 +375,16 @@ def _short(sha: str | None) -> str:
 
 
 # ---- checks ----------------------------------------------------------------------------
-def _check_fleet(fleet: Fleet, repo: str | None, env: str | None, allow_local: bool) -> None:
+def _check_fleet(fleet: Fleet, repo: str | None, env: str | None) -> None:
     if repo is not None and repo not in fleet.repos:
         known = ", ".join(sorted(fleet.repos)) or "none"
         raise ReleaseError(f"unknown repo {repo!r}: known repos are {known}", 2)
     if env is not None:
         _check_env(fleet, env)
-    if not allow_local:
-        problems = git_url_problems(fleet, "Kubernetes")
-        if problems:
-            raise ReleaseError(
-                "\n".join(problems)
-                + "\n(for a cluster on this machine or a test, pass --allow-local-git-urls)",
-                2,
-            )
+    # The render refuses these too; checked first so nothing is judged in vain.
+    problems = git_url_problems(fleet, "Kubernetes")
+    if problems:
+        raise ReleaseError("\n".join(problems), 2)
 
 
 def _check_env(fleet: Fleet, env: str) -> None:
