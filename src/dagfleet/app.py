@@ -273,6 +273,7 @@ class FleetApp:
             ),
             lambda: ctx.fleet,
             local_token=self.local_token,
+            audit=self.audit,
         )
         self.keeper = door.keeper  # the API shares it: one set of users, sessions, tokens
         self.front_door = frontdoor.start(door, self.web_host, self.web_port)

@@ -20,36 +20,17 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from tests.support.frontdoor import Door, dagster_webserver, fleet_dir, front_door
+from tests.support.frontdoor import (
+    Door,
+    dagster_webserver,
+    fleet_dir,
+    front_door,
+    launch,
+    terminate,
+)
 
 USERS = ("ada", "ed", "lou", "val", "lee", "bea", "pat")
 ADMIN_TOKEN = "matrix-admin-token"
-
-
-def launch(location: str) -> dict[str, Any]:
-    return {
-        "operationName": "LaunchPipelineExecution",
-        "query": "mutation LaunchPipelineExecution($p: ExecutionParams!) { "
-        "launchPipelineExecution(executionParams: $p) { __typename "
-        "... on LaunchRunSuccess { run { runId } } } }",
-        "variables": {
-            "p": {
-                "selector": {
-                    "repositoryLocationName": location,
-                    "repositoryName": "__repository__",
-                    "pipelineName": "numbers_job",
-                },
-                "runConfigData": {},
-            }
-        },
-    }
-
-
-def terminate(run_id: str) -> dict[str, Any]:
-    return {
-        "query": "mutation Terminate($id: String!) { terminateRun(runId: $id) { __typename } }",
-        "variables": {"id": run_id},
-    }
 
 
 def start_schedule(location: str) -> dict[str, Any]:

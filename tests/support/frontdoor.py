@@ -15,9 +15,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from dagfleet.audit.writer import AuditWriter
 from dagfleet.frontdoor import serve
 from dagfleet.frontdoor.passwords import hash_password
 from dagfleet.frontdoor.users import UsersFile
@@ -82,8 +84,17 @@ def dagster_webserver(tmp: Path) -> Iterator[Webserver]:
     port = free_port()
     log = (tmp / "webserver.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port)]
-        + ["-w", str(tmp / "workspace.yaml")],
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(tmp / "workspace.yaml"),
+        ],
         env={**os.environ, "DAGSTER_HOME": str(home)},
         cwd=tmp,
         stdout=log,
@@ -171,13 +182,41 @@ def front_door(
     environ: Mapping[str, str] | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    audit: AuditWriter | None = None,
 ) -> Iterator[Door]:
     port = port or free_port()
     settings = serve.DoorSettings(fleet, fleet / ".dagfleet", host, port, upstream)
     env = {"DAGFLEET_SESSION_KEY": "k" * 48, **(environ or {})}
-    door = serve.build(settings, serve.FleetFiles(fleet), env)
+    door = serve.build(settings, serve.FleetFiles(fleet), env, audit=audit)
     server = serve.start(door, host, port)
     try:
         yield Door(server.url, f"{host}:{port}", server, fleet, upstream)
     finally:
         server.stop()
+
+
+# GraphQL bodies the Dagster UI sends, for the front door's tests.
+def launch(location: str) -> dict[str, Any]:
+    return {
+        "operationName": "LaunchPipelineExecution",
+        "query": "mutation LaunchPipelineExecution($p: ExecutionParams!) { "
+        "launchPipelineExecution(executionParams: $p) { __typename "
+        "... on LaunchRunSuccess { run { runId } } } }",
+        "variables": {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": location,
+                    "repositoryName": "__repository__",
+                    "pipelineName": "numbers_job",
+                },
+                "runConfigData": {},
+            }
+        },
+    }
+
+
+def terminate(run_id: str) -> dict[str, Any]:
+    return {
+        "query": "mutation Terminate($id: String!) { terminateRun(runId: $id) { __typename } }",
+        "variables": {"id": run_id},
+    }

@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,10 @@ from dagfleet.cli import output
 from dagfleet.cli.core import fleet_dir_or_exit, load_or_exit
 from dagfleet.cli.guard import BAD_INPUT
 from dagfleet.cli.options import FleetOpt
+
+if TYPE_CHECKING:
+    from dagfleet.audit.writer import AuditWriter
+    from dagfleet.spec import Fleet
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -59,9 +63,12 @@ def serve(
         users_file=users_file,
         public_url=public_url,
     )
+    audit = _audit_writer(loaded, root)
     try:
-        server = door.start(door.build(settings, door.FleetFiles(root)), host, port)
+        server = door.start(door.build(settings, door.FleetFiles(root), audit=audit), host, port)
     except StartRefused as exc:
+        if audit is not None:
+            audit.close()
         output.error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
     stop = threading.Event()
@@ -73,3 +80,32 @@ def serve(
             pass
     finally:
         server.stop()
+        if audit is not None:
+            audit.close()
+
+
+def _audit_writer(fleet: Fleet, root: Path) -> AuditWriter | None:
+    """The audit log in the instance's PostgreSQL; without one (a local SQLite file would
+    sit on a read-only disk in a cluster, apart from the instance), none, said once."""
+    import os
+
+    from dagfleet.audit.store import open_store
+    from dagfleet.audit.writer import AuditWriter
+    from dagfleet.layout import Layout
+    from dagfleet.service.identity import fleet_id
+
+    layout = Layout.for_fleet(root)
+    store = open_store(fleet.spec, layout, os.environ)
+    if store.where().startswith("sqlite"):
+        output.note(
+            "front door: no audit log (it lives in the instance's PostgreSQL: set "
+            "instance.postgres in fleet.yaml or DAGSTER_POSTGRES_*)"
+        )
+        return None
+    ident = os.environ.get("DAGFLEET_FLEET_ID")
+    if not ident:
+        try:
+            ident = fleet_id(layout)
+        except OSError:  # a read-only fleet directory (a ConfigMap): the fleet's name
+            ident = fleet.spec.name
+    return AuditWriter(store, ident).start()

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagfleet.audit.writer import AuditWriter
 from dagfleet.control import StartRefused
-from dagfleet.frontdoor.door import OWN_COOKIES, AuditSink, FrontDoor
+from dagfleet.frontdoor import auditing
+from dagfleet.frontdoor.door import OWN_COOKIES, FrontDoor
 from dagfleet.frontdoor.gating import GraphQLGate
 from dagfleet.frontdoor.identity import Identities, Keeper
 from dagfleet.frontdoor.oidc import OidcClient, OidcError
@@ -120,7 +122,7 @@ def build(
     settings: DoorSettings,
     fleet: Callable[[], Fleet],
     environ: Mapping[str, str] | None = None,
-    audit: AuditSink | None = None,
+    audit: AuditWriter | None = None,
     local_token: str | None = None,
 ) -> FrontDoor:
     env = os.environ if environ is None else environ
@@ -155,7 +157,7 @@ def build(
         gate=GraphQLGate(upstream, keeper.identities.target),
         upstream_ws="ws" + upstream[len("http") :] + "/graphql",
         fleet_name=spec.name,
-        audit=audit,
+        audit=None if audit is None else auditing.sink(audit, keeper.identities.target),
         oidc=oidc,
         secure_cookies=secure,
         public_url=settings.public_url,
