@@ -19,6 +19,7 @@ commit (a descendant of ours) keeps that commit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagfleet.fsutil import exclusive
 from dagfleet.gitops.git import GitError, Mirror
 from dagfleet.layout import Layout
 from dagfleet.reconcile.context import MirrorPool
@@ -115,11 +117,12 @@ def run(
     pool = MirrorPool(layout)
     decisions = []
     for loc in wanted:
-        candidate = commit or _tip(fleet, pool, loc)
-        if isinstance(candidate, Outcome):  # the branch could not be read
-            decisions.append(_Decision(loc, candidate, _serving(released, loc)))
-            continue
-        decisions.append(_judged(fleet, layout, loc, candidate, released))
+        with _judging(layout, loc):
+            candidate = commit or _tip(fleet, pool, loc)
+            if isinstance(candidate, Outcome):  # the branch could not be read
+                decisions.append(_Decision(loc, candidate, _serving(released, loc)))
+                continue
+            decisions.append(_judged(fleet, layout, loc, candidate, released))
     return _apply(fleet, layout, pool, deploy, decisions)
 
 
@@ -165,7 +168,8 @@ def promote(
     for loc in fleet.locations():
         if loc.repo != repo or loc.env != target or loc.playground:
             continue
-        decision = _judged(fleet, layout, loc, sha, released)
+        with _judging(layout, loc):
+            decision = _judged(fleet, layout, loc, sha, released)
         decision.source = source
         decisions.append(decision)
     return _apply(fleet, layout, pool, deploy, decisions)
@@ -224,6 +228,13 @@ def _judged(
             v.seconds,
         )  # fmt: skip
     return _Decision(loc, outcome, seen)
+
+
+def _judging(layout: Layout, loc: LocationSpec) -> contextlib.AbstractContextManager[None]:
+    """One judge of a repo at a time per state directory (threads and processes): the
+    mirror, checkouts and builds under it are shared, and two first fetches of one
+    mirror at once collide. Releases on other machines only meet at the push."""
+    return exclusive(layout.root / "release-locks", loc.repo)
 
 
 def _tip(fleet: Fleet, pool: MirrorPool, loc: LocationSpec) -> str | Outcome:
