@@ -6,7 +6,10 @@ Layout of the result (the CLI writes it under --out):
 - `manifests/instance/`: the instance Namespace `<fleet>`, the workspace
   ConfigMap, the instance database and the front door (`frontdoor.yaml`,
   k8s_frontdoor.py: the only way in to the UI; with `node_port` its Service is a
-  NodePort, the chart's webserver Service always stays ClusterIP);
+  NodePort, the chart's webserver Service always stays ClusterIP) and, with
+  `dagfleet_api` (default), dagfleet itself (`dagfleet.yaml`, k8s_dagfleet.py:
+  the API read-only over the fleet files and status records, webhooks, metrics,
+  an optional ServiceMonitor);
 - `manifests/<env>/`: per environment the Namespace `<fleet>-<env>` (seed 000),
   the code servers' ServiceAccount, a NetworkPolicy that lets only the instance
   namespace reach port 4000, a Role/RoleBinding letting the instance's service
@@ -26,7 +29,7 @@ from typing import Any
 from dagfleet.playground_loader import LOADER as PLAYGROUND_LOADER
 from dagfleet.render import common as c
 from dagfleet.render import helm_values as hv
-from dagfleet.render import k8s_frontdoor, postgres
+from dagfleet.render import k8s_dagfleet, k8s_frontdoor, postgres
 from dagfleet.render import k8s_location as kl
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.render.options import K8sOptions
@@ -164,6 +167,8 @@ def render_k8s(fleet: Fleet, opts: K8sOptions | None = None) -> c.Rendered:
         hv.workspace_configmap(fleet),
     ]
     files["manifests/instance/frontdoor.yaml"] = k8s_frontdoor.objects(fleet, opts)
+    if opts.dagfleet_api:
+        files["manifests/instance/dagfleet.yaml"] = k8s_dagfleet.objects(fleet, opts)
     files["manifests/instance/postgres.yaml"] = postgres.instance_database(fleet, opts)
     for env in fleet.spec.environments:
         d = f"manifests/{c.k8s_name(env.name)}"

@@ -1,0 +1,311 @@
+"""dagfleet itself in the cluster: its API, webhooks and metrics, in the instance namespace.
+
+`manifests/instance/dagfleet.yaml` (with `K8sOptions.dagfleet_api`, the default) holds:
+- the ConfigMap `dagfleet-api-program` with `serve.py` (SERVER_SOURCE below), the program
+  the Deployment runs with the image's Python;
+- the ServiceAccount `dagfleet`, with no API token mounted and no Role: dagfleet in
+  the cluster reads its files and answers HTTP, it never calls the Kubernetes API
+  (Flux applies the manifests, Kubernetes rolls the code servers);
+- the Deployment `dagfleet` (one replica): the image carrying dagfleet (the front
+  door's, `K8sOptions.frontdoor()`), non-root with a read-only root filesystem, no
+  privilege escalation and no capabilities, probes on `/api/v1/healthz`; tokens
+  from the Secret `dagfleet-api` (key `api-tokens`, required: the API refuses a
+  non-loopback address without them; `webhook-secret`, optional: without it
+  webhooks are refused), which the operator creates (docs/deploy.md);
+- the Service `dagfleet` (ClusterIP, port 80 named `http`): `/api/v1`, the
+  webhook route and `/metrics`;
+- with `K8sOptions.service_monitor`, a Prometheus Operator ServiceMonitor scraping
+  `/metrics` with the bearer token in `dagfleet-api`'s `metrics-token` (no CRD for
+  it is vendored here, so it is kept to the fields of `monitoring.coreos.com/v1`
+  that have been stable for years; unit tests check its shape only).
+
+What it serves, honestly: `dagfleet up` is not running here; the controller is the
+release flow (`dagfleet release`, in CI or run by hand), which writes accepted
+commits into the deploy repository. So `serve.py` runs the same FastAPI app as
+`dagfleet up` over dagfleet's offline controller: repos, environments and
+locations from the fleet files (the ConfigMap `<fleet>-fleet` the front door reads,
+with each repo file as the front door carries it), location statuses from the
+optional ConfigMap `<fleet>-status` (`status/<location>.json`, as the release flow
+records them; absent, no location has a status), alerts and metrics over those.
+Sync, promote and push webhooks need the runtime and answer 503 ("no running
+fleet"): a signed webhook is verified, then refused. Edits made through this API
+land in the pod's copy of the fleet files and are gone at its next start: change
+the fleet in git. The copy is taken at start; the pod template carries a hash of
+the fleet files, so a change of them rolls the Deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from dagfleet.render import common as c
+from dagfleet.render import frontdoor as fd
+from dagfleet.render import k8s_frontdoor as door
+from dagfleet.render.options import K8sOptions
+from dagfleet.spec.models import Fleet
+
+NAME = "dagfleet"
+SECRET = "dagfleet-api"
+API_TOKENS = "api-tokens"
+WEBHOOK_SECRET = "webhook-secret"
+METRICS_TOKEN = "metrics-token"
+PORT = 3030
+HEALTH_PATH = "/api/v1/healthz"
+PROGRAM_DIR = "/opt/dagfleet-api"
+PROGRAM = "serve.py"
+PROGRAM_CONFIGMAP = "dagfleet-api-program"
+WORK_DIR = "/var/lib/dagfleet"
+FLEET_COPY = f"{WORK_DIR}/fleet"
+STATUS_DIR = f"{FLEET_COPY}/.dagfleet/status"
+
+# Run by the image's Python; imports only dagfleet (installed in the image).
+SERVER_SOURCE = '''"""dagfleet's API in the cluster (rendered by dagfleet, k8s_dagfleet.py).
+
+Copies the fleet files (a read-only ConfigMap) to a writable directory, holds the
+fleet's lock there so that the recorded statuses are shown as recorded, and serves
+the API over the offline controller on DAGFLEET_API_PORT, every address.
+"""
+
+import fcntl
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def copy_fleet(source, target):
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "repos").mkdir(exist_ok=True)
+    for path in [source / "fleet.yaml", *sorted((source / "repos").glob("*.yaml"))]:
+        shutil.copyfile(path, target / path.relative_to(source))
+
+
+def main():
+    import uvicorn
+
+    from dagfleet.api.app import create_app
+    from dagfleet.api.settings import ApiSettings, check_bind
+    from dagfleet.layout import Layout
+    from dagfleet.offline import OfflineController
+    from dagfleet.status.liveness import lock_path
+
+    env = os.environ
+    fleet_dir = Path(env["DAGFLEET_FLEET_DIR"])
+    copy_fleet(Path(env["DAGFLEET_FLEET_SOURCE"]), fleet_dir)
+    settings = ApiSettings.from_env(fleet_dir, host="0.0.0.0", port=int(env["DAGFLEET_API_PORT"]))
+    refusal = check_bind(settings.host, settings.tokens)
+    if refusal:
+        print(f"dagfleet api: {refusal}", file=sys.stderr)
+        return 2
+    layout = Layout.for_fleet(fleet_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(lock_path(layout), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    app = create_app(settings, OfflineController(fleet_dir))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def _key(path: str) -> str:
+    """A fleet file's key in `<fleet>-fleet`, as k8s_frontdoor writes it: repos.x.yaml."""
+    return path.replace("/", ".")
+
+
+def status_configmap_name(fleet: Fleet) -> str:
+    """The optional ConfigMap of `status/<location>.json` records the API serves."""
+    return c.k8s_name(fleet.name, "status")
+
+
+def selector(fleet: Fleet) -> dict[str, str]:
+    return {"app.kubernetes.io/component": "dagfleet", "dagfleet.dev/fleet": fleet.name}
+
+
+def _meta(fleet: Fleet, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": c.instance_namespace(fleet),
+        "labels": c.labels(fleet, "dagfleet"),
+    }
+
+
+def fleet_files_hash(fleet: Fleet) -> str:
+    """A digest of the fleet files the pod copies at start (rolls the pod on change)."""
+    digest = hashlib.sha256()
+    for path, text in sorted(fd.fleet_files(fleet).items()):
+        digest.update(f"{path}\0{text}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def program_configmap(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(fleet, PROGRAM_CONFIGMAP),
+        "data": {PROGRAM: SERVER_SOURCE},
+    }
+
+
+def _secret_ref(key: str, *, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": SECRET, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"secretKeyRef": ref}
+
+
+def _volumes(fleet: Fleet) -> list[dict[str, Any]]:
+    items = [{"key": _key(path), "path": path} for path in fd.fleet_files(fleet)]
+    return [
+        {"name": "program", "configMap": {"name": PROGRAM_CONFIGMAP}},
+        {"name": "fleet", "configMap": {"name": door.fleet_configmap_name(fleet), "items": items}},
+        {
+            "name": "status",
+            "configMap": {"name": status_configmap_name(fleet), "optional": True},
+        },
+        {"name": "work", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+
+
+def container(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
+    probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}, "timeoutSeconds": 3}
+    return {
+        "name": NAME,
+        "image": opts.frontdoor(),
+        "imagePullPolicy": "Always",
+        "command": ["python", f"{PROGRAM_DIR}/{PROGRAM}"],
+        "env": [
+            {"name": "DAGFLEET_FLEET_SOURCE", "value": fd.FLEET_DIR},
+            {"name": "DAGFLEET_FLEET_DIR", "value": FLEET_COPY},
+            {"name": "DAGFLEET_API_PORT", "value": str(PORT)},
+            {"name": "DAGFLEET_API_TOKENS", "valueFrom": _secret_ref(API_TOKENS)},
+            {
+                "name": "DAGFLEET_WEBHOOK_SECRET",
+                "valueFrom": _secret_ref(WEBHOOK_SECRET, optional=True),
+            },
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {**probe, "periodSeconds": 5},
+        "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "volumeMounts": [
+            {"name": "program", "mountPath": PROGRAM_DIR, "readOnly": True},
+            {"name": "fleet", "mountPath": fd.FLEET_DIR, "readOnly": True},
+            {"name": "work", "mountPath": WORK_DIR},
+            {"name": "status", "mountPath": STATUS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def deployment(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
+    match = selector(fleet)
+    spec: dict[str, Any] = {
+        "serviceAccountName": NAME,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": door.RUN_AS,
+            "runAsGroup": door.RUN_AS,
+            "fsGroup": door.RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container(fleet, opts)],
+        "volumes": _volumes(fleet),
+    }
+    template_meta = {
+        "labels": {**c.labels(fleet, "dagfleet"), **match},
+        "annotations": {"dagfleet.dev/fleet-files": fleet_files_hash(fleet)},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(fleet, NAME),
+        "spec": {
+            # One writer of nothing, but one reader is enough: the API is read-only here.
+            "replicas": 1,
+            "selector": {"matchLabels": match},
+            "template": {"metadata": template_meta, "spec": spec},
+        },
+    }
+
+
+def service(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(fleet, NAME),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(fleet),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
+def service_monitor(fleet: Fleet) -> dict[str, Any]:
+    """Prometheus Operator's ServiceMonitor for `/metrics` (a viewer token: the metrics
+    route needs read access)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(fleet, NAME),
+        "spec": {
+            "selector": {"matchLabels": selector(fleet)},
+            "endpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": "30s",
+                    "authorization": {
+                        "type": "Bearer",
+                        "credentials": {"name": SECRET, "key": METRICS_TOKEN},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def objects(fleet: Fleet, opts: K8sOptions) -> list[dict[str, Any]]:
+    out = [
+        program_configmap(fleet),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(fleet, NAME),
+            "automountServiceAccountToken": False,
+        },
+        deployment(fleet, opts),
+        service(fleet),
+    ]
+    if opts.service_monitor:
+        out.append(service_monitor(fleet))
+    return out
+
+
+def secret_command(fleet: Fleet) -> str:
+    """The kubectl command creating `dagfleet-api` (placeholders, no values)."""
+    ns = c.instance_namespace(fleet)
+    return (
+        f"kubectl -n {ns} create secret generic {SECRET} "
+        f'--from-literal={API_TOKENS}="$API_TOKENS" '
+        f'--from-literal={WEBHOOK_SECRET}="$WEBHOOK_SECRET" '
+        f'--from-literal={METRICS_TOKEN}="$METRICS_TOKEN"'
+    )

@@ -1,0 +1,103 @@
+"""dagfleet in the cluster: its Deployment, Service, least-privilege identity and the
+optional ServiceMonitor (manifests/instance/dagfleet.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dagfleet.render import K8sOptions, render_k8s
+from dagfleet.render import k8s_dagfleet as kd
+from tests.unit.render.fleets import default_fleet, three_repo_fleet
+
+PATH = "manifests/instance/dagfleet.yaml"
+
+
+def objects(**opts: Any) -> list[dict[str, Any]]:
+    return list(render_k8s(default_fleet(), K8sOptions(**opts))[PATH])
+
+
+def kinds(objs: list[dict[str, Any]]) -> list[str]:
+    return [o["kind"] for o in objs]
+
+
+def pod_spec(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    return dict(dep["spec"]["template"]["spec"])
+
+
+def test_rendered_by_default_and_listed_in_the_kustomization() -> None:
+    files = render_k8s(default_fleet(), K8sOptions())
+    assert kinds(files[PATH]) == ["ConfigMap", "ServiceAccount", "Deployment", "Service"]
+    assert PATH.removeprefix("manifests/") in files["manifests/kustomization.yaml"]["resources"]
+    assert PATH not in render_k8s(default_fleet(), K8sOptions(dagfleet_api=False))
+
+
+def test_least_privilege_no_kubernetes_api_access_at_all() -> None:
+    objs = objects()
+    assert not {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"} & set(kinds(objs))
+    (sa,) = [o for o in objs if o["kind"] == "ServiceAccount"]
+    spec = pod_spec(objs)
+    assert spec["serviceAccountName"] == sa["metadata"]["name"] == "dagfleet"
+    assert sa["automountServiceAccountToken"] is False
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert spec["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_deployment_runs_the_program_with_secrets_by_reference_only() -> None:
+    objs = objects(registry="registry.example.com/p", image_tag="1.2.3")
+    (container,) = pod_spec(objs)["containers"]
+    assert container["image"] == "registry.example.com/p/dagfleet:1.2.3"
+    (program,) = [o for o in objs if o["kind"] == "ConfigMap"]
+    assert container["command"] == ["python", f"{kd.PROGRAM_DIR}/{kd.PROGRAM}"]
+    assert program["data"] == {kd.PROGRAM: kd.SERVER_SOURCE}
+    env = {e["name"]: e for e in container["env"]}
+    tokens = env["DAGFLEET_API_TOKENS"]["valueFrom"]["secretKeyRef"]
+    assert tokens == {"name": "dagfleet-api", "key": "api-tokens"}  # required
+    hook = env["DAGFLEET_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert hook["optional"] is True
+    assert not [e for e in container["env"] if "TOKEN" in e["name"] and "value" in e]
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe == {"path": "/api/v1/healthz", "port": "http"}
+
+
+def test_the_service_exposes_api_webhooks_and_metrics_on_one_port() -> None:
+    objs = objects()
+    (svc,) = [o for o in objs if o["kind"] == "Service"]
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= labels.items()
+
+
+def test_a_change_of_the_fleet_files_rolls_the_pod() -> None:
+    def annotation(fleet: Any) -> str:
+        objs = render_k8s(fleet, K8sOptions())[PATH]
+        (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+        return str(dep["spec"]["template"]["metadata"]["annotations"]["dagfleet.dev/fleet-files"])
+
+    assert annotation(default_fleet()) == annotation(default_fleet())
+    assert annotation(default_fleet()) != annotation(three_repo_fleet())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_service_monitor_is_optional(enabled: bool) -> None:
+    objs = objects(service_monitor=enabled)
+    monitors = [o for o in objs if o["kind"] == "ServiceMonitor"]
+    assert len(monitors) == int(enabled)
+    if enabled:
+        (mon,) = monitors
+        (svc,) = [o for o in objs if o["kind"] == "Service"]
+        assert mon["apiVersion"] == "monitoring.coreos.com/v1"
+        assert mon["metadata"]["namespace"] == svc["metadata"]["namespace"]
+        assert mon["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+        (endpoint,) = mon["spec"]["endpoints"]
+        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        creds = endpoint["authorization"]["credentials"]
+        assert creds == {"name": "dagfleet-api", "key": "metrics-token"}
