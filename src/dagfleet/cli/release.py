@@ -169,14 +169,16 @@ def status_cmd(
     """Which commit each location serves in the deploy repo, and its last judgement."""
     from dagfleet.gitops.git import GitError
     from dagfleet.release import releaser
-    from dagfleet.release.record import RecordError
 
     deploy = _deploy(deploy_repo, path, branch)
     try:
         rows = releaser.status(deploy)
-    except (GitError, RecordError) as exc:
+    except GitError as exc:
         output.error(f"deploy repo {deploy_repo}: {exc}")
         raise typer.Exit(FAILED) from None
+    except releaser.ReleaseError as exc:
+        output.error(str(exc))
+        raise typer.Exit(exc.code) from None
 
     def table(wide: bool) -> None:
         if not rows:

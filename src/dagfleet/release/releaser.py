@@ -113,7 +113,7 @@ def run(
     ]
     if not wanted:
         raise ReleaseError("no location to release: the fleet has none for that repo/env", 2)
-    released = rec.parse_commits(deploy.read(rec.COMMITS_FILE).get(rec.COMMITS_FILE))
+    released = _released(deploy)
     pool = MirrorPool(layout)
     decisions = []
     for loc in wanted:
@@ -148,7 +148,7 @@ def promote(
             f"{repo}-{target} is pinned to {spec.pins[target]!r} in repos/{repo}.yaml: "
             "remove the pin to promote"
         )
-    released = rec.parse_commits(deploy.read(rec.COMMITS_FILE).get(rec.COMMITS_FILE))
+    released = _released(deploy)
     shas = set()
     for name in spec.location_names(source):
         if name not in released:
@@ -178,7 +178,7 @@ def promote(
 def status(deploy: DeployRepo) -> list[dict[str, object]]:
     """Every location the deploy repo knows: its released commit and last judgement."""
     files = deploy.read(rec.STATUS_DIR)
-    released = rec.parse_commits(deploy.read(rec.COMMITS_FILE).get(rec.COMMITS_FILE))
+    released = _released(deploy)
     rows: dict[str, dict[str, object]] = {}
     for name, r in released.items():
         rows[name] = {"location": name, "repo": r.repo, "env": r.env, "commit": r.commit}
@@ -253,6 +253,16 @@ def _tip(fleet: Fleet, pool: MirrorPool, loc: LocationSpec) -> str | Outcome:
             f"{ref!r} not found in {repo.git_url}",
         )  # fmt: skip
     return sha
+
+
+def _released(deploy: DeployRepo) -> dict[str, rec.Released]:
+    """commits.yaml at the deploy branch's tip (read before judging, to skip known commits)."""
+    try:
+        return rec.parse_commits(deploy.read(rec.COMMITS_FILE).get(rec.COMMITS_FILE))
+    except GitError as exc:
+        raise ReleaseError(f"deploy repo {deploy.url} ({deploy.branch}): {exc}") from exc
+    except rec.RecordError as exc:
+        raise ReleaseError(f"deploy repo {deploy.url} ({deploy.branch}): {exc}", 2) from exc
 
 
 def _serving(released: Mapping[str, rec.Released], loc: LocationSpec) -> str | None:
