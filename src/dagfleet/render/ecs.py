@@ -23,7 +23,6 @@ dagster-postgres and dagster-aws), seed 003's one image for all services.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import yaml
@@ -35,7 +34,6 @@ from dagfleet.render import ecs_parts as p
 from dagfleet.render.options import EcsOptions
 from dagfleet.spec.models import Fleet, LocationSpec
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # launch.py's readiness check: exit 0 only once the code server lists its repositories.
 PROBE_FLAG = "--probe"
 
@@ -93,14 +91,9 @@ def instance_yaml(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
 
 
 def _commit(opts: EcsOptions, loc: LocationSpec) -> str | None:
-    """The location's commit from `opts.commits`: a full 40-hex SHA, or None when unlisted."""
+    """The location's commit from `opts.commits` (a full 40-hex SHA), None when unlisted."""
     commit = opts.commits.get(loc.name)
-    if commit is not None and not _COMMIT.match(commit):
-        raise ValueError(
-            f"commits: {loc.name}: {commit!r} is not a full 40-hex commit; pass the commit's "
-            "full SHA (`git rev-parse <ref>`), the tag `render ci` gives its image"
-        )
-    return commit
+    return None if commit is None else c.check_commit(loc.name, commit)
 
 
 def location_image(opts: EcsOptions, loc: LocationSpec) -> str:
