@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from dagfleet.render import common as c
 from dagfleet.render.k8s_location import git_sync_equivalent
 from dagfleet.render.write import texts
 from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec
-from tests.support.fleetproc import free_port
+from tests.support.gitdaemon import git_daemon
 from tests.support.gitrepo import CodeRepo
 from tests.unit.render.test_properties import manifest_docs
 
@@ -36,26 +35,8 @@ pytestmark = pytest.mark.integration
 def served(tmp_path: Path) -> Iterator[tuple[CodeRepo, str]]:
     """A CodeRepo whose bare remote `git daemon` serves at git://127.0.0.1:<port>/demo.git."""
     repo = CodeRepo(tmp_path / "remotes", name="demo", branches=("A", "B"))
-    port = free_port()
-    daemon = subprocess.Popen(
-        [
-            "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
-            f"--port={port}", f"--base-path={tmp_path / 'remotes'}", str(tmp_path / "remotes"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = f"git://127.0.0.1:{port}/demo.git"
-        deadline = time.monotonic() + 20
-        while subprocess.run(["git", "ls-remote", url], capture_output=True).returncode:
-            assert time.monotonic() < deadline, "git daemon did not answer"
-            assert daemon.poll() is None, "git daemon exited"
-            time.sleep(0.1)
-        yield repo, url
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+    with git_daemon(tmp_path / "remotes", "demo.git") as base:
+        yield repo, f"{base}/demo.git"
 
 
 def fleet_for(url: str) -> Fleet:

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,7 @@ from dagfleet.render import (
 )
 from dagfleet.render import options as o
 from dagfleet.render.ci import fetch_commands, image_builds
+from dagfleet.render.common import RenderError, require_remote_git_urls
 from dagfleet.render.flux import HELM_REPO_URL, FluxOptions
 from dagfleet.render.write import write
 from dagfleet.spec import Fleet, SpecError, load_fleet
@@ -41,7 +43,28 @@ deploy_app = typer.Typer(no_args_is_help=True)
 Out = Annotated[Path, typer.Option("--out", help="Directory to write the rendered files to.")]
 FleetDir = Annotated[Path, typer.Option("--fleet", help="Directory holding fleet.yaml.")]
 Registry = Annotated[str, typer.Option(help="Image registry; images are <registry>/<repo>:<tag>.")]
-Tag = Annotated[str, typer.Option(help="Image tag the deployments run.")]
+Tag = Annotated[
+    str | None,
+    typer.Option(
+        help="Image tag the deployments run (required: images by explicit version, e.g. "
+        "the code commit SHA `render ci` tags each image with, or a release version)."
+    ),
+]
+ChartVersion = Annotated[
+    str | None,
+    typer.Option(
+        help="Version of the dagster Helm chart (default: the chart of the dagster "
+        f"version the images pin, {o.DEFAULT_DAGSTER_VERSION})."
+    ),
+]
+Commit = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--commit",
+        help="LOCATION=SHA (repeatable): run the location at exactly this full commit "
+        "(rolling update, Ready once its definitions load, its runs check out the same commit).",
+    ),
+]
 KubeVersion = Annotated[str, typer.Option(help="Kubernetes version the output targets.")]
 Cnpg = Annotated[bool, typer.Option(help="Postgres via CloudNativePG (else a StatefulSet).")]
 NodePort = Annotated[
@@ -88,6 +111,51 @@ def _load(fleet_dir: Path) -> Fleet:
         raise typer.Exit(2) from err
 
 
+def _tag(tag: str | None) -> str:
+    """--tag has no default: `latest` is whatever was pushed last, not a version."""
+    if not tag:
+        typer.echo(
+            "--tag is required: deployments run images by explicit version. Pass the tag "
+            "your images were pushed with, e.g. the code commit SHA `render ci` tags each "
+            "image with (`--tag $(git -C <repo> rev-parse HEAD)`) or a release version.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return tag
+
+
+def _commits(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        location, sep, sha = value.partition("=")
+        if not sep or not location or not sha:
+            typer.echo(
+                f"--commit {value}: expected LOCATION=SHA (e.g. sales-prod=<40 hex>)", err=True
+            )
+            raise typer.Exit(2)
+        out[location] = sha
+    return out
+
+
+def _render(render: Callable[[], Rendered]) -> Rendered:
+    """Run a render; a RenderError (a local git URL, a short commit...) is exit 2."""
+    try:
+        return render()
+    except RenderError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+
+
+def _require_remote(fleet: Fleet, target: str) -> None:
+    """Images for `target` are built from each repo's git_url (render ci, deploy k8s), so a
+    path on this machine is refused here too (the k8s render refuses it itself)."""
+    try:
+        require_remote_git_urls(fleet, target)
+    except RenderError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+
+
 def _write(result: Rendered, out: Path) -> None:
     for path in write(result, out):
         typer.echo(str(path))
@@ -95,7 +163,7 @@ def _write(result: Rendered, out: Path) -> None:
 
 def _k8s_options(
     registry: str,
-    tag: str,
+    tag: str | None,
     kube: str,
     cnpg: bool,
     node_port: int | None,
@@ -103,10 +171,14 @@ def _k8s_options(
     frontdoor_image: str | None = None,
     frontdoor_replicas: int = 1,
     public_url: str | None = None,
+    commits: list[str] | None = None,
+    chart_version: str | None = None,
 ) -> K8sOptions:
     return K8sOptions(
         registry=registry,
-        image_tag=tag,
+        image_tag=_tag(tag),
+        commits=_commits(commits),
+        chart_version=chart_version,
         kubernetes_version=kube,
         cnpg=cnpg,
         node_port=node_port,
@@ -122,7 +194,7 @@ def k8s_cmd(
     out: Out,
     fleet: FleetDir = Path("."),
     registry: Registry = o.DEFAULT_REGISTRY,
-    tag: Tag = "latest",
+    tag: Tag = None,
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
@@ -130,8 +202,10 @@ def k8s_cmd(
     frontdoor_image: FrontDoorImage = None,
     frontdoor_replicas: FrontDoorReplicas = 1,
     public_url: PublicUrl = None,
+    commit: Commit = None,
 ) -> None:
     """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
+    loaded = _load(fleet)
     opts = _k8s_options(
         registry,
         tag,
@@ -142,8 +216,9 @@ def k8s_cmd(
         frontdoor_image,
         frontdoor_replicas,
         public_url,
+        commit,
     )
-    _write(render_k8s(_load(fleet), opts), out)
+    _write(_render(lambda: render_k8s(loaded, opts)), out)
 
 
 @app.command("flux")
@@ -156,7 +231,7 @@ def flux_cmd(
     branch: Annotated[str, typer.Option(help="Branch Flux follows.")] = "main",
     interval: Annotated[str, typer.Option(help="GitRepository interval.")] = "5m",
     registry: Registry = o.DEFAULT_REGISTRY,
-    tag: Tag = "latest",
+    tag: Tag = None,
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
@@ -164,8 +239,11 @@ def flux_cmd(
     frontdoor_image: FrontDoorImage = None,
     frontdoor_replicas: FrontDoorReplicas = 1,
     public_url: PublicUrl = None,
+    commit: Commit = None,
+    chart_version: ChartVersion = None,
 ) -> None:
     """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
+    loaded = _load(fleet)
     k8s = _k8s_options(
         registry,
         tag,
@@ -176,9 +254,11 @@ def flux_cmd(
         frontdoor_image,
         frontdoor_replicas,
         public_url,
+        commit,
+        chart_version,
     )
     opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
-    _write(render_flux(_load(fleet), opts), out)
+    _write(_render(lambda: render_flux(loaded, opts)), out)
 
 
 @app.command("ecs")
@@ -189,14 +269,16 @@ def ecs_cmd(
         o.DEFAULT_S3_BUCKET
     ),
     registry: Registry = o.DEFAULT_REGISTRY,
-    tag: Tag = "latest",
+    tag: Tag = None,
     frontdoor_image: FrontDoorImage = None,
 ) -> None:
     """A CloudFormation template and the workspace.yaml it serves."""
+    loaded = _load(fleet)
     opts = EcsOptions(
-        registry=registry, image_tag=tag, s3_bucket=s3_bucket, frontdoor_image=frontdoor_image
+        registry=registry, image_tag=_tag(tag), s3_bucket=s3_bucket, frontdoor_image=frontdoor_image
     )
-    _write(render_ecs(_load(fleet), opts), out)
+    _require_remote(loaded, "ECS")
+    _write(_render(lambda: render_ecs(loaded, opts)), out)
 
 
 @app.command("compose")
@@ -204,15 +286,20 @@ def compose_cmd(
     out: Out,
     fleet: FleetDir = Path("."),
     registry: Registry = o.DEFAULT_REGISTRY,
-    tag: Tag = "latest",
+    tag: Tag = None,
     frontdoor_image: FrontDoorImage = None,
     public_url: PublicUrl = None,
 ) -> None:
     """compose.yaml: code servers, webserver, front door, daemon and Postgres per environment."""
+    loaded = _load(fleet)
     opts = ComposeOptions(
-        registry=registry, image_tag=tag, frontdoor_image=frontdoor_image, public_url=public_url
+        registry=registry,
+        image_tag=_tag(tag),
+        frontdoor_image=frontdoor_image,
+        public_url=public_url,
     )
-    _write(render_compose(_load(fleet), opts), out)
+    _require_remote(loaded, "docker compose")
+    _write(_render(lambda: render_compose(loaded, opts)), out)
 
 
 @app.command("ci")
@@ -258,11 +345,36 @@ def dockerfile_cmd(
     repo: Annotated[str, typer.Argument(help="Repo name (repos/<name>.yaml).")],
     out: Out,
     fleet: FleetDir = Path("."),
+    python: Annotated[
+        str | None,
+        typer.Option(help="The image's Python (X.Y or X.Y.Z); wins over --source."),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="The repo's checkout: the image's Python follows its .python-version, "
+            "else requires-python in pyproject.toml (without it or --python: 3.11)."
+        ),
+    ] = None,
 ) -> None:
     """A Dockerfile for one repo: uv, locked deps, non-root, dagster code-server start."""
+    from dagfleet.render.dockerfile import python_from_files
+
     loaded = _load(fleet)
+    if python is None and source is not None and repo in loaded.repos:
+        project = source / loaded.repos[repo].working_directory
+        files = {
+            name: (project / name).read_text(encoding="utf-8")
+            for name in (".python-version", "pyproject.toml")
+            if (project / name).is_file()
+        }
+        try:
+            python = python_from_files(files, str(project))
+        except ValueError as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(2) from err
     try:
-        result = render_dockerfile(loaded, repo)
+        result = render_dockerfile(loaded, repo, python)
     except KeyError as err:
         typer.echo(f"repos/{repo}.yaml: {err.args[0]}", err=True)
         raise typer.Exit(2) from err
@@ -304,6 +416,7 @@ def deploy_commands(fleet: Fleet, out: Path, opts: K8sOptions) -> list[list[str]
         ["kubectl", "apply", "-k", str(out / "manifests")],
         [
             "helm", "upgrade", "--install", opts.release_name, "dagster/dagster",
+            "--version", opts.helm_chart_version(),
             "--namespace", ns, "--values", str(out / "values.yaml"), "--wait",
         ],
     ]  # fmt: skip
@@ -329,7 +442,7 @@ def deploy_k8s(
         bool, typer.Option("--skip-build", help="Deploy images already pushed: no docker.")
     ] = False,
     registry: Registry = o.DEFAULT_REGISTRY,
-    tag: Tag = "latest",
+    tag: Tag = None,
     kubernetes_version: KubeVersion = o.DEFAULT_KUBERNETES_VERSION,
     cnpg: Cnpg = True,
     node_port: NodePort = None,
@@ -337,6 +450,8 @@ def deploy_k8s(
     frontdoor_image: FrontDoorImage = None,
     frontdoor_replicas: FrontDoorReplicas = 1,
     public_url: PublicUrl = None,
+    commit: Commit = None,
+    chart_version: ChartVersion = None,
 ) -> None:
     """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
     from dagfleet.render.common import instance_namespace, namespace
@@ -354,8 +469,10 @@ def deploy_k8s(
         frontdoor_image,
         frontdoor_replicas,
         public_url,
+        commit,
+        chart_version,
     )
-    _write(render_k8s(loaded, opts), out)
+    _write(_render(lambda: render_k8s(loaded, opts)), out)
     builds = [] if skip_build else build_commands(loaded, out, opts)
     if builds:
         _write(build_files(loaded), out)

@@ -37,6 +37,14 @@ repo's `value`s that need nothing environment-specific (a value referring to
 an environment's storage, or to DAGFLEET_ENV / DAGFLEET_LOCATION, belongs to a
 location, not to the image, and is left out). Secrets never reach the image.
 
+The base image's Python (`python:<version>-slim`) is the repo's when the render
+can read it: `render dockerfile REPO --source DIR` reads the project's
+`.python-version` (uv's pin, which the local builder also follows), else
+`requires-python` in pyproject.toml (3.11 when it allows it, else the newest
+CPython minor it allows); `--python X.Y` says it explicitly and wins. Without
+either the image keeps Python 3.11 (DEFAULT_PYTHON). The render itself stays
+pure: `python_from_files` is given the files' text.
+
 It runs as a non-root user and starts `dagster code-server start` on port
 4000; a repo that names no target starts through the launcher, which resolves
 `[tool.dagster]`/`[tool.dg]`/workspace.yaml with Dagster's loader. BuildKit is
@@ -47,6 +55,9 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
+import tomllib
+from collections.abc import Mapping
 
 from dagfleet.render import common as c
 from dagfleet.render.launcher import LAUNCHER_SOURCE
@@ -54,7 +65,12 @@ from dagfleet.spec.models import BuildStep, Fleet, LocationSpec, RepoSpec
 from dagfleet.spec.references import expand, references
 from dagfleet.venvs.dagster_range import library_floor, supported_spec
 
-PYTHON_IMAGE = "python:3.11-slim"
+DEFAULT_PYTHON = "3.11"
+# CPython minors an image may get from requires-python (dagster's supported range).
+PYTHON_MINORS = ("3.10", "3.11", "3.12", "3.13")
+PYTHON_IMAGE = f"python:{DEFAULT_PYTHON}-slim"
+_PY_VERSION = re.compile(r"^(?:cpython-?)?(3\.\d+(?:\.\d+)?)$")
+_SPEC = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>)\s*([0-9][0-9.]*)(\.\*)?\s*$")
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
 EXTRAS = ("dagster-webserver", "dagster-postgres", "dagster-k8s", "dagster-aws", "debugpy")
 INSTALL_DIR = c.LAUNCHER_DIR
@@ -117,6 +133,79 @@ case $shape in
   packaged*) uv pip install --no-deps . ;;
 esac
 """
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p)
+
+
+def _satisfies(ver: tuple[int, ...], part: str) -> bool:
+    """One PEP 440 clause (`>=3.10`, `==3.12.*`, `~=3.11`...) against a full version."""
+    match = _SPEC.match(part)
+    if match is None:
+        raise ValueError(part.strip())
+    op, raw, star = match.groups()
+    want = _version(raw)
+    if star:
+        same = ver[: len(want)] == want
+        return same if op == "==" else not same if op == "!=" else False
+    padded = want + (0,) * (len(ver) - len(want))
+    if op == "~=":
+        return ver >= padded and ver[: len(want) - 1] == want[:-1]
+    return {
+        "==": ver == padded,
+        "!=": ver != padded,
+        ">=": ver >= padded,
+        ">": ver > padded,
+        "<=": ver <= padded,
+        "<": ver < padded,
+    }[op]
+
+
+def _allows(spec: str, minor: str) -> bool:
+    """Whether a requires-python specifier set allows some patch release of `minor`."""
+    major, mnr = _version(minor)[:2]
+    parts = [p for p in spec.split(",") if p.strip()]
+    return any(all(_satisfies((major, mnr, patch), part) for part in parts) for patch in range(100))
+
+
+def python_from_files(files: Mapping[str, str], where: str = ".") -> str | None:
+    """The Python version a repo asks for, from the text of its project files.
+
+    `files` maps `.python-version` and/or `pyproject.toml` (relative to the
+    project directory `where`) to their text. `.python-version` wins (its first
+    line; `3.12`, `3.12.4` or `cpython-3.12`); else `requires-python`: 3.11 when
+    allowed, else the newest of PYTHON_MINORS allowed. None when neither says.
+    Raises ValueError naming the file when the version cannot be an image tag.
+    """
+    pin = files.get(".python-version")
+    if pin is not None and pin.strip():
+        first = pin.strip().splitlines()[0].strip()
+        match = _PY_VERSION.match(first)
+        if match is None:
+            raise ValueError(
+                f"{posixpath.join(where, '.python-version')}: {first!r} is not a CPython "
+                "version the python image is published for (e.g. 3.12 or 3.12.4); pass "
+                "--python X.Y"
+            )
+        return match.group(1)
+    text = files.get("pyproject.toml")
+    if text is None:
+        return None
+    try:
+        spec = tomllib.loads(text).get("project", {}).get("requires-python")
+    except tomllib.TOMLDecodeError:
+        return None
+    if not isinstance(spec, str) or not spec.strip():
+        return None
+    where_spec = f"{posixpath.join(where, 'pyproject.toml')}: project.requires-python {spec!r}"
+    try:
+        allowed = [m for m in PYTHON_MINORS if _allows(spec, m)]
+    except ValueError as err:
+        raise ValueError(f"{where_spec}: cannot read {err}; pass --python X.Y") from err
+    if not allowed:
+        raise ValueError(f"{where_spec} allows none of {', '.join(PYTHON_MINORS)}")
+    return DEFAULT_PYTHON if DEFAULT_PYTHON in allowed else allowed[-1]
 
 
 def additions() -> list[str]:
@@ -185,7 +274,7 @@ def _build_steps(fleet: Fleet, repo: RepoSpec, code_dir: str) -> str:
     return out
 
 
-def dockerfile_text(fleet: Fleet, repo_name: str) -> str:
+def dockerfile_text(fleet: Fleet, repo_name: str, python: str | None = None) -> str:
     repo = fleet.repos[repo_name]
     wd = repo.working_directory.rstrip("/")
     src = "" if wd == "." else f"{wd}/"
@@ -201,7 +290,7 @@ def dockerfile_text(fleet: Fleet, repo_name: str) -> str:
     return f"""# syntax=docker/dockerfile:1.7
 # Rendered by dagfleet for repo {repo.name} ({repo.git_url}). Build from the repo root:
 #   docker build -f Dockerfile -t <registry>/{repo.name}:<sha> .
-FROM {PYTHON_IMAGE}
+FROM python:{python or DEFAULT_PYTHON}-slim
 COPY --from={UV_IMAGE} /uv /uvx /bin/
 ENV UV_COMPILE_BYTECODE=1 \\
     UV_LINK_MODE=copy \\
@@ -239,9 +328,10 @@ CMD {json.dumps(cmd)}
 """
 
 
-def render_dockerfile(fleet: Fleet, repo_name: str) -> c.Rendered:
-    """Raises KeyError naming the known repos when `repo_name` is not in the fleet."""
+def render_dockerfile(fleet: Fleet, repo_name: str, python: str | None = None) -> c.Rendered:
+    """Raises KeyError naming the known repos when `repo_name` is not in the fleet.
+    `python`: the image's Python (X.Y or X.Y.Z), e.g. from `python_from_files`."""
     if repo_name not in fleet.repos:
         known = ", ".join(sorted(fleet.repos)) or "none"
         raise KeyError(f"repo {repo_name!r} is not in the fleet (known: {known})")
-    return {"Dockerfile": dockerfile_text(fleet, repo_name)}
+    return {"Dockerfile": dockerfile_text(fleet, repo_name, python)}

@@ -9,7 +9,9 @@ Kustomization applying it with prune, wait and a timeout.
 
 Options (FluxOptions): `repo_url`/`branch`/`path` of that deploy repository
 (default: a placeholder URL to replace, branch main, ./manifests),
-`interval` 5m, `chart_version` None (latest), `retries` 3.
+`interval` 5m, `chart_version` None (the chart of the dagster version the images
+pin, `K8sOptions.helm_chart_version()`: never "whatever is newest", so a chart
+release cannot change the instance behind the fleet's back), `retries` 3.
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ def release_objects(fleet: Fleet, opts: FluxOptions) -> list[dict[str, Any]]:
         "chart": "dagster",
         "sourceRef": {"kind": "HelmRepository", "name": "dagster"},
     }
-    if opts.chart_version:
-        chart["version"] = opts.chart_version
+    chart["version"] = opts.chart_version or opts.k8s.helm_chart_version()
     remediation = {"retries": opts.retries}
     return [
         {

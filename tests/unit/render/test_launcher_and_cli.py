@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,19 @@ from dagfleet.render import common as c
 from dagfleet.render.ci import fetch_commands
 from dagfleet.render.flux import HELM_REPO_URL
 from dagfleet.render.launcher import LAUNCHER_SOURCE
+from dagfleet.render.options import DEFAULT_DAGSTER_VERSION
 from dagfleet.spec import load_fleet
 from dagfleet.spec.defaults import default_fleet_document, medallion_repo_document
+from tests.support.gitdaemon import git_daemon
 from tests.support.gitrepo import CodeRepo
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as s:
+        yield s
 
 
 def launch(tmp_path: Path, code_dir: Path, **env: str) -> list[str]:
@@ -113,6 +123,10 @@ def test_launcher_serves_every_file_copied_into_the_playground(tmp_path: Path) -
     assert keys.stdout.strip() == "['tried_live']"
 
 
+# Deployments run images by explicit version: --tag has no default.
+TAG = ["--tag", "0123abc"]
+
+
 def fleet_dir(tmp_path: Path) -> Path:
     (tmp_path / "repos").mkdir(parents=True)
     (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(default_fleet_document()))
@@ -125,7 +139,9 @@ def fleet_dir(tmp_path: Path) -> Path:
 def test_render_commands_write_files(tmp_path: Path, target: str) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["render", target, "--out", str(out), "--fleet", str(fleet_dir(tmp_path))]
+        app,
+        ["render", target, "--out", str(out), "--fleet", str(fleet_dir(tmp_path))]
+        + (TAG if target != "ci" else []),
     )
     assert result.exit_code == 0, result.output
     assert any(out.rglob("*.yaml"))
@@ -180,6 +196,7 @@ def test_deploy_prints_commands_and_refuses_to_apply_without_tools(
     (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
     monkeypatch.setenv("PATH", str(bin_dir))
     args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", str(fleet_dir(tmp_path))]
+    args += TAG
     shown = CliRunner().invoke(app, args)
     assert shown.exit_code == 0
     assert "helm repo add --force-update dagster https://dagster-io.github.io/helm" in shown.output
@@ -196,6 +213,7 @@ def test_deploy_names_the_run_secret_in_every_environment_namespace(tmp_path: Pa
     fleet = fleet_dir(tmp_path)
     envs = yaml.safe_load((fleet / "fleet.yaml").read_text())["environments"]
     args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", str(fleet), "--skip-build"]
+    args += TAG
     shown = CliRunner().invoke(app, args)
     assert shown.exit_code == 0, shown.output
     for env in envs:
@@ -208,7 +226,7 @@ def test_render_k8s_pvc_access_mode_flag(tmp_path: Path) -> None:
     modes = {}
     for mode in ("ReadWriteMany", "ReadWriteOnce"):
         out = tmp_path / mode
-        args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet)]
+        args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet), *TAG]
         result = CliRunner().invoke(app, [*args, "--pvc-access-mode", mode])
         assert result.exit_code == 0, result.output
         claims = [
@@ -221,7 +239,7 @@ def test_render_k8s_pvc_access_mode_flag(tmp_path: Path) -> None:
         modes[mode] = {m for c in claims for m in c["spec"]["accessModes"]}
     assert modes == {"ReadWriteMany": {"ReadWriteMany"}, "ReadWriteOnce": {"ReadWriteOnce"}}
     bad = CliRunner().invoke(
-        app, ["render", "k8s", "--out", str(tmp_path / "x"), "--fleet", str(fleet),
+        app, ["render", "k8s", "--out", str(tmp_path / "x"), "--fleet", str(fleet), *TAG,
               "--pvc-access-mode", "ReadOnlyMany"],
     )  # fmt: skip
     assert bad.exit_code == 2
@@ -241,7 +259,8 @@ def test_render_front_door_flags(tmp_path: Path) -> None:
     public URL reach its Deployment; compose takes the image and URL too."""
     fleet = fleet_dir(tmp_path)
     out = tmp_path / "k8s"
-    args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet), "--node-port", "30000"]
+    args = ["render", "k8s", "--out", str(out), "--fleet", str(fleet), *TAG]
+    args += ["--node-port", "30000"]
     args += ["--frontdoor-image", "reg.example.com/door:7", "--frontdoor-replicas", "3"]
     result = CliRunner().invoke(app, [*args, "--public-url", "https://dagster.example.com"])
     assert result.exit_code == 0, result.output
@@ -255,7 +274,7 @@ def test_render_front_door_flags(tmp_path: Path) -> None:
         container.get("args", []) + container.get("command", [])
     )
     compose = tmp_path / "compose"
-    args = ["render", "compose", "--out", str(compose), "--fleet", str(fleet)]
+    args = ["render", "compose", "--out", str(compose), "--fleet", str(fleet), *TAG]
     result = CliRunner().invoke(app, [*args, "--frontdoor-image", "reg.example.com/door:7"])
     assert result.exit_code == 0, result.output
     assert "reg.example.com/door:7" in (compose / "compose.yaml").read_text()
@@ -421,11 +440,14 @@ def fake_tools(tmp_path: Path, *tools: str) -> Path:
 
 
 def test_deploy_apply_builds_pushes_then_deploys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack: ExitStack
 ) -> None:
     repo = CodeRepo(tmp_path / "remotes", name="sales", branches=("main", "release"))
-    fleet = per_env_fleet(tmp_path, repo.url)
-    ops = {"name": "ops", "git_url": repo.url, "branch": "release", "pins": {"B": "v1.0.0"}}
+    # Served over git:// (a file:// URL is refused by the render: no cluster reaches it).
+    served = stack.enter_context(git_daemon(tmp_path / "remotes", "sales.git"))
+    url = f"{served}/sales.git"
+    fleet = per_env_fleet(tmp_path, url)
+    ops = {"name": "ops", "git_url": url, "branch": "release", "pins": {"B": "v1.0.0"}}
     (fleet / "repos" / "ops.yaml").write_text(yaml.safe_dump(ops))
     log = tmp_path / "tools.log"
     bin_dir = fake_tools(tmp_path, "docker", "kubectl", "helm")
@@ -443,7 +465,8 @@ def test_deploy_apply_builds_pushes_then_deploys(
         f"helm repo add --force-update dagster {HELM_REPO_URL}",
         "helm repo update dagster",
         f"kubectl apply -k {out}/manifests",
-        f"helm upgrade --install dagster dagster/dagster --namespace shop "
+        f"helm upgrade --install dagster dagster/dagster --version {DEFAULT_DAGSTER_VERSION} "
+        "--namespace shop "
         f"--values {out}/values.yaml --wait",
     ]
     # The build contexts the real git fetched: each repo at the ref of its first environment.
@@ -465,7 +488,7 @@ def test_deploy_apply_names_every_missing_tool(
     (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
     monkeypatch.setenv("PATH", str(bin_dir))
     fleet = str(fleet_dir(tmp_path))
-    args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", fleet, "--apply"]
+    args = ["deploy", "k8s", "--out", str(tmp_path / "o"), "--fleet", fleet, "--apply", *TAG]
     built = CliRunner().invoke(app, args)
     assert built.exit_code == 1
     assert "docker, kubectl and helm not found on PATH" in built.output
