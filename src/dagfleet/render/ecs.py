@@ -125,7 +125,7 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
     if args is not None:
         control["DAGFLEET_TARGET_ARGS"] = json.dumps(args)
     if commit:
-        # The image holds this commit's code; runs start from the same task definition.
+        # The image holds this commit's code; runs start from the same image.
         control["DAGFLEET_COMMIT"] = commit
     context: dict[str, Any] = {
         "ecs": {
@@ -134,6 +134,10 @@ def _location_resources(fleet: Fleet, loc: LocationSpec, opts: EcsOptions) -> di
             "run_resources": {"cpu": str(repo.resources.cpu), "memory": str(repo.resources.memory)},
         }
     }
+    if commit:
+        # The EcsRunLauncher gives a run task the container context's variables (not the
+        # code server's environment): the run knows the commit its image holds.
+        context["ecs"]["env_vars"] = [f"DAGFLEET_COMMIT={commit}"]
     environment: list[dict[str, Any]] = [
         {"Name": k, "Value": v} for k, v in {**env_vars, **control}.items()
     ]

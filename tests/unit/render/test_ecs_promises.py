@@ -4,6 +4,7 @@ Also the step-log permissions: run tasks upload, the webserver reads."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -36,8 +37,13 @@ def test_a_pinned_location_runs_its_commits_image_and_carries_the_commit() -> No
     image = f"registry.example.com/data/medallion:{SHA}"
     assert pinned["Image"] == image
     assert env_of(pinned)["DAGFLEET_COMMIT"] == SHA
-    # Runs start from the code server's image: the run executes the same commit.
+    # Runs start from the code server's image: the run executes the same commit, and
+    # the run task gets the commit from the container context.
     assert env_of(pinned)["DAGSTER_CONTAINER_IMAGE"] == image
+    context = json.loads(env_of(pinned)["DAGSTER_CONTAINER_CONTEXT"]["Fn::Sub"])
+    assert context["ecs"]["env_vars"] == [f"DAGFLEET_COMMIT={SHA}"]
+    other_context = json.loads(env_of(other)["DAGSTER_CONTAINER_CONTEXT"]["Fn::Sub"])
+    assert "env_vars" not in other_context["ecs"]
     assert res["TaskDefinitionMedallionA"]["Properties"]["Tags"] == [
         {"Key": "dagfleet:commit", "Value": SHA}
     ]
