@@ -10,11 +10,12 @@ import getpass
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from dagfleet.api import ApiServer, ApiSettings, create_app
@@ -25,7 +26,7 @@ from dagfleet.frontdoor.tokens import token_name
 from dagfleet.layout import Layout
 from dagfleet.offline import OfflineController
 from dagfleet.service.identity import fleet_id
-from tests.support.fleetproc import DAGFLEET, free_port, write_fleet
+from tests.support.fleetproc import DAGFLEET, RunningFleet, free_port, wait_for, write_fleet
 from tests.support.gitrepo import CodeRepo
 
 pytestmark = pytest.mark.integration
@@ -169,3 +170,51 @@ def test_changes_through_the_api_are_the_tokens(
     assert "VIA" in wide.stdout.splitlines()[0] and "127.0.0.1" in wide.stdout
     bad = run(fleet_dir, online, "audit", "--since", "yesterday")
     assert bad.returncode == 2 and "since: 'yesterday' is not a time" in bad.stderr
+
+
+@pytest.mark.slow
+def test_dagfleet_up_records_into_its_writer(
+    tmp_path: Path, code_repo: CodeRepo, start_fleet: Callable[..., RunningFleet]
+) -> None:
+    """`dagfleet up` hands FleetApp.audit to its API: a change through it is in the log,
+    read through the API while it runs and from the files after it stopped."""
+    fleet_dir = write_fleet(tmp_path / "fleet", {})
+    fleet = start_fleet(fleet_dir, extra=["--no-daemon"])
+    api = fleet.api.removesuffix("/api/v1")
+    wait_for(lambda: httpx.get(f"{fleet.api}/healthz", timeout=2).is_success or None, 120, "API")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGFLEET_")}
+    add = ["repo", "add", "sales", "--git-url", code_repo.url, "--no-wait"]
+    added = subprocess.run(
+        [DAGFLEET, *add, "--fleet", str(fleet_dir), "--api", api],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    (entry,) = _log_env(fleet_dir, api, env)
+    assert (entry["action"], entry["repository"], entry["outcome"]) == (
+        "repo.add",
+        "sales",
+        "allowed",
+    )
+    # The CLI on this machine uses the fleet's local token (.dagfleet/api.token).
+    assert (entry["actor"], entry["via"], entry["client"]) == ("local-cli", "token", "127.0.0.1")
+    fleet.stop()
+    unused = f"http://127.0.0.1:{free_port()}"
+    assert _log_env(fleet_dir, unused, env) == [entry]  # from the database, no fleet running
+
+
+def _log_env(fleet_dir: Path, api: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    shown = subprocess.run(
+        [DAGFLEET, "audit", "-o", "json", "--fleet", str(fleet_dir), "--api", api],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    entries: list[dict[str, Any]] = json.loads(shown.stdout)
+    return entries
