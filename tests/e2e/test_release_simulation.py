@@ -133,6 +133,10 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert outcome(doc, "demo-A")["result"] == "released"
     assert deploy.commits() == {"demo-A": good1}
     assert deploy.deployment_commit("demo-A") == good1
+    # Flux watches this branch and applies this path's manifests, chart included.
+    sync = deploy.files()["flux/sync.yaml"]
+    assert deploy.url in sync and "path: ./clusters/prod/manifests" in sync
+    assert "kind: HelmRelease" in deploy.files()["manifests/instance/release.yaml"]
     assert f"release demo to A: {good1[:12]}" in deploy.log()
     assert f"demo-A (repo demo, environment A): released {good1}" in deploy.log()
 

@@ -9,8 +9,11 @@ Under the deploy path (the repository root or `--path`):
   released commit, the `Synced` condition says whether the newest judged commit
   was accepted and, if not, why.
 - `render.yaml` (optional, written by people): `K8sOptions` fields for the render
-  (registry, image_tag, ...), so every release renders the same way.
-- `values.yaml` and `manifests/`: `render_k8s` output; Flux applies `manifests/`.
+  (registry, image_tag, ...) and `flux_repo_url`/`flux_interval` (how Flux reads
+  this repository), so every release renders the same way.
+- `manifests/` and `flux/sync.yaml`: `render_flux` output (the Kubernetes render
+  with the chart as a HelmRelease); `flux/sync.yaml`, applied once, has Flux
+  watch this branch and apply `<path>/manifests`.
 
 Every function here is deterministic: writing the same decision twice gives the
 same bytes, so releasing a commit again changes nothing and makes no git commit.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -88,8 +91,38 @@ def dump_commits(record: Mapping[str, Released]) -> str:
     return _HEADER + yaml.safe_dump(doc, sort_keys=False)
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    """render.yaml: the Kubernetes options, and how Flux reads this deploy repository."""
+
+    k8s: K8sOptions = field(default_factory=K8sOptions)
+    flux_repo_url: str | None = None  # default: the URL dagfleet pushes to
+    flux_interval: str = "5m"
+
+
+def render_settings(text: str | None) -> RenderSettings:
+    """render.yaml -> RenderSettings: `flux_repo_url`, `flux_interval` and K8sOptions fields."""
+    if not text:
+        return RenderSettings()
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RecordError(f"{RENDER_FILE}: not valid YAML ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise RecordError(f"{RENDER_FILE}: needs a mapping of render options, e.g. `image_tag: v1`")
+    flux: dict[str, str] = {}
+    for key in ("flux_repo_url", "flux_interval"):
+        for spelling in (key, key.replace("_", "-")):
+            if spelling in doc:
+                value = doc.pop(spelling)
+                if not isinstance(value, str) or not value:
+                    raise RecordError(f"{RENDER_FILE}: {spelling}: expected a non-empty string")
+                flux[key] = value
+    return RenderSettings(render_options(yaml.safe_dump(doc) if doc else None), **flux)
+
+
 def render_options(text: str | None) -> K8sOptions:
-    """render.yaml (K8sOptions field: value) -> K8sOptions; absent means the defaults."""
+    """render.yaml's K8sOptions fields -> K8sOptions; absent means the defaults."""
     if not text:
         return K8sOptions()
     try:
@@ -103,13 +136,11 @@ def render_options(text: str | None) -> K8sOptions:
     for key, value in doc.items():
         name = str(key).replace("-", "_")
         if name not in fields:
-            raise RecordError(
-                f"{RENDER_FILE}: {key}: not a render option; known options: "
-                f"{', '.join(sorted(fields))}"
-            )
+            names = ", ".join(sorted([*fields, "flux_interval", "flux_repo_url"]))
+            raise RecordError(f"{RENDER_FILE}: {key}: not a render option; known options: {names}")
         default = fields[name].default
-        known = default is not None and default is not dataclasses.MISSING
-        if known and type(value) is not type(default):
+        typed = default is not None and default is not dataclasses.MISSING
+        if typed and type(value) is not type(default):
             raise RecordError(
                 f"{RENDER_FILE}: {key}: expected a {type(default).__name__}, got {value!r}"
             )

@@ -2,7 +2,8 @@
 
 run: for every selected location, the commit to judge (`--commit`, else the pin,
 else the branch tip) is loaded exactly as the local runtime would (judge.py). An
-accepted commit goes into commits.yaml, the Kubernetes render is redone with
+accepted commit goes into commits.yaml, the Flux render (render_k8s plus the
+chart's HelmRelease and flux/sync.yaml for this branch) is redone with
 `K8sOptions.commits` pinned to commits.yaml, and both are committed and pushed
 in one commit naming the repo, environment and commit. A rejected commit
 changes only its location's status file; the manifests keep the last accepted
@@ -35,8 +36,7 @@ from dagfleet.release import record as rec
 from dagfleet.release.deployrepo import DeployRepo
 from dagfleet.release.judge import judge
 from dagfleet.render.common import RenderError, git_url_problems
-from dagfleet.render.k8s import render_k8s
-from dagfleet.render.options import K8sOptions
+from dagfleet.render.flux import FluxOptions, render_flux
 from dagfleet.render.write import write
 from dagfleet.spec import Fleet, LocationSpec
 from dagfleet.status import LocationStatus, Reason
@@ -292,7 +292,7 @@ def _apply(
 
     def change(root: Path) -> str | None:
         record = rec.parse_commits(_read(root / rec.COMMITS_FILE))
-        opts = rec.render_options(_read(root / rec.RENDER_FILE))
+        settings = rec.render_settings(_read(root / rec.RENDER_FILE))
         subjects: list[str] = []
         for d in decisions:
             o = d.outcome
@@ -328,7 +328,14 @@ def _apply(
         names = {loc.name for loc in fleet.locations()}
         record = {n: r for n, r in record.items() if n in names}
         (root / rec.COMMITS_FILE).write_text(rec.dump_commits(record))
-        _render(fleet, rec.with_commits(opts, record), root)
+        flux = FluxOptions(
+            repo_url=settings.flux_repo_url or deploy.url,
+            branch=deploy.branch,
+            path="./" + "/".join(p for p in (deploy.path, "manifests") if p),
+            interval=settings.flux_interval,
+            k8s=rec.with_commits(settings.k8s, record),
+        )
+        _render(fleet, flux, root)
         if not subjects:
             return None
         body = "\n".join(
@@ -347,9 +354,10 @@ def _apply(
     return Report([final[d.loc.name] for d in decisions], pushed)
 
 
-def _render(fleet: Fleet, opts: K8sOptions, root: Path) -> None:
-    result = render_k8s(fleet, opts)
-    shutil.rmtree(root / "manifests", ignore_errors=True)  # removed locations go too
+def _render(fleet: Fleet, opts: FluxOptions, root: Path) -> None:
+    result = render_flux(fleet, opts)
+    for rendered in ("manifests", "flux"):  # files of removed locations go too
+        shutil.rmtree(root / rendered, ignore_errors=True)
     write(result, root)
 
 

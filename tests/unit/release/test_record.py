@@ -100,3 +100,17 @@ def test_rejected_without_a_release_is_not_ready() -> None:
     )
     assert not st.ready and st.commit is None
     assert LocationStatus.model_validate_json(rec.status_text(st)) == st
+
+
+def test_render_settings_flux_and_k8s() -> None:
+    assert rec.render_settings(None) == rec.RenderSettings()
+    got = rec.render_settings(
+        "flux-repo-url: ssh://git@git.example.com/platform/deploy.git\n"
+        "flux_interval: 1m\nimage_tag: v2\n"
+    )
+    assert got.flux_repo_url == "ssh://git@git.example.com/platform/deploy.git"
+    assert got.flux_interval == "1m" and got.k8s.image_tag == "v2"
+    with pytest.raises(rec.RecordError, match=r"render\.yaml: flux_interval: expected a non-empty"):
+        rec.render_settings("flux_interval: 5\n")
+    with pytest.raises(rec.RecordError, match="flux_repo_url"):  # listed among the known ones
+        rec.render_settings("fluxurl: x\n")
