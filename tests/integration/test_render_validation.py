@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import shutil
@@ -38,6 +39,7 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+from dagfleet.render import EcsOptions, render_ecs
 from dagfleet.render import common as c
 from dagfleet.render.write import texts
 from dagfleet.spec.models import Fleet
@@ -394,6 +396,29 @@ def test_ecs_template_passes_cfn_lint(name: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["analytics", "max-names-s3"])
+def test_ecs_template_with_every_location_pinned_passes_cfn_lint(name: str, tmp_path: Path) -> None:
+    """Commits in the task definitions, image tags, tags and run contexts (issue 15)."""
+    fleet = ALL_FLEETS[name]()
+    commits = {
+        loc.name: hashlib.sha1(loc.name.encode()).hexdigest()
+        for loc in fleet.locations()
+        if not loc.playground
+    }
+    result = render_ecs(fleet, EcsOptions(commits=commits))
+    template = tmp_path / "template.yaml"
+    template.write_text(texts(result)["template.yaml"])
+    assert set(commits.values()) <= set(re.findall(r"[0-9a-f]{40}", template.read_text()))
+    lint = subprocess.run(
+        [_tool("cfn-lint"), "--regions", "eu-west-1", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def _vendor_schema(name: str) -> dict[str, Any]:
