@@ -43,7 +43,7 @@ def _fleet() -> str:
 
 
 def _entry(actor: str, action: Action, at: str, **more: str) -> AuditEntry:
-    return AuditEntry(actor=actor, via=Via.TOKEN, action=action, at=at, **more)  # type: ignore[arg-type]
+    return AuditEntry(actor=actor, via=Via.TOKEN, action=action, at=at, **more)
 
 
 def test_append_and_query_newest_first_with_every_filter(store: AuditStore) -> None:
@@ -59,7 +59,7 @@ def test_append_and_query_newest_first_with_every_filter(store: AuditStore) -> N
     store.append(rows[0].model_copy(update={"fleet": theirs, "actor": "eve"}))
 
     def got(**filters: object) -> list[int | None]:
-        return [e.id for e in store.query(ours, **filters)]  # type: ignore[arg-type]
+        return [e.id for e in store.query(ours, **filters)]
 
     assert got() == ids[::-1]
     assert got(actor="ada") == [ids[3], ids[2], ids[0]]

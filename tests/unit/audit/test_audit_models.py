@@ -70,8 +70,8 @@ def test_entry_defaults_and_normalises() -> None:
     assert datetime.fromisoformat(entry.at).tzinfo is not None
     given = AuditEntry(
         actor="ada",
-        via="password",  # type: ignore[arg-type]
-        action="run.launch",  # type: ignore[arg-type]
+        via="password",
+        action="run.launch",
         at="2026-12-03T13:00:00+01:00",
         detail="x" * (MAX_DETAIL + 50),
     )
@@ -82,7 +82,7 @@ def test_entry_defaults_and_normalises() -> None:
     with pytest.raises(ValidationError, match="not an ISO 8601 time"):
         AuditEntry(actor="ada", via=Via.TOKEN, action=Action.PROMOTE, at="noon")
     with pytest.raises(ValidationError):
-        AuditEntry(actor="ada", via="carrier-pigeon", action=Action.PROMOTE)  # type: ignore[arg-type]
+        AuditEntry(actor="ada", via="carrier-pigeon", action=Action.PROMOTE)
 
 
 def test_the_actions_are_the_issues_list() -> None:
@@ -138,7 +138,7 @@ def test_query_matches_like_the_store() -> None:
     ]
 
     def ids(**filters: object) -> list[int | None]:
-        q = AuditQuery.of(now=NOW, **filters)  # type: ignore[arg-type]
+        q = AuditQuery.of(now=NOW, **filters)
         return [e.id for e in entries if q.matches(e)]
 
     assert ids() == [1, 2, 3, 4]
