@@ -153,7 +153,10 @@ class AuditWriter:
                             return
                         self._wake.wait(STOP_RETRY)
                         continue
-                    self._wake.wait(delay)
+                    # New entries wake the condition too: keep the backoff unless closing.
+                    retry_at = time.monotonic() + delay
+                    while not self._stopping and (left := retry_at - time.monotonic()) > 0:
+                        self._wake.wait(left)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
             delay = RETRY_FIRST
