@@ -6,8 +6,10 @@ Defaults and why:
   integration tests validate against it.
 - `registry` "ghcr.io/dagfleet": images are `<registry>/<repo>:<tag>`, the
   seed-002 naming; CI pushes the same names.
-- `image_tag` "latest": seed 002 deploys `latest` with pullPolicy Always; pin a
-  SHA tag for rollbacks.
+- `image_tag` "latest" here only so library callers and tests can omit it: the
+  CLI has no default and requires `--tag` (images by explicit version, e.g. the
+  code commit SHA `render ci` tags each image with); `latest` is whatever was
+  pushed last and cannot be rolled back to.
 - `cnpg` True: seed 002 runs Postgres with CloudNativePG; off renders a plain
   StatefulSet with the same Service name, so nothing else changes.
 - `node_port` None: the front door's Service stays ClusterIP; seed 001 used 30000
