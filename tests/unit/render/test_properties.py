@@ -616,11 +616,16 @@ def test_iam_prefix_is_exact(env: str, repo: str, own: str, shared: str) -> None
     assert s3_prefixes(fleet, env, repo, "ignored") == ("lake-bucket", own, shared)
     policy = json.dumps(prefix_policy(fleet, env, repo, "ignored"))
     assert f"lake-bucket/{own}/*" in policy and f"lake-bucket/{shared}/*" in policy
-    # Nothing wider than the location's own prefix and the shared one.
+    # Nothing wider than the location's own prefix, the shared one and the instance's
+    # step logs (issue 15: run tasks upload them there, put/get only, never listed).
+    logs = "lake-bucket/dagster/_system/compute_logs/storage/*"
     resources = re.findall(r"s3:::([^\"]*)", policy)
     assert sorted(resources) == sorted(
-        ["lake-bucket", f"lake-bucket/{own}/*", f"lake-bucket/{shared}/*"]
+        ["lake-bucket", f"lake-bucket/{own}/*", f"lake-bucket/{shared}/*", logs]
     )
+    statements = prefix_policy(fleet, env, repo, "ignored")["Statement"]
+    (step_logs,) = [st for st in statements if logs in json.dumps(st["Resource"])]
+    assert sorted(step_logs["Action"]) == ["s3:GetObject", "s3:PutObject"]
 
 
 def test_iam_prefix_with_local_storage_uses_the_bucket_option() -> None:
