@@ -183,6 +183,20 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert deploy.commits() == {"demo-A": deps}
     assert deploy.deployment_commit("demo-A") == deps
 
+    # A's branch breaks again: rejected, and promotion still takes A's released commit.
+    broken2 = code_repo.commit({"demo/definitions.py": BROKEN + "# again\n"}, "broken again")
+    code_repo.push("A")
+    code, doc, err = release(fleet, deploy, "run", "--repo", "demo", "--env", "A")
+    assert code == 1 and outcome(doc, "demo-A")["serving"] == deps, err
+    # The branch goes back to the released commit: only the status changes, and is pushed.
+    git("push", "--quiet", "--force", "origin", f"{deps}:A", cwd=code_repo.work)
+    code, doc, err = release(fleet, deploy, "run", "--repo", "demo", "--env", "A")
+    assert code == 0 and outcome(doc, "demo-A")["result"] == "unchanged", err
+    assert doc["deploy_commit"] is not None
+    status = json.loads(deploy.files()["status/demo-A.json"])
+    assert {c["type"]: c for c in status["conditions"]}["Synced"]["status"] == "True"
+    git("push", "--quiet", "--force", "origin", f"{broken2}:A", cwd=code_repo.work)
+
     # A broken tip on B's branch is never what promotion moves B to: A's commit is.
     git("checkout", "--quiet", "B", cwd=code_repo.work)
     git("merge", "--quiet", "--ff-only", broken, cwd=code_repo.work)
@@ -194,7 +208,8 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert deploy.deployment_commit("demo-B") == deps
     assert f"promote demo from A to B: {deps[:12]}" in deploy.log()
     files = deploy.files()
-    assert not any(broken in t for p, t in files.items() if not p.startswith("status/"))
+    for bad in (broken, broken2):
+        assert not any(bad in t for p, t in files.items() if not p.startswith("status/"))
 
     # `release status` reads the same record back.
     code, rows, err = release(fleet, deploy, "status")

@@ -324,7 +324,10 @@ def _apply(
                 subjects.append(_subject(d, o.commit))
             old = _read_status(root, o.location)
             st = rec.accepted_status(old, o.location, o.repo, o.env, d.loc.ref, o.commit)
-            _write_status(root, st)
+            if _write_status(root, st) and now == o.commit:
+                # Already released (say the branch went back to it after a rejection):
+                # only the status changes, and that is committed too.
+                subjects.append(f"{_subject(d, o.commit)} (already released; status updated)")
         names = {loc.name for loc in fleet.locations()}
         record = {n: r for n, r in record.items() if n in names}
         (root / rec.COMMITS_FILE).write_text(rec.dump_commits(record))
