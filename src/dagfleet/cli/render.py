@@ -8,6 +8,7 @@ docker push (unless --skip-build), then kubectl and helm.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -361,6 +362,11 @@ def dockerfile_cmd(
     from dagfleet.render.dockerfile import python_from_files
 
     loaded = _load(fleet)
+    if python is not None and not re.fullmatch(r"3\.\d+(\.\d+)?", python):
+        typer.echo(
+            f"--python {python}: expected a CPython version such as 3.12 or 3.12.4", err=True
+        )
+        raise typer.Exit(2)
     if python is None and source is not None and repo in loaded.repos:
         project = source / loaded.repos[repo].working_directory
         files = {

@@ -54,6 +54,18 @@ REF_KEY = "dagfleet.dev/ref"
 PROGRESS_DEADLINE_SECONDS = 900
 
 
+def check_commit_locations(fleet: Fleet, opts: K8sOptions) -> None:
+    """Every name in `opts.commits` is a location of the fleet that can be pinned: a typo
+    would otherwise leave the location following its branch without a word."""
+    known = {loc.name for loc in fleet.locations() if not loc.playground}
+    unknown = sorted(set(opts.commits) - known)
+    if unknown:
+        raise c.RenderError(
+            f"commits: {', '.join(unknown)}: not a location of fleet {fleet.name} that can be "
+            f"pinned (known: {', '.join(sorted(known)) or 'none'}; playgrounds have no commit)"
+        )
+
+
 def pinned_commit(loc: LocationSpec, opts: K8sOptions) -> str | None:
     """The exact commit `opts.commits` pins the location to (playgrounds have none)."""
     commit = None if loc.playground else opts.commits.get(loc.name)
@@ -396,6 +408,7 @@ def webserver_url(fleet: Fleet, opts: K8sOptions) -> str:
 def deployment(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> dict[str, Any]:
     if not loc.playground:
         c.require_remote_git_urls(fleet, "Kubernetes")
+    check_commit_locations(fleet, opts)
     name = c.location_k8s_name(loc)
     selector = {"dagfleet.dev/location": name}
     labels = {

@@ -107,6 +107,12 @@ def test_a_pin_must_be_a_full_commit(commit: str) -> None:
         render_k8s(default_fleet(), K8sOptions(image_tag="v1", commits={"medallion-A": commit}))
 
 
+@pytest.mark.parametrize("name", ["medallion-C", "medallion-a", "playground-A"])
+def test_a_pin_must_name_a_location_that_can_be_pinned(name: str) -> None:
+    with pytest.raises(c.RenderError, match=rf"commits: {name}: not a location"):
+        render_k8s(default_fleet(), K8sOptions(image_tag="v1", commits={name: SHA}))
+
+
 @pytest.mark.parametrize(
     ("url", "local"),
     [
@@ -244,3 +250,5 @@ def test_dockerfile_python_follows_the_repo(tmp_path: Path) -> None:
     )
     assert explicit.exit_code == 0, explicit.output
     assert "\nFROM python:3.12-slim\n" in (tmp_path / "b" / "Dockerfile").read_text()
+    bogus = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "c"), "--python", "latest"])
+    assert bogus.exit_code == 2 and "--python latest" in bogus.output
