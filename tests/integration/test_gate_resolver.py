@@ -8,9 +8,6 @@ both define the asset `shared`, which belongs to both.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +17,7 @@ import pytest
 from dagfleet.frontdoor.gate import authorize, parse_request
 from dagfleet.frontdoor.resolve import WebserverResolver
 from dagfleet.frontdoor.roles import Grant, Principal, Target
-from tests.support.fleetproc import free_port, wait_for
+from tests.support.frontdoor import dagster_webserver
 
 DEFINITIONS = """
 import dagster as dg
@@ -87,56 +84,9 @@ def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> di
 
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("gate")
-    entries = []
-    for name in LOCATIONS:
-        (tmp / f"{name}.py").write_text(DEFINITIONS.replace("{prefix}", name))
-        entries.append(f"  - python_file: {{relative_path: {name}.py, location_name: {name}}}\n")
-    (tmp / "workspace.yaml").write_text("load_from:\n" + "".join(entries))
-    home = tmp / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp / "webserver.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster_webserver",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                str(tmp / "workspace.yaml"),
-            ],
-            env={**os.environ, "DAGSTER_HOME": str(home)},
-            cwd=tmp,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-
-            def loaded() -> bool:
-                assert proc.poll() is None, log_path.read_text()[-2000:]
-                data = graphql(
-                    url,
-                    "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }",
-                )
-                entries = data["workspaceOrError"]["locationEntries"]
-                return [e["loadStatus"] for e in entries] == ["LOADED"] * len(LOCATIONS)
-
-            wait_for(loaded, 180, "the webserver loading alpha and beta")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    sources = {name: DEFINITIONS.replace("{prefix}", name) for name in LOCATIONS}
+    with dagster_webserver(tmp_path_factory.mktemp("gate"), sources) as web:
+        yield web.url
 
 
 def launch(url: str, location: str) -> str:

@@ -70,31 +70,25 @@ class Webserver:
 
 
 @contextmanager
-def dagster_webserver(tmp: Path) -> Iterator[Webserver]:
+def dagster_webserver(tmp: Path, sources: Mapping[str, str] | None = None) -> Iterator[Webserver]:
+    """A real dagster-webserver on a free port serving one location per entry of
+    `sources` (location name -> definitions module text); by default demo-A and demo-B
+    from DEFINITIONS. Stopped when the block ends."""
     tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "defs.py").write_text(DEFINITIONS)
-    (tmp / "workspace.yaml").write_text(
-        "load_from:\n"
-        "  - python_file: {relative_path: defs.py, location_name: demo-A}\n"
-        "  - python_file: {relative_path: defs.py, location_name: demo-B}\n"
-    )
+    sources = sources or {"demo-A": DEFINITIONS, "demo-B": DEFINITIONS}
+    entries = []
+    for i, (name, text) in enumerate(sources.items()):
+        (tmp / f"defs_{i}.py").write_text(text)
+        entries.append(f"  - python_file: {{relative_path: defs_{i}.py, location_name: {name}}}\n")
+    (tmp / "workspace.yaml").write_text("load_from:\n" + "".join(entries))
     home = tmp / "home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
     port = free_port()
     log = (tmp / "webserver.log").open("wb")
+    args = ["-h", "127.0.0.1", "-p", str(port), "-w", str(tmp / "workspace.yaml")]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            str(tmp / "workspace.yaml"),
-        ],
+        [sys.executable, "-m", "dagster_webserver", *args],
         env={**os.environ, "DAGSTER_HOME": str(home)},
         cwd=tmp,
         stdout=log,
@@ -117,9 +111,9 @@ def dagster_webserver(tmp: Path) -> Iterator[Webserver]:
             except httpx.HTTPError:
                 return False
             entries = r.json()["data"]["workspaceOrError"]["locationEntries"]
-            return sorted(e["loadStatus"] for e in entries) == ["LOADED", "LOADED"]
+            return [e["loadStatus"] for e in entries] == ["LOADED"] * len(sources)
 
-        wait_for(loaded, 180, "the webserver loading demo-A and demo-B")
+        wait_for(loaded, 180, f"the webserver loading {', '.join(sources)}")
         yield Webserver(url, proc, home)
     finally:
         proc.terminate()
