@@ -27,7 +27,7 @@ import pytest
 
 from dagfleet.render import K8sOptions, render_k8s
 from dagfleet.render import k8s_dagfleet as kd
-from dagfleet.status import LocationStatus, StatusStore
+from dagfleet.status import LocationStatus
 from dagfleet.status.conditions import ConditionType, Reason
 from tests.support.fleetproc import free_port, wait_for
 from tests.unit.render.fleets import default_fleet
@@ -76,12 +76,17 @@ def lay_out_pod(tmp: Path) -> tuple[Path, dict[str, str]]:
     for path in sorted(at(mounts["fleet"]).rglob("*"), reverse=True):
         path.chmod(stat.S_IRUSR | (stat.S_IXUSR if path.is_dir() else 0))
     at(mounts["fleet"]).chmod(stat.S_IRUSR | stat.S_IXUSR)
-    # The status ConfigMap, as the release flow would record a location.
+    # The status ConfigMap (status_configmap) with a record as the release flow keeps it,
+    # its keys as files where the Deployment mounts it.
     status = LocationStatus(location="medallion-A", repo="medallion", env="A", commit=SHA)
     status = status.with_condition(
         ConditionType.SERVING, "True", Reason.CODE_SERVER_RUNNING, "serving"
     )
-    StatusStore(at(mounts["status"])).write(status)
+    status_cm = kd.status_configmap(default_fleet(), {status.location: status.model_dump_json()})
+    assert volumes["status"]["configMap"]["name"] == status_cm["metadata"]["name"]
+    at(mounts["status"]).mkdir(parents=True)
+    for key, text in status_cm["data"].items():
+        (at(mounts["status"]) / key).write_text(text)
     env = {}
     for var in container["env"]:
         if "value" in var:

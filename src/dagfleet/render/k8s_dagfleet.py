@@ -37,6 +37,7 @@ the fleet files, so a change of them rolls the Deployment.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from dagfleet.render import common as c
@@ -120,6 +121,22 @@ def _key(path: str) -> str:
 def status_configmap_name(fleet: Fleet) -> str:
     """The optional ConfigMap of `status/<location>.json` records the API serves."""
     return c.k8s_name(fleet.name, "status")
+
+
+def status_configmap(fleet: Fleet, records: Mapping[str, str]) -> dict[str, Any]:
+    """The ConfigMap `<fleet>-status` the API reads its location statuses from.
+
+    `records` maps a location name to its status record, the JSON of a
+    `LocationStatus` (what `dagfleet release` keeps as `status/<location>.json`);
+    each becomes the key `<location>.json`, the file name the status store reads.
+    The release flow can write it beside the manifests it renders (pure).
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(fleet, status_configmap_name(fleet)),
+        "data": {f"{name}.json": records[name] for name in sorted(records)},
+    }
 
 
 def selector(fleet: Fleet) -> dict[str, str]:

@@ -101,3 +101,14 @@ def test_the_service_monitor_is_optional(enabled: bool) -> None:
         assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
         creds = endpoint["authorization"]["credentials"]
         assert creds == {"name": "dagfleet-api", "key": "metrics-token"}
+
+
+def test_the_status_configmap_is_what_the_deployment_mounts() -> None:
+    fleet = default_fleet()
+    cm = kd.status_configmap(fleet, {"medallion-B": "{}", "medallion-A": '{"a": 1}'})
+    assert list(cm["data"]) == ["medallion-A.json", "medallion-B.json"]
+    assert cm["data"]["medallion-A.json"] == '{"a": 1}'
+    volumes = {v["name"]: v for v in pod_spec(objects())["volumes"]}
+    assert volumes["status"]["configMap"] == {"name": cm["metadata"]["name"], "optional": True}
+    (dep,) = [o for o in objects() if o["kind"] == "Deployment"]
+    assert cm["metadata"]["namespace"] == dep["metadata"]["namespace"]
