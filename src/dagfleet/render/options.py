@@ -27,6 +27,12 @@ Defaults and why:
 - `chart_version` None: the dagster Helm chart whose version is
   `dagster_version` (the chart's image tags default to its own version, so the
   chart 1.13.0 runs the dagster 1.13.0 the images pin); never "whatever is newest".
+- `dagfleet_api` True: dagfleet's API, webhook route and metrics run in the
+  cluster (k8s_dagfleet.py), read-only over the fleet files; off renders none.
+- `service_monitor` False: a ServiceMonitor needs the Prometheus Operator's CRD,
+  which not every cluster has; on renders one for dagfleet's /metrics.
+- ECS `commits` {}: as `commits` on Kubernetes; a listed location runs
+  `<registry>/<repo>:<commit>` with DAGFLEET_COMMIT (ecs.py).
 - `git_sync_image` v4.4.0 of the official image, `period` from the repo poll
   interval (fleet default 10s).
 - `pvc_access_mode` "ReadWriteMany" for the data PVCs of a local storage root:
