@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dagfleet.release.deployrepo import DeployRepo
 from tests.e2e.conftest import demo_fleet, with_asset
 from tests.support.fleetproc import DAGFLEET, free_port, wait_for
 from tests.support.gitrepo import CodeRepo, git
@@ -30,6 +31,10 @@ class Deploy:
         self.remote = root / "deploy.git"
         subprocess.run(["git", "init", "--quiet", "--bare", str(self.remote)], check=True)
         self.clone = root / "deploy-read"
+        # The deploy repo's own render options: the image tag CI pushes (never `latest`).
+        DeployRepo(self.url, "main", "clusters/prod").update(
+            lambda where: (where / "render.yaml").write_text("image_tag: v1.0.0\n") and "render"
+        )
 
     @property
     def url(self) -> str:
@@ -133,6 +138,7 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert outcome(doc, "demo-A")["result"] == "released"
     assert deploy.commits() == {"demo-A": good1}
     assert deploy.deployment_commit("demo-A") == good1
+    assert "/demo:v1.0.0" in deploy.files()["manifests/a/demo-a.yaml"]
     # Flux watches this branch and applies this path's manifests, chart included.
     sync = deploy.files()["flux/sync.yaml"]
     assert deploy.url in sync and "path: ./clusters/prod/manifests" in sync

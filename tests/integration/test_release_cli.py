@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dagfleet.release.deployrepo import DeployRepo
 from tests.support.fleetproc import DAGFLEET, write_fleet
 from tests.support.gitrepo import CodeRepo
 
@@ -60,10 +61,26 @@ def test_local_git_url_is_refused_with_the_fix(
     assert "repos/demo.yaml: git_url:" in result.stderr and "cannot reach" in result.stderr
 
 
+def test_a_deploy_repo_without_render_yaml_is_refused_before_judging(
+    tmp_path: Path, deploy_url: str
+) -> None:
+    fleet = write_fleet(
+        tmp_path / "fleet",
+        {"demo": {"git_url": "git://git.example.com/demo.git", "module_name": "demo.defs"}},
+    )
+    result = _run("run", "--fleet", str(fleet), "--deploy-repo", deploy_url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "render.yaml: image_tag: required" in result.stderr
+    assert not (fleet / ".dagfleet" / "git").exists()  # nothing was fetched or judged
+
+
 def test_promote_without_a_release_in_source_is_refused(tmp_path: Path, deploy_url: str) -> None:
     fleet = write_fleet(
         tmp_path / "fleet",
         {"demo": {"git_url": "git://git.example.com/demo.git", "module_name": "demo.defs"}},
+    )
+    DeployRepo(deploy_url).update(
+        lambda root: (root / "render.yaml").write_text("image_tag: v1\n") and "render"
     )
     result = _run(
         "promote", "demo", "--from", "A", "--to", "B", "--fleet", str(fleet),

@@ -117,6 +117,7 @@ def test_two_releases_at_once_keep_both(
     layout = Layout.for_fleet(fleet_dir)
     url = _bare(tmp_path / "deploy.git")
     deploy = DeployRepo(url, "main", "prod")
+    deploy.update(lambda root: (root / "render.yaml").write_text("image_tag: v1\n") and "render")
     reports: dict[str, releaser.Report] = {}
     threads = [
         threading.Thread(

@@ -8,8 +8,8 @@ Under the deploy path (the repository root or `--path`):
   status format (`LocationStatus`): `commit` and `last_good_commit` are the
   released commit, the `Synced` condition says whether the newest judged commit
   was accepted and, if not, why.
-- `render.yaml` (optional, written by people): `K8sOptions` fields for the render
-  (registry, image_tag, ...) and `flux_repo_url`/`flux_interval` (how Flux reads
+- `render.yaml` (written by people, `image_tag` required): `K8sOptions` fields for
+  the render (registry, image_tag, ...) and `flux_repo_url`/`flux_interval` (how Flux reads
   this repository), so every release renders the same way.
 - `manifests/` and `flux/sync.yaml`: `render_flux` output (the Kubernetes render
   with the chart as a HelmRelease); `flux/sync.yaml`, applied once, has Flux
@@ -101,15 +101,21 @@ class RenderSettings:
 
 
 def render_settings(text: str | None) -> RenderSettings:
-    """render.yaml -> RenderSettings: `flux_repo_url`, `flux_interval` and K8sOptions fields."""
-    if not text:
-        return RenderSettings()
+    """render.yaml -> RenderSettings: `flux_repo_url`, `flux_interval` and K8sOptions fields.
+
+    `image_tag` is required (as `render k8s --tag` is): a release never deploys `latest`."""
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.safe_load(text or "") or {}
     except yaml.YAMLError as exc:
         raise RecordError(f"{RENDER_FILE}: not valid YAML ({exc})") from exc
     if not isinstance(doc, dict):
         raise RecordError(f"{RENDER_FILE}: needs a mapping of render options, e.g. `image_tag: v1`")
+    if not any(k in doc for k in ("image_tag", "image-tag")):
+        raise RecordError(
+            f"{RENDER_FILE}: image_tag: required: commit {RENDER_FILE} next to commits.yaml "
+            "in the deploy repository with the tag CI pushes the images under (e.g. "
+            "`image_tag: v1.4.2`); a release never deploys `latest`"
+        )
     flux: dict[str, str] = {}
     for key in ("flux_repo_url", "flux_interval"):
         for spelling in (key, key.replace("_", "-")):

@@ -178,7 +178,7 @@ def promote(
 def status(deploy: DeployRepo) -> list[dict[str, object]]:
     """Every location the deploy repo knows: its released commit and last judgement."""
     files = deploy.read(rec.STATUS_DIR)
-    released = _released(deploy)
+    released = _released(deploy, check_render=False)
     rows: dict[str, dict[str, object]] = {}
     for name, r in released.items():
         rows[name] = {"location": name, "repo": r.repo, "env": r.env, "commit": r.commit}
@@ -255,9 +255,12 @@ def _tip(fleet: Fleet, pool: MirrorPool, loc: LocationSpec) -> str | Outcome:
     return sha
 
 
-def _released(deploy: DeployRepo) -> dict[str, rec.Released]:
-    """commits.yaml at the deploy branch's tip (read before judging, to skip known commits)."""
+def _released(deploy: DeployRepo, check_render: bool = True) -> dict[str, rec.Released]:
+    """commits.yaml at the deploy branch's tip (read before judging, to skip known commits);
+    a missing or wrong render.yaml is refused here, before anything is judged."""
     try:
+        if check_render:
+            rec.render_settings(deploy.read(rec.RENDER_FILE).get(rec.RENDER_FILE))
         return rec.parse_commits(deploy.read(rec.COMMITS_FILE).get(rec.COMMITS_FILE))
     except GitError as exc:
         raise ReleaseError(f"deploy repo {deploy.url} ({deploy.branch}): {exc}") from exc

@@ -103,7 +103,11 @@ def test_rejected_without_a_release_is_not_ready() -> None:
 
 
 def test_render_settings_flux_and_k8s() -> None:
-    assert rec.render_settings(None) == rec.RenderSettings()
+    assert rec.render_settings("image_tag: v1\n") == rec.RenderSettings(K8sOptions(image_tag="v1"))
+    for missing in (None, "", "registry: registry.example.com/x\n"):
+        with pytest.raises(rec.RecordError, match="image_tag: required") as err:
+            rec.render_settings(missing)
+        assert "never deploys `latest`" in str(err.value)
     got = rec.render_settings(
         "flux-repo-url: ssh://git@git.example.com/platform/deploy.git\n"
         "flux_interval: 1m\nimage_tag: v2\n"
@@ -111,6 +115,6 @@ def test_render_settings_flux_and_k8s() -> None:
     assert got.flux_repo_url == "ssh://git@git.example.com/platform/deploy.git"
     assert got.flux_interval == "1m" and got.k8s.image_tag == "v2"
     with pytest.raises(rec.RecordError, match=r"render\.yaml: flux_interval: expected a non-empty"):
-        rec.render_settings("flux_interval: 5\n")
+        rec.render_settings("image_tag: v1\nflux_interval: 5\n")
     with pytest.raises(rec.RecordError, match="flux_repo_url"):  # listed among the known ones
-        rec.render_settings("fluxurl: x\n")
+        rec.render_settings("image_tag: v1\nfluxurl: x\n")
