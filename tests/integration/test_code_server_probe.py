@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,8 @@ BROKEN_DEFS = "from dagster import Definitions\nraise RuntimeError('broken on pu
 def code_server(tmp_path: Path) -> Iterator[Callable[[str], int]]:
     """Start `dagster code-server start` on a free port for a module's source; returns the port."""
     procs: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    logs: list[Any] = []
 
     def start(source: str) -> int:
         work = tmp_path / f"code{len(procs)}"
@@ -36,6 +39,10 @@ def code_server(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         (work / "pkg" / "__init__.py").write_text("")
         (work / "pkg" / "defs.py").write_text(source)
         port = free_port()
+        while port in ports:  # two servers never share a port
+            port = free_port()
+        ports.append(port)
+        logs.append((tmp_path / f"server{port}.log").open("wb"))
         cmd = [
             sys.executable, "-m", "dagster", "code-server", "start", "--host", "127.0.0.1",
             "--port", str(port), "--module-name", "pkg.defs", "--working-directory", str(work),
@@ -48,7 +55,7 @@ def code_server(tmp_path: Path) -> Iterator[Callable[[str], int]]:
                 cwd=work,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=logs[-1],
                 start_new_session=True,
             )
         )
@@ -63,6 +70,8 @@ def code_server(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    for log in logs:
+        log.close()
 
 
 def run(cmd: list[str], port: int) -> subprocess.CompletedProcess[str]:
@@ -88,7 +97,18 @@ def test_probe_passes_only_once_the_definitions_loaded(
     assert probe(launcher, down).returncode == 1, "nobody listening is not Ready"
 
     good, broken = code_server(TRIVIAL_DEFS), code_server(BROKEN_DEFS)
-    wait_for(lambda: probe(launcher, good).returncode == 0, 120, "the good server Ready")
+    last: list[str] = []
+
+    def ready() -> bool:
+        result = probe(launcher, good)
+        last[:] = [result.stderr]
+        return result.returncode == 0
+
+    try:
+        wait_for(ready, 180, "the good server Ready")
+    except AssertionError as err:
+        log = (tmp_path / f"server{good}.log").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"{err}\nprobe: {last}\nserver: {log}") from err
     wait_for(lambda: health(broken) == 0, 120, "the broken server answering health checks")
     # The broken server is up and healthy by Dagster's own check, yet never Ready.
     result = probe(launcher, broken)
