@@ -6,19 +6,19 @@ That is the instance's database: PostgreSQL when fleet.yaml has
 both). Rows carry the fleet's id, so fleets sharing one PostgreSQL database keep
 their logs apart; the index on (fleet, id) serves every read (newest first).
 Reads never create anything. Entries are kept until someone deletes them
-(docs/audit.md shows the SQL).
+(docs/audit.md shows the SQL). The engine, `where()` and the table's creation are
+`history.db.TableStore`'s, shared with the publish history.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from dagfleet.audit.models import Action, AuditEntry
+from dagfleet.history.db import TableStore
 from dagfleet.history.store import database_url
 from dagfleet.layout import Layout
 from dagfleet.spec import FleetSpec
@@ -47,45 +47,10 @@ entries = sa.Table(
 _COLUMNS = [c.name for c in entries.columns if c.name != "id"]
 
 
-class AuditStore:
+class AuditStore(TableStore):
     """Entries in and out of one database; safe to share between threads."""
 
-    def __init__(self, url: sa.URL | str) -> None:
-        self.url = sa.make_url(url)
-        self.sqlite = self.url.get_backend_name() == "sqlite"
-        args: dict[str, Any] = {"timeout": 30} if self.sqlite else {"connect_timeout": 10}
-        self.engine = sa.create_engine(self.url, connect_args=args, pool_pre_ping=True)
-        self._created = False
-        self._lock = threading.Lock()
-
-    def where(self) -> str:
-        """Where the log is kept, without any password."""
-        return self.url.render_as_string(hide_password=True)
-
-    def _exists(self) -> bool:
-        if self._created:
-            return True
-        if self.sqlite and not Path(self.url.database or "").exists():
-            return False
-        with self.engine.connect() as conn:
-            self._created = sa.inspect(conn).has_table(TABLE)
-        return self._created
-
-    def create(self) -> None:
-        """The table (and the SQLite file), unless they exist."""
-        with self._lock:
-            if self._created:
-                return
-            if self.sqlite:
-                Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-            except sa.exc.DBAPIError:
-                # Another writer created it between the check and the CREATE: fine if it is there.
-                with self.engine.connect() as conn:
-                    if not sa.inspect(conn).has_table(TABLE):
-                        raise
-            self._created = True
+    table = entries
 
     def append(self, entry: AuditEntry) -> int:
         """Write one entry (its `fleet` must be set); its id."""
@@ -138,9 +103,6 @@ class AuditStore:
         query = query.order_by(c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [_entry(dict(row._mapping)) for row in conn.execute(query)]
-
-    def close(self) -> None:
-        self.engine.dispose()
 
 
 def _entry(row: Mapping[str, Any]) -> AuditEntry:

@@ -7,19 +7,19 @@ at `.dagfleet/history.db`. So history lives as long as the runs it explains.
 
 Rows carry the fleet's id: fleets sharing one PostgreSQL database keep their
 histories apart. Reads never create anything: a fleet that never ran has an
-empty history, not a new file.
+empty history, not a new file. The engine, `where()` and the table's creation are
+`db.TableStore`'s, shared with the audit log.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from dagfleet.history.db import TableStore
 from dagfleet.history.models import PublishAttempt, StepTime
 from dagfleet.layout import Layout
 from dagfleet.runtime.instance import postgres_from_env, postgres_from_spec
@@ -78,46 +78,10 @@ def database_url(spec: FleetSpec, layout: Layout, environ: Mapping[str, str]) ->
     )
 
 
-class HistoryStore:
+class HistoryStore(TableStore):
     """Attempts in and out of one database; safe to share between threads."""
 
-    def __init__(self, url: sa.URL | str) -> None:
-        self.url = sa.make_url(url)
-        self.sqlite = self.url.get_backend_name() == "sqlite"
-        args: dict[str, Any] = {"timeout": 30} if self.sqlite else {"connect_timeout": 10}
-        self.engine = sa.create_engine(self.url, connect_args=args, pool_pre_ping=True)
-        self._created = False
-        self._lock = threading.Lock()
-
-    def where(self) -> str:
-        """Where the history is kept, without any password."""
-        return self.url.render_as_string(hide_password=True)
-
-    def _exists(self) -> bool:
-        if self._created:
-            return True
-        if self.sqlite and not Path(self.url.database or "").exists():
-            return False
-        with self.engine.connect() as conn:
-            self._created = sa.inspect(conn).has_table(TABLE)
-        return self._created
-
-    def create(self) -> None:
-        """The table (and the SQLite file), unless they exist."""
-        with self._lock:
-            if self._created:
-                return
-            if self.sqlite:
-                Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-            except sa.exc.DBAPIError:
-                # Another writer (a second recorder, another fleet on the same PostgreSQL)
-                # created it between the check and the CREATE: fine if it is there now.
-                with self.engine.connect() as conn:
-                    if not sa.inspect(conn).has_table(TABLE):
-                        raise
-            self._created = True
+    table = attempts
 
     def add(self, fleet: str, records: Sequence[PublishAttempt]) -> None:
         """Write attempts in one transaction (all or none)."""
@@ -151,9 +115,6 @@ class HistoryStore:
             query = query.where(attempts.c.outcome == outcome)
         with self.engine.connect() as conn:
             return [_record(dict(row._mapping)) for row in conn.execute(query)]
-
-    def close(self) -> None:
-        self.engine.dispose()
 
 
 def _record(row: Mapping[str, Any]) -> PublishAttempt:
