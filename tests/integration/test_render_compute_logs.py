@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster_aws.s3.compute_log_manager  # noqa: F401  (a dev dependency: never skipped)
 import pytest
 import yaml
 from dagster import (
@@ -38,8 +39,6 @@ from dagfleet.render.helm_values import helm_values
 from dagfleet.render.options import ComposeOptions, EcsOptions, K8sOptions
 from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
 from tests.support.s3 import TEST_CREDENTIALS, client_with_bucket, moto_server
-
-pytest.importorskip("dagster_aws", reason="dagster-aws (S3ComputeLogManager) is not installed")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
