@@ -9,7 +9,7 @@ webserver, which never sees the run's disk), reads the step's stdout and stderr
 back through its compute log manager, the way the UI does.
 
 Dagster's S3ComputeLogManager lives in dagster-aws, which the rendered images carry
-but this project's environment may not: without it these tests are skipped.
+and this project's dev dependencies include: these tests always run.
 """
 
 from __future__ import annotations
