@@ -110,7 +110,13 @@ def test_probe_passes_only_once_the_definitions_loaded(
         log = (tmp_path / f"server{good}.log").read_text(errors="replace")[-2000:]
         raise AssertionError(f"{err}\nprobe: {last}\nserver: {log}") from err
     wait_for(lambda: health(broken) == 0, 120, "the broken server answering health checks")
-    # The broken server is up and healthy by Dagster's own check, yet never Ready.
-    result = probe(launcher, broken)
-    assert result.returncode == 1
-    assert "broken on purpose" in result.stderr
+
+    # The broken server is up and healthy by Dagster's own check, yet never Ready: while
+    # it loads the probe fails, and once it answers with the load error too.
+    def load_error() -> bool:
+        result = probe(launcher, broken)
+        assert result.returncode == 1, result.stderr
+        return "broken on purpose" in result.stderr
+
+    wait_for(load_error, 120, "the broken server answering with its load error")
+    assert health(broken) == 0
