@@ -1,4 +1,9 @@
-"""/repos: the registry over HTTP (CRUD with ETags), sync now, and code-server logs."""
+"""/repos: the registry over HTTP (CRUD with ETags), sync now, and code-server logs.
+
+Every GET here also answers HEAD (same auth, same errors, headers only), so the ETag
+of a repo can be read with `curl -I`. Writes check `If-Match` with
+`api.preconditions` first: an empty header is a 412 and a malformed one a 400.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from dagfleet.api.actor import acting
 from dagfleet.api.auth import Admin, Read, needs
 from dagfleet.api.context import ApiContext, get_ctx
+from dagfleet.api.preconditions import check_if_match
 from dagfleet.frontdoor.roles import Action
 from dagfleet.service.logs import follow, tail_many
 from dagfleet.service.models import DeleteResult, ErrorBody, RepoResource, SyncResult
@@ -26,9 +32,24 @@ RepoName = Annotated[
         examples=["medallion"],
     ),
 ]
-IfMatch = Annotated[
-    str | None, Header(description="The ETag you read; the write fails with 412 if it changed.")
-]
+
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description=(
+                "The ETag you read (quoted, or *): 412 if the repo changed since, or if the "
+                "header is empty; 400 if it is not a list of quoted entity-tags."
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    return check_if_match(if_match)
+
+
+IfMatch = Annotated[str | None, Depends(_if_match)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -36,6 +57,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 _ETAG_HEADER = {"ETag": {"description": "Hash of the repo file", "schema": {"type": "string"}}}
+# HEAD: the GET's status and headers, no body (errors are body-less too).
+_HEAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": "As for GET, without a body"} for code in (401, 403, 404, 422)
+}
 router = APIRouter(prefix="/repos", tags=["repos"])
 
 
@@ -54,6 +79,17 @@ RepoSync = needs(Action.EDIT, repo="name", env="env")
 def list_repos(ctx: Ctx) -> list[RepoResource]:
     """Every registered repo, suspended ones included."""
     return ctx.service.list_repos()
+
+
+@router.head(
+    "",
+    dependencies=[Read],
+    response_class=Response,
+    responses={**_HEAD_ERRORS, 200: {"description": "As GET /repos, without a body"}},
+)
+def head_repos(ctx: Ctx) -> Response:
+    ctx.service.list_repos()
+    return Response(media_type="application/json")
 
 
 @router.post(
@@ -76,13 +112,28 @@ def get_repo(ctx: Ctx, name: RepoName, response: Response) -> RepoResource:
     return _tagged(ctx.service.get_repo(name), response)
 
 
+@router.head(
+    "/{name}",
+    dependencies=[Read],
+    response_class=Response,
+    responses={
+        **_HEAD_ERRORS,
+        200: {"description": "The repo's ETag, without a body", "headers": _ETAG_HEADER},
+    },
+)
+def head_repo(ctx: Ctx, name: RepoName) -> Response:
+    """The repo's ETag (for If-Match) without its body."""
+    repo = ctx.service.get_repo(name)
+    return Response(media_type="application/json", headers={"ETag": repo.etag})
+
+
 @router.put(
     "/{name}",
     dependencies=[RepoAdmin],
-    responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
+    responses={**_errors(400, 404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def replace_repo(
-    request: Request, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch = None
+    request: Request, name: RepoName, body: RepoSpec, response: Response, if_match: IfMatch
 ) -> RepoResource:
     """Replace the repo file; send If-Match with the ETag you read to never lose an update."""
     doc = body.model_dump(mode="json", exclude_unset=True)
@@ -92,25 +143,25 @@ def replace_repo(
 @router.patch(
     "/{name}",
     dependencies=[RepoAdmin],
-    responses={**_errors(404, 412), 200: {"headers": _ETAG_HEADER}},
+    responses={**_errors(400, 404, 412), 200: {"headers": _ETAG_HEADER}},
 )
 def patch_repo(
     request: Request,
     name: RepoName,
     response: Response,
     body: Annotated[dict[str, Any], Body(description="JSON merge patch (RFC 7396)")],
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> RepoResource:
     """Merge-patch the repo file, e.g. `{"suspend": true}` or `{"branch": "main"}`."""
     return _tagged(acting(request).patch_repo(name, body, if_match), response)
 
 
-@router.delete("/{name}", dependencies=[RepoAdmin], responses=_errors(404, 412))
+@router.delete("/{name}", dependencies=[RepoAdmin], responses=_errors(400, 404, 412))
 def delete_repo(
     request: Request,
     name: RepoName,
+    if_match: IfMatch,
     purge_data: Annotated[bool, Query(description="Also delete the repo's data")] = False,
-    if_match: IfMatch = None,
 ) -> DeleteResult:
     """Unregister a repo: its code servers stop; its data stays unless purge_data=true."""
     return acting(request).delete_repo(name, purge_data, if_match)
@@ -164,3 +215,21 @@ async def repo_logs(
             yield chunk
 
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+
+
+@router.head(
+    "/{name}/logs",
+    dependencies=[Read],
+    response_class=Response,
+    responses={**_HEAD_ERRORS, 200: {"description": "As GET, without a body"}},
+)
+async def head_repo_logs(
+    ctx: Ctx,
+    name: RepoName,
+    env: Annotated[str | None, Query(description="One environment (default: all)")] = None,
+    tail: Annotated[int, Query(ge=0, le=100_000, description="Lines from the end")] = 100,
+    follow_: Annotated[bool, Query(alias="follow", description="Stream new lines")] = False,
+) -> Response:
+    """Whether the repo's (or environment's) logs exist: GET's status and headers only."""
+    await run_in_threadpool(ctx.service.log_paths, name, env)
+    return Response(media_type="text/plain; charset=utf-8")
