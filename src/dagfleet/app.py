@@ -46,7 +46,7 @@ from dagfleet.service.identity import fleet_id
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
 from dagfleet.status.conditions import now
-from dagfleet.status.liveness import FleetLock, as_started, as_stopped
+from dagfleet.status.liveness import FleetLock, as_started, as_stopped, lock_path
 from dagfleet.storage import compute_logs_config, write_prefixes
 from dagfleet.uvthread import ThreadedServer
 from dagfleet.venvs.builder import EnvBuilder
@@ -159,6 +159,8 @@ class FleetApp:
         killed = self.pids.kill_orphans()
         if killed:
             log.warning("stopped %d processes left by a previous dagfleet", len(killed))
+        # If this process dies without stopping its children (kill -9), they go too.
+        self.pids.guard(self.layout.logs / "reaper.log", lock_path(self.layout))
         home = self.layout.dagster_home
         foreign = instance.foreign_dagster_home(os.environ, home)
         if foreign:
@@ -370,6 +372,7 @@ class FleetApp:
         leftovers = self.pids.kill_orphans()
         if leftovers:
             log.warning("stopped %d processes that outlived their owners", len(leftovers))
+        self.pids.disarm()  # a clean stop: the reaper has nothing to do
         with contextlib.suppress(OSError):
             self.layout.run.rmdir()  # only when empty: a live handoff may still own a socket
         self._write_stopped()

@@ -3,6 +3,16 @@
 Each child gets its own process group. Stopping sends SIGTERM to the group,
 waits a grace period, then SIGKILLs the group: `dagster code-server start` and
 the webserver leave grandchildren that ignore a polite signal for a long time.
+
+A kill -9 of `dagfleet up` runs none of that, so `PidRegistry.guard` starts a
+reaper (`dagfleet.runtime.reaper`) that outlives it by a moment: it waits on a
+pipe only `up` holds open, and when the pipe closes (however `up` ended) it
+stops every registered group and every process carrying this fleet's
+DAGFLEET_STATE (grandchildren in sessions of their own: debug adapters, uv).
+Why not PR_SET_PDEATHSIG in each child: it fires when the *thread* that forked
+dies (children here are started from loop, supervisor and request threads), it
+reaches the child only, not its run workers and step processes, and it is
+Linux-only; one watcher per fleet has none of those problems.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -118,6 +129,60 @@ def kill_stale(pid: int, marker: str) -> bool:
     return True
 
 
+DISARM = b"disarm\n"
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Every live process (but this one) whose initial environment names `marker` as its
+    DAGFLEET_STATE: children, and grandchildren that inherited it in a session of their own."""
+    found: list[psutil.Process] = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != me and proc.environ().get("DAGFLEET_STATE") == marker:
+                found.append(proc)
+    return found
+
+
+def _signal_all(groups: set[int], procs: list[psutil.Process], sig: int) -> None:
+    for pgid in groups:
+        kill_group(pgid, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def reap(directory: Path, marker: str, grace: float = 3.0) -> int:
+    """Stop everything a dead dagfleet left: its registered groups and every process
+    marked with its state. SIGTERM all at once, wait up to `grace`, SIGKILL the rest.
+    Returns how many processes were found."""
+    groups: set[int] = set()
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                proc = psutil.Process(int(entry.name))
+                if proc.environ().get("DAGFLEET_STATE") == marker or marker in " ".join(
+                    proc.cmdline()
+                ):
+                    groups.add(os.getpgid(proc.pid))
+    procs = marked_processes(marker)
+    # A group is only ever signalled when its leader was checked to be ours above.
+    _signal_all(groups, procs, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.is_running() for p in procs):
+        time.sleep(0.1)
+    _signal_all(groups, procs, signal.SIGKILL)
+    late = marked_processes(marker)  # started in between (a fork of a fork)
+    _signal_all(set(), late, signal.SIGKILL)
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            if entry.name.isdigit():
+                entry.unlink(missing_ok=True)
+    return len(procs) + len(late)
+
+
 class PidRegistry:
     """PIDs of the processes this dagfleet started, one empty file each.
 
@@ -127,6 +192,48 @@ class PidRegistry:
     def __init__(self, directory: Path, marker: str) -> None:
         self.directory = directory
         self.marker = marker
+        self._guard_fd: int | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
+
+    def guard(self, log: Path, lock: Path) -> None:
+        """Start this fleet's reaper: when this process dies (kill -9 included) without
+        `disarm`, its children and their descendants are stopped within seconds (module
+        docstring). The reaper holds the fleet lock at `lock` while it does so.
+        Call once, from the process that owns the children; it holds the pipe's write end."""
+        if self._reaper is not None:
+            return
+        read_fd, write_fd = os.pipe()  # both close-on-exec: no child inherits the write end
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "DAGFLEET_STATE"}
+        with open(log, "ab", buffering=0) as out:
+            self._reaper = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "dagfleet.runtime.reaper"),
+                    *(str(read_fd), str(self.directory), self.marker, str(lock)),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=(read_fd,),
+                start_new_session=True,  # a Ctrl-C to the terminal's group is not for it
+                env=env,
+            )
+        os.close(read_fd)
+        self._guard_fd = write_fd
+
+    def disarm(self) -> None:
+        """A clean stop is over (every child stopped): tell the reaper to exit without
+        reaping, so that it cannot touch the children of the next `up`."""
+        fd, self._guard_fd = self._guard_fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(fd, DISARM)
+        os.close(fd)
+        if self._reaper is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._reaper.wait(5)
+            self._reaper = None
 
     def add(self, pid: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

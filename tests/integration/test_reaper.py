@@ -1,0 +1,106 @@
+"""The reaper (runtime/reaper.py): a process that guards its PidRegistry and dies with
+kill -9 takes its children along, grandchildren in sessions of their own included;
+one that disarms first (a clean stop) leaves the reaper nothing to do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.fleetproc import dagfleet_processes, wait_for
+
+OWNER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from pathlib import Path
+    from dagfleet.runtime.processes import PidRegistry, spawn
+
+    state, disarm = Path(sys.argv[1]), sys.argv[2] == "disarm"
+    pids = PidRegistry(state / "pids", marker=str(state))
+    pids.guard(state / "logs" / "reaper.log", state / "fleet.lock")
+    env = {**os.environ, "DAGFLEET_STATE": str(state)}
+    # A child whose own child sits in a session of its own (like a debug adapter).
+    child = spawn("sleeper", [sys.executable, "-c",
+        "import subprocess, sys, time; subprocess.Popen(['sleep', '300'],"
+        " start_new_session=True); time.sleep(300)"],
+        cwd=state, env=env, log=state / "logs" / "sleeper.log")
+    pids.add(child.pid)
+    if disarm:
+        pids.disarm()
+    print("ready", flush=True)
+    time.sleep(300)
+    """
+)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / ".dagfleet"
+    root.mkdir()
+    yield root
+    for proc in dagfleet_processes(root):
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _owner(state: Path, mode: str) -> subprocess.Popen[str]:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(state), mode], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    assert owner.stdout.readline().strip() == "ready"
+    # The sleeper and its grandchild both carry the state marker.
+    wait_for(lambda: len(dagfleet_processes(state)) >= 2, 10, "sleeper and its grandchild")
+    return owner
+
+
+def test_kill9_of_the_owner_stops_children_and_grandchildren(state: Path) -> None:
+    owner = _owner(state, "keep")
+    children = dagfleet_processes(state)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(5)
+    started = time.monotonic()
+    wait_for(lambda: not dagfleet_processes(state), 10, "the orphans stopped")
+    assert time.monotonic() - started < 10
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in children)
+    wait_for(lambda: not list((state / "pids").iterdir()), 5, "the pid files removed")
+    said = state / "logs" / "reaper.log"
+    wait_for(lambda: "stopped 2 processes" in said.read_text(), 5, "the reaper's log line")
+
+
+def test_a_disarmed_reaper_touches_nothing(state: Path) -> None:
+    owner = _owner(state, "disarm")
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(5)
+    time.sleep(2.0)
+    # Disarmed (the owner said it stopped cleanly): what still runs is not the reaper's.
+    assert len(dagfleet_processes(state)) >= 2
+
+
+def test_the_reaper_leaves_a_fleet_a_new_owner_holds(state: Path) -> None:
+    from dagfleet.status.liveness import FleetLock
+
+    owner = _owner(state, "keep")  # it does not hold the lock here: we do
+    # A new `up` may take the lock the moment the old one dies; then the orphans
+    # are its business (kill_orphans) and the reaper must not stop its children.
+    lock = FleetLock.try_path(state / "fleet.lock")
+    assert lock is not None
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(5)
+    try:
+        time.sleep(2.5)
+        assert len(dagfleet_processes(state)) >= 2
+    finally:
+        lock.release()
