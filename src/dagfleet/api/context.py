@@ -13,6 +13,7 @@ from fastapi import Request
 from pydantic import TypeAdapter
 
 from dagfleet.api.settings import ApiSettings
+from dagfleet.api.webhook import Deliveries
 from dagfleet.control import Controller
 from dagfleet.frontdoor.identity import Keeper
 from dagfleet.frontdoor.serve import FleetFiles, keeper_for
@@ -93,6 +94,8 @@ class ApiContext:
     statuses: StatusCache
     ready: Callable[[], bool] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Recent webhook deliveries, to answer a replay with a no-op (api/webhook.py).
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
     @functools.cached_property
     def keeper(self) -> Keeper:

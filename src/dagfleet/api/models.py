@@ -10,14 +10,21 @@ from dagfleet.api.settings import Role
 
 
 class HookResult(BaseModel):
-    """What a webhook delivery did: the locations asked to sync, or why it was ignored."""
+    """What a webhook delivery did: the locations asked to sync, or why it was ignored.
+
+    `repos` names every registered repo the push concerns (the ones whose locations
+    sync, when some do); `repo` is that name when there is exactly one. `replay` is
+    true for a delivery already received: nothing is synced a second time.
+    """
 
     accepted: bool
     provider: str
     event: str
     repo: str | None = None
+    repos: list[str] = Field(default_factory=list)
     branch: str | None = None
     locations: list[str] = Field(default_factory=list)
+    replay: bool = False
     reason: str = ""
 
 

@@ -117,48 +117,74 @@ def promote(request: Request, ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
     },
 )
 async def git_hook(request: Request, ctx: Ctx) -> Any:
-    """A push from GitHub, GitLab or Gitea: matching locations sync at once."""
+    """A push from GitHub, GitLab or Gitea: matching locations sync at once.
+
+    Every signature sent must verify; a delivery already received (same delivery id,
+    or the same signed body, within the replay window) is a 200 that syncs nothing.
+    """
     body = await request.body()
     try:
         provider = webhook.verify(request.headers, body, ctx.settings.webhook_secret)
     except webhook.BadSignature as exc:
         return error_response(401, str(exc))
     push = webhook.parse_push(provider, request.headers, body)
+    keys = webhook.delivery_keys(provider, request.headers, body)
+    replay = ctx.deliveries.replayed(provider, keys)
+    if replay is not None:
+        return _hook_result(push, replay.reason(), [], replay=True)
+    try:
+        return await _sync_push(request, ctx, push)
+    except BaseException:
+        ctx.deliveries.forget(provider, keys)  # not handled: the sender's retry must work
+        raise
 
-    def ignored(reason: str, repo: str | None = None) -> JSONResponse:
-        result = HookResult(
-            accepted=False,
-            provider=provider,
-            event=push.event,
-            repo=repo,
-            branch=push.branch,
-            reason=reason,
-        )
-        return JSONResponse(result.model_dump(), status_code=202)
 
+def _hook_result(
+    push: webhook.Push,
+    reason: str,
+    repos: list[str],
+    locations: list[str] | None = None,
+    replay: bool = False,
+) -> HookResult:
+    return HookResult(
+        accepted=bool(locations),
+        provider=push.provider,
+        event=push.event,
+        repo=repos[0] if len(repos) == 1 else None,
+        repos=repos,
+        branch=push.branch,
+        locations=locations or [],
+        replay=replay,
+        reason=reason,
+    )
+
+
+def _ignored(push: webhook.Push, reason: str, repos: list[str] | None = None) -> JSONResponse:
+    return JSONResponse(_hook_result(push, reason, repos or []).model_dump(), status_code=202)
+
+
+async def _sync_push(request: Request, ctx: ApiContext, push: webhook.Push) -> Any:
+    """Sync the locations a verified, first-seen push concerns; name their repos once each."""
     if not webhook.is_push(push):
-        return ignored(f"event {push.event!r} is not a push")
+        return _ignored(push, f"event {push.event!r} is not a push")
     if push.branch is None:
-        return ignored("not a branch push")
+        return _ignored(push, "not a branch push")
     entries = await run_in_threadpool(ctx.service.registry.list)
     repos = webhook.matching_repos(push, [e.spec for e in entries])
     if not repos:
-        return ignored("no registered repo has this URL")
+        return _ignored(push, "no registered repo has this URL")
     hit: list[str] = []
-    pusher = ctx.service.acting(webhook_actor(provider, request))
-    for repo in repos:
-        hit += await run_in_threadpool(pusher.push_received, repo.git_url, push.branch)
+    pusher = ctx.service.acting(webhook_actor(push.provider, request))
+    # The runtime syncs every location of every repo with the URL: ask once per URL.
+    for url in webhook.distinct_urls(repos):
+        hit += await run_in_threadpool(pusher.push_received, url, push.branch)
+    hit = webhook.unique(hit)
     if not hit:
-        return ignored(f"no location follows branch {push.branch!r}", repos[0].name)
-    return HookResult(
-        accepted=True,
-        provider=provider,
-        event=push.event,
-        repo=repos[0].name,
-        branch=push.branch,
-        locations=hit,
-        reason="syncing",
-    )
+        names = [r.name for r in repos]
+        return _ignored(push, f"no location follows branch {push.branch!r}", names)
+    envs = [env.name for env in ctx.service.registry.fleet_spec().environments]
+    owners = [r.name for r in repos if {n for e in envs for n in r.location_names(e)} & set(hit)]
+    return _hook_result(push, "syncing", owners, locations=hit)
 
 
 @router.get("/healthz", tags=["health"])
