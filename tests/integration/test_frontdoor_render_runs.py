@@ -51,7 +51,11 @@ def doortest_fleet() -> Fleet:
         "environments": [{"name": "A"}, {"name": "B"}],
         "auth": {"roles": [{"role": "viewer", "users": ["val"]}]},
     }
-    repo = {"name": "demo", "git_url": "file:///srv/git/demo.git", "module_name": "demo.defs"}
+    repo = {
+        "name": "demo",
+        "git_url": "https://git.example.com/data/demo.git",
+        "module_name": "demo.defs",
+    }
     return make_fleet(fleet_doc, [repo])
 
 

@@ -79,6 +79,7 @@ def _secret_name(repo: str, env: str, key: str) -> str:
 
 
 def render_compose(fleet: Fleet, opts: ComposeOptions | None = None) -> c.Rendered:
+    c.require_remote_git_urls(fleet, "docker compose")  # images clone from there
     opts = opts or ComposeOptions()
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}

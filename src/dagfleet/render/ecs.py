@@ -245,6 +245,7 @@ def _instance_resources(fleet: Fleet, opts: EcsOptions) -> dict[str, Any]:
 
 
 def render_ecs(fleet: Fleet, opts: EcsOptions | None = None) -> c.Rendered:
+    c.require_remote_git_urls(fleet, "ECS")  # tasks clone from there: a local path is nowhere
     opts = opts or EcsOptions()
     resources: dict[str, Any] = p.shared_resources(
         fleet, instance_ingress=door.instance_ingress(), more_secrets=door.secret_arns(fleet)
