@@ -8,4 +8,5 @@ class GitError(Exception):
 
     def __init__(self, message: str, stderr: str = "") -> None:
         super().__init__(message + (f": {stderr.strip()}" if stderr.strip() else ""))
+        self.message = message  # what failed, without git's words
         self.stderr = stderr

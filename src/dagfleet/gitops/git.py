@@ -34,6 +34,7 @@ from pathlib import Path
 
 from dagfleet.gitops.auth import GitAuth
 from dagfleet.gitops.errors import GitError as GitError
+from dagfleet.gitops.urls import hide_credentials
 from dagfleet.spec.credentials import url_kind
 from dagfleet.spec.names import check_git_ref, check_git_url
 
@@ -93,12 +94,31 @@ class Mirror:
         tmp = self.path.with_name(self.path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        run_git("clone", "--mirror", "--quiet", "--", _url_arg(self.url), str(tmp), auth=self.auth)
+        try:
+            run_git(
+                "clone", "--mirror", "--quiet", "--", _url_arg(self.url), str(tmp), auth=self.auth
+            )
+        except GitError as exc:
+            raise GitError(
+                f"cannot clone {self.remote} into the mirror {self.path}: {exc.message}",
+                exc.stderr,
+            ) from exc
         os.replace(tmp, self.path)
         return True
 
+    @property
+    def remote(self) -> str:
+        """The remote's URL as messages show it: without credentials."""
+        return hide_credentials(self.url)
+
     def fetch(self) -> None:
-        self.git("fetch", "--prune", "--quiet", "--force", "origin")
+        try:
+            self.git("fetch", "--prune", "--quiet", "--force", "origin")
+        except GitError as exc:
+            raise GitError(
+                f"cannot fetch {self.remote} into the mirror {self.path}: {exc.message}",
+                exc.stderr,
+            ) from exc
 
     def resolve(self, ref: str) -> str | None:
         """The commit a branch, tag or SHA names in the mirror, or None if it is gone."""
@@ -253,11 +273,25 @@ def run_git(
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
     if check and result.returncode != 0:
-        shown = " ".join(a for a in args if not a.startswith("/"))[:80]
-        stderr = result.stderr
+        shown = _shown(args)
+        stderr = hide_credentials(result.stderr)
         if _AUTH_FAILED.search(stderr):
             stderr = f"{stderr.rstrip()}\n{AUTH_HINT}"
         if auth is not None:
             shown, stderr = auth.scrub(shown), auth.scrub(stderr)
         raise GitError(f"git {shown} failed", stderr)
     return result.stdout
+
+
+def _shown(args: tuple[str, ...]) -> str:
+    """The git command for a message: the subcommand and its options, without where it
+    ran (`--git-dir`/`-C` and their paths: callers name the mirror or checkout), local
+    paths, or credentials in URLs."""
+    shown: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("--git-dir", "-C"):
+            next(rest, None)
+        elif not arg.startswith("/"):
+            shown.append(hide_credentials(arg))
+    return " ".join(shown)[:120]

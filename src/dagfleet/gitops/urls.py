@@ -1,6 +1,25 @@
-"""Comparing git remote URLs the way a person would: one repo, many spellings."""
+"""Git remote URLs: comparing them the way a person would (one repo, many spellings),
+and showing them without the credentials a URL can carry."""
 
 from __future__ import annotations
+
+import re
+
+# scheme://user[:password]@ in a URL, anywhere in a text (a URL, a git message).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:'\"]*)(:[^/@\s'\"]*)?@")
+
+
+def _keep(match: re.Match[str]) -> str:
+    scheme, user = match.group(1), match.group(2)
+    # Over http(s) the user is often the token itself; an ssh user (git@) is not secret.
+    if scheme.lower() in ("http://", "https://"):
+        return scheme
+    return f"{scheme}{user}@"
+
+
+def hide_credentials(text: str) -> str:
+    """`text` with every URL's password removed (and its user too, for http and https)."""
+    return _USERINFO.sub(_keep, text)
 
 
 def normalize(url: str) -> str:
