@@ -84,6 +84,17 @@ FrontDoorImage = Annotated[
 FrontDoorReplicas = Annotated[
     int, typer.Option(min=1, help="Front door replicas (they share the session key Secret).")
 ]
+DagfleetApi = Annotated[
+    bool,
+    typer.Option(
+        "--dagfleet-api/--no-dagfleet-api",
+        help="Run dagfleet's API, webhook route and metrics in the cluster (read-only fleet).",
+    ),
+]
+ServiceMonitor = Annotated[
+    bool,
+    typer.Option(help="Render a ServiceMonitor for dagfleet's metrics (Prometheus Operator)."),
+]
 PublicUrl = Annotated[
     str | None,
     typer.Option(
@@ -174,6 +185,8 @@ def _k8s_options(
     public_url: str | None = None,
     commits: list[str] | None = None,
     chart_version: str | None = None,
+    dagfleet_api: bool = True,
+    service_monitor: bool = False,
 ) -> K8sOptions:
     return K8sOptions(
         registry=registry,
@@ -187,6 +200,8 @@ def _k8s_options(
         frontdoor_image=frontdoor_image,
         frontdoor_replicas=frontdoor_replicas,
         public_url=public_url,
+        dagfleet_api=dagfleet_api,
+        service_monitor=service_monitor,
     )
 
 
@@ -204,6 +219,8 @@ def k8s_cmd(
     frontdoor_replicas: FrontDoorReplicas = 1,
     public_url: PublicUrl = None,
     commit: Commit = None,
+    dagfleet_api: DagfleetApi = True,
+    service_monitor: ServiceMonitor = False,
 ) -> None:
     """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
     loaded = _load(fleet)
@@ -218,6 +235,9 @@ def k8s_cmd(
         frontdoor_replicas,
         public_url,
         commit,
+        None,
+        dagfleet_api,
+        service_monitor,
     )
     _write(_render(lambda: render_k8s(loaded, opts)), out)
 
@@ -242,6 +262,8 @@ def flux_cmd(
     public_url: PublicUrl = None,
     commit: Commit = None,
     chart_version: ChartVersion = None,
+    dagfleet_api: DagfleetApi = True,
+    service_monitor: ServiceMonitor = False,
 ) -> None:
     """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
     loaded = _load(fleet)
@@ -257,6 +279,8 @@ def flux_cmd(
         public_url,
         commit,
         chart_version,
+        dagfleet_api,
+        service_monitor,
     )
     opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
     _write(_render(lambda: render_flux(loaded, opts)), out)
@@ -458,9 +482,12 @@ def deploy_k8s(
     public_url: PublicUrl = None,
     commit: Commit = None,
     chart_version: ChartVersion = None,
+    dagfleet_api: DagfleetApi = True,
+    service_monitor: ServiceMonitor = False,
 ) -> None:
     """Render for Kubernetes, print the docker, kubectl and helm commands; --apply runs them."""
     from dagfleet.render.common import instance_namespace, namespace
+    from dagfleet.render.k8s_dagfleet import secret_command as dagfleet_api_secret
     from dagfleet.render.k8s_frontdoor import secret_commands
     from dagfleet.render.k8s_location import git_credentials_commands
 
@@ -477,6 +504,8 @@ def deploy_k8s(
         public_url,
         commit,
         chart_version,
+        dagfleet_api,
+        service_monitor,
     )
     _write(_render(lambda: render_k8s(loaded, opts)), out)
     builds = [] if skip_build else build_commands(loaded, out, opts)
@@ -504,6 +533,9 @@ def deploy_k8s(
     typer.echo("# the front door's session key (and, optionally, users and tokens):")
     for line in secret_commands(loaded):
         typer.echo(f"# {line}")
+    if opts.dagfleet_api:
+        typer.echo("# dagfleet's API tokens (and, optionally, the webhook secret):")
+        typer.echo(f"# {dagfleet_api_secret(loaded)}")
     git_secrets = git_credentials_commands(loaded)
     if git_secrets:
         typer.echo("# and each private repo's git credentials, which only git-sync mounts:")

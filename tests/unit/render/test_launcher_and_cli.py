@@ -204,6 +204,9 @@ def test_deploy_prints_commands_and_refuses_to_apply_without_tools(
         "kubectl apply -k" in shown.output
         and "helm upgrade --install dagster dagster/dagster" in shown.output
     )
+    # The Secrets the operator creates once, named (never with values).
+    assert "create secret generic dagfleet-frontdoor" in shown.output
+    assert "create secret generic dagfleet-api" in shown.output
     applied = CliRunner().invoke(app, [*args, "--apply"])
     assert applied.exit_code == 1
     assert "kubectl and helm not found on PATH" in applied.output
@@ -278,6 +281,21 @@ def test_render_front_door_flags(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--frontdoor-image", "reg.example.com/door:7"])
     assert result.exit_code == 0, result.output
     assert "reg.example.com/door:7" in (compose / "compose.yaml").read_text()
+
+
+def test_render_dagfleet_api_flags(tmp_path: Path) -> None:
+    """dagfleet's own API Deployment is on by default; --no-dagfleet-api drops it and
+    --service-monitor adds a ServiceMonitor; deploy prints the API's Secret command."""
+    fleet = fleet_dir(tmp_path)
+    base = ["render", "k8s", "--fleet", str(fleet), "--tag", "v1"]
+    on = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "on"), "--service-monitor"])
+    assert on.exit_code == 0, on.output
+    names = [d["metadata"]["name"] for d in _docs(tmp_path / "on", "Deployment")]
+    assert "dagfleet" in names and _docs(tmp_path / "on", "ServiceMonitor")
+    off = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "off"), "--no-dagfleet-api"])
+    assert off.exit_code == 0, off.output
+    assert "dagfleet" not in [d["metadata"]["name"] for d in _docs(tmp_path / "off", "Deployment")]
+    assert not _docs(tmp_path / "off", "ServiceMonitor")
 
 
 def per_env_fleet(tmp_path: Path, sales_url: str, pin: str = "v1.0.0") -> Path:
