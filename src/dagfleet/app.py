@@ -46,7 +46,7 @@ from dagfleet.service.identity import fleet_id
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
 from dagfleet.status.conditions import now
-from dagfleet.status.liveness import FleetLock, as_started, as_stopped, lock_path
+from dagfleet.status.liveness import FleetLock, as_started, as_stopped
 from dagfleet.storage import compute_logs_config, write_prefixes
 from dagfleet.uvthread import ThreadedServer
 from dagfleet.venvs.builder import EnvBuilder
@@ -160,7 +160,7 @@ class FleetApp:
         if killed:
             log.warning("stopped %d processes left by a previous dagfleet", len(killed))
         # If this process dies without stopping its children (kill -9), they go too.
-        self.pids.guard(self.layout.logs / "reaper.log", lock_path(self.layout))
+        self.pids.guard(self.layout.logs / "reaper.log")
         home = self.layout.dagster_home
         foreign = instance.foreign_dagster_home(os.environ, home)
         if foreign:

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from dagfleet.runtime.processes import reap, since_boot
 from tests.support.fleetproc import dagfleet_processes, wait_for
 
 OWNER = textwrap.dedent(
@@ -27,7 +28,7 @@ OWNER = textwrap.dedent(
 
     state, disarm = Path(sys.argv[1]), sys.argv[2] == "disarm"
     pids = PidRegistry(state / "pids", marker=str(state))
-    pids.guard(state / "logs" / "reaper.log", state / "fleet.lock")
+    pids.guard(state / "logs" / "reaper.log")
     env = {**os.environ, "DAGFLEET_STATE": str(state)}
     # A child whose own child sits in a session of its own (like a debug adapter).
     child = spawn("sleeper", [sys.executable, "-c",
@@ -89,18 +90,21 @@ def test_a_disarmed_reaper_touches_nothing(state: Path) -> None:
     assert len(dagfleet_processes(state)) >= 2
 
 
-def test_the_reaper_leaves_a_fleet_a_new_owner_holds(state: Path) -> None:
-    from dagfleet.status.liveness import FleetLock
-
-    owner = _owner(state, "keep")  # it does not hold the lock here: we do
-    # A new `up` may take the lock the moment the old one dies; then the orphans
-    # are its business (kill_orphans) and the reaper must not stop its children.
-    lock = FleetLock.try_path(state / "fleet.lock")
-    assert lock is not None
+def test_reap_leaves_processes_born_after_the_owner_died(state: Path) -> None:
+    # A new `up` may start the moment the old one dies: what it starts is born after
+    # the reaper saw the death, and must survive the reap of the old one's orphans.
+    owner = _owner(state, "disarm")  # no reaper of its own: we reap by hand
+    orphans = dagfleet_processes(state)
     owner.send_signal(signal.SIGKILL)
     owner.wait(5)
+    died = since_boot()
+    time.sleep(0.05)
+    env = {**os.environ, "DAGFLEET_STATE": str(state)}
+    newer = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
     try:
-        time.sleep(2.5)
-        assert len(dagfleet_processes(state)) >= 2
+        assert reap(state / "pids", str(state), born_before=died, grace=1.0) == len(orphans)
+        assert newer.poll() is None
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in orphans)
     finally:
-        lock.release()
+        newer.kill()
+        newer.wait(5)

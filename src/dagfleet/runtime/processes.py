@@ -132,14 +132,32 @@ def kill_stale(pid: int, marker: str) -> bool:
 DISARM = b"disarm\n"
 
 
-def marked_processes(marker: str) -> list[psutil.Process]:
+def since_boot() -> float:
+    """Seconds since boot on the clock the kernel stamps process starts with (Linux:
+    CLOCK_BOOTTIME). Wall time would not do: psutil's start times rest on a boot time
+    rounded to the second."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is None:  # not Linux: wall time less psutil's boot time, good to a second
+        return time.time() - psutil.boot_time()
+    return time.clock_gettime(clock)
+
+
+def _born(proc: psutil.Process) -> float:
+    """When `proc` started, in `since_boot` seconds."""
+    return float(proc.create_time() - psutil.boot_time())
+
+
+def marked_processes(marker: str, born_before: float | None = None) -> list[psutil.Process]:
     """Every live process (but this one) whose initial environment names `marker` as its
-    DAGFLEET_STATE: children, and grandchildren that inherited it in a session of their own."""
+    DAGFLEET_STATE: children, and grandchildren that inherited it in a session of their own.
+    With `born_before` (a `since_boot()`), only those started before then."""
     found: list[psutil.Process] = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
         with contextlib.suppress(psutil.Error):
-            if proc.pid != me and proc.environ().get("DAGFLEET_STATE") == marker:
+            if proc.pid == me or proc.environ().get("DAGFLEET_STATE") != marker:
+                continue
+            if born_before is None or _born(proc) <= born_before:
                 found.append(proc)
     return found
 
@@ -149,12 +167,14 @@ def _signal_all(groups: set[int], procs: list[psutil.Process], sig: int) -> None
         kill_group(pgid, sig)
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            proc.send_signal(sig)
+            proc.send_signal(sig)  # psutil checks the pid was not reused meanwhile
 
 
-def reap(directory: Path, marker: str, grace: float = 3.0) -> int:
+def reap(directory: Path, marker: str, born_before: float, grace: float = 3.0) -> int:
     """Stop everything a dead dagfleet left: its registered groups and every process
-    marked with its state. SIGTERM all at once, wait up to `grace`, SIGKILL the rest.
+    marked with its state that was started before `born_before` (when the owner was seen
+    dead; a new `up` on the same fleet can only start children after that, and those are
+    left alone). SIGTERM all at once, wait up to `grace`, SIGKILL the rest.
     Returns how many processes were found."""
     groups: set[int] = set()
     if directory.is_dir():
@@ -163,24 +183,24 @@ def reap(directory: Path, marker: str, grace: float = 3.0) -> int:
                 continue
             with contextlib.suppress(psutil.Error, ProcessLookupError):
                 proc = psutil.Process(int(entry.name))
-                if proc.environ().get("DAGFLEET_STATE") == marker or marker in " ".join(
-                    proc.cmdline()
-                ):
+                ours = proc.environ().get("DAGFLEET_STATE") == marker
+                if (ours or marker in " ".join(proc.cmdline())) and (_born(proc) <= born_before):
                     groups.add(os.getpgid(proc.pid))
-    procs = marked_processes(marker)
-    # A group is only ever signalled when its leader was checked to be ours above.
+            entry.unlink(missing_ok=True)
+    procs = marked_processes(marker, born_before)
+    # A group is only signalled when its leader was checked to be the dead owner's above.
     _signal_all(groups, procs, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(p.is_running() for p in procs):
+    while time.monotonic() < deadline and any(_running(p) for p in procs):
         time.sleep(0.1)
     _signal_all(groups, procs, signal.SIGKILL)
-    late = marked_processes(marker)  # started in between (a fork of a fork)
-    _signal_all(set(), late, signal.SIGKILL)
-    if directory.is_dir():
-        for entry in directory.iterdir():
-            if entry.name.isdigit():
-                entry.unlink(missing_ok=True)
-    return len(procs) + len(late)
+    return len(procs)
+
+
+def _running(proc: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    return False
 
 
 class PidRegistry:
@@ -195,11 +215,11 @@ class PidRegistry:
         self._guard_fd: int | None = None
         self._reaper: subprocess.Popen[bytes] | None = None
 
-    def guard(self, log: Path, lock: Path) -> None:
+    def guard(self, log: Path) -> None:
         """Start this fleet's reaper: when this process dies (kill -9 included) without
         `disarm`, its children and their descendants are stopped within seconds (module
-        docstring). The reaper holds the fleet lock at `lock` while it does so.
-        Call once, from the process that owns the children; it holds the pipe's write end."""
+        docstring). Call once, from the process that owns the children; it holds the
+        pipe's write end."""
         if self._reaper is not None:
             return
         read_fd, write_fd = os.pipe()  # both close-on-exec: no child inherits the write end
@@ -209,7 +229,7 @@ class PidRegistry:
             self._reaper = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "dagfleet.runtime.reaper"),
-                    *(str(read_fd), str(self.directory), self.marker, str(lock)),
+                    *(str(read_fd), str(self.directory), self.marker),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -61,22 +61,12 @@ class FleetLock:
         """Take the lock without waiting; FleetAlreadyRunning when another `up` has it."""
         path = lock_path(layout)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = cls.try_path(path)
-        if lock is None:
-            raise FleetAlreadyRunning(directory, _recorded_pid(path))
-        return lock
-
-    @classmethod
-    def try_path(cls, path: Path) -> FleetLock | None:
-        """Take the lock file at `path` without waiting; None when someone holds it.
-        Also used by the reaper, which holds it while it stops a killed fleet's children
-        so that a new `up` cannot start children it would then stop."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return None
+            raise FleetAlreadyRunning(directory, _recorded_pid(path)) from None
         # Who holds it, for the refusal above; the lock, not this number, decides.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
