@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,32 @@ def deep_nesting(base: Path) -> CaseResult:
         "fleet_files_deep_nesting",
         held,
         f"exit {done.returncode}: {' '.join(said.split())[-300:]!r}",
+    )
+
+
+def size_limit(base: Path, timeout: float = 30) -> CaseResult:
+    """A ~10 MB repo file (300,000 environment entries): refused with exit 2 and a
+    message within `timeout` s (it used to take 90 s and 1.3 GB, ignoring SIGTERM)."""
+    entries = "".join(f"- {{name: V{i}, value: xxxxxxxxx}}\n" for i in range(300_000))
+    files = _fleet_files(base / "big", FLEET_YAML, REPO_YAML + "environment:\n" + entries)
+    size = (files / "repos" / "r.yaml").stat().st_size
+    started = time.monotonic()
+    try:
+        done = _cli_on_files(files, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return CaseResult(
+            "fleet_files_size_limit",
+            False,
+            f"{size / 2**20:.1f} MiB file: no answer in {timeout:.0f}s",
+        )
+    said = done.stderr + done.stdout
+    held = done.returncode == 2 and "Traceback" not in said
+    took = time.monotonic() - started
+    return CaseResult(
+        "fleet_files_size_limit",
+        held,
+        f"{size / 2**20:.1f} MiB file: exit {done.returncode} in {took:.1f}s: "
+        f"{' '.join(said.split())[-250:]!r}",
     )
 
 

@@ -25,7 +25,7 @@ an admin and a viewer token, a webhook secret, and a secret planted through an
   logs, API responses or `render compose` output;
 - schemathesis against a real API server: no 5xx;
 - the issue's seven items: ETag via HEAD and an empty If-Match refused;
-  duplicate keys refused; deep nesting exit 2; webhook replay a no-op; status
+  duplicate keys refused; deep nesting and a 10 MB file exit 2; webhook replay a no-op; status
   Progressing while a slow commit loads; kill -9 of `dagfleet up` leaves no
   process and status shows nothing Ready; the render tests' schema location.
 """
@@ -68,6 +68,7 @@ from _probe_offline import (
     duplicate_keys,
     render_schema_location,
     schemathesis_cases,
+    size_limit,
 )
 from _probe_summary import CaseResult, run_case, summarize
 
@@ -213,12 +214,19 @@ def remote_gone_and_back(p: Probe) -> CaseResult:
 
 
 def fetch_error_names_mirror(p: Probe) -> CaseResult:
+    """The fetch failure seen while the remote was gone names the mirror's path (it
+    read `git --git-dir fetch --prune ...`, the path missing)."""
     message = p.notes.get("fetch_error")
     if message is None:
         return CaseResult("fetch_error_names_mirror", False, "no fetch failure was seen")
-    named = re.search(r"--git-dir[ =]+\S*/", message) is not None
+    mirrors = str(p.state / "git")
+    dangling = re.search(r"--git-dir(\s+-|\s+fetch|\s*$)", message) is not None
+    named = mirrors in message and not dangling
     return CaseResult(
-        "fetch_error_names_mirror", named, f"message: {' '.join(message.split())[:300]!r}"
+        "fetch_error_names_mirror",
+        named,
+        f"names a mirror under {mirrors}: {mirrors in message}; --git-dir without a path: "
+        f"{dangling}; message: {' '.join(message.split())[:300]!r}",
     )
 
 
@@ -579,7 +587,7 @@ def secrets_never_shown(p: Probe) -> CaseResult:
             "render",
             "compose",
             "--fleet",
-            str(p.fleet_dir),
+            str(renderable(p)),
             "--out",
             str(out),
             "--tag",
@@ -589,6 +597,7 @@ def secrets_never_shown(p: Probe) -> CaseResult:
         text=True,
         check=False,
         timeout=120,
+        env={**os.environ, SECRET_SOURCE: p.secret},  # set where render could read it
     )
     rendered = [f for f in out.rglob("*") if f.is_file()] if out.exists() else []
     for f in rendered:
@@ -731,6 +740,7 @@ LIVE: list[tuple[str, Callable[[Probe], CaseResult]]] = [
 OFFLINE = [
     "fleet_files_duplicate_keys",
     "fleet_files_deep_nesting",
+    "fleet_files_size_limit",
     "render_tests_schema_location",
     "schemathesis_no_5xx",
 ]
@@ -788,6 +798,7 @@ def run_probe(base: Path, only: set[str] | None, fuzz_cases: int) -> list[CaseRe
     offline: dict[str, Callable[[], CaseResult]] = {
         "fleet_files_duplicate_keys": lambda: duplicate_keys(base / "files"),
         "fleet_files_deep_nesting": lambda: deep_nesting(base / "files"),
+        "fleet_files_size_limit": lambda: size_limit(base / "files"),
         "render_tests_schema_location": lambda: render_schema_location(base),
         "schemathesis_no_5xx": lambda: schemathesis_cases(base, fuzz_cases),
     }
