@@ -247,7 +247,8 @@ class LocationLoop:
                 spec.name, False, previous, previous, error=message, reason=exc.reason
             )
         finally:
-            self._save(last_sync=now())
+            # However the pass ended, no publish is in progress any more.
+            self._save(last_sync=now(), progressing_commit=None)
 
     def _progress(self, step: str, sha: str) -> None:
         """Say which step a publish is in (Synced=False, Progressing), for `dagfleet` progress
@@ -424,6 +425,8 @@ class LocationLoop:
     def _publish(self, mirror: Mirror, sha: str) -> None:
         where = self.ctx.layout.checkouts(self.spec.name)
         self._condition(ConditionType.SYNCED, False, Reason.PROGRESSING, f"publishing {sha[:12]}")
+        # Said at once, not at the first step: `commit` keeps naming what serves meanwhile.
+        self._save(progressing_commit=sha)
         try:
             server = self._start(mirror, sha)
         except StepFailed as exc:
@@ -458,6 +461,7 @@ class LocationLoop:
         self._save(
             commit=server.sha,
             last_good_commit=server.sha,
+            progressing_commit=None,
             address=str(self.ctx.layout.socket(self.spec.name)),
             pid=server.child.pid,
             debug_port=server.debug_port,

@@ -67,6 +67,14 @@ class LocationStatus(BaseModel):
     ref: str = ""
     commit: str | None = None
     last_good_commit: str | None = None
+    progressing_commit: str | None = Field(
+        default=None,
+        description=(
+            "The commit a publish is preparing or loading right now (the full sha), while "
+            "Synced is False with reason Progressing; null otherwise. `commit` stays the "
+            "commit that serves until the new one goes live."
+        ),
+    )
     address: str | None = Field(
         default=None, description="Where the code server answers: its Unix socket locally."
     )

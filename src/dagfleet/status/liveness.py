@@ -105,14 +105,15 @@ def as_stopped(status: LocationStatus, at: str | None = None) -> LocationStatus:
 
     Serving turns False with reason FleetStopped, so Ready does too; the commit
     and last good commit stay, so users still see what was last served. The
-    PID is dropped: that process is gone (or no longer dagfleet's).
+    PID is dropped: that process is gone (or no longer dagfleet's), and so is a
+    publish that was in progress (`progressing_commit`).
     """
     serving = status.condition(ConditionType.SERVING)
     if serving is not None and serving.reason == Reason.FLEET_STOPPED:
-        return status.model_copy(update={"pid": None})
+        return status.model_copy(update={"pid": None, "progressing_commit": None})
     message = stopped_message(at or now())
     stopped = status.with_condition(ConditionType.SERVING, "False", Reason.FLEET_STOPPED, message)
-    return stopped.model_copy(update={"pid": None, "debug_port": None})
+    return stopped.model_copy(update={"pid": None, "debug_port": None, "progressing_commit": None})
 
 
 def as_started(status: LocationStatus) -> LocationStatus:
