@@ -31,7 +31,9 @@ def audit_log(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many")] = 100,
     before: Annotated[
-        int | None, Query(ge=1, description="Only entries older than this id (the next page)")
+        int | None,
+        # Ids are 64-bit in every database the log lives in; a larger one overflowed SQLite.
+        Query(ge=1, le=2**63 - 1, description="Only entries older than this id (the next page)"),
     ] = None,
 ) -> list[AuditEntry]:
     """Who launched, terminated, promoted, rolled back or changed a repository: newest first."""
