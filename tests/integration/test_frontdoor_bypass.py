@@ -97,6 +97,14 @@ ATTEMPTS: list[tuple[str, str, str | None, Any]] = [
         [("query", "{ __typename }"), ("query", f"mutation {{ {START} }}")],
     ),
     ("application/graphql", "POST", "application/graphql", f"mutation {{ {START} }}"),
+    # The webserver reads a POST of any other content type from the URL's parameters.
+    ("POST, query in the URL", "POST-URL", None, {"query": f"mutation {{ {START} }}"}),
+    (
+        "POST text/plain, query in the URL",
+        "POST-URL",
+        "text/plain",
+        {"query": f"mutation {{ {START} }}"},
+    ),
     ("text/plain", "POST", "text/plain", json.dumps({"query": f"mutation {{ {START} }}"})),
     ("form", "POST", "application/x-www-form-urlencoded", f"query=mutation {{ {START} }}"),
     (
@@ -139,6 +147,9 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
 def _send(viewer: httpx.Client, method: str, content_type: str | None, body: Any) -> httpx.Response:
     if method == "GET":
         return viewer.get("/graphql", params=body)
+    if method == "POST-URL":
+        headers = {"content-type": content_type} if content_type else {}
+        return viewer.post("/graphql", params=body, headers=headers)
     raw = body if isinstance(body, str) else json.dumps(body)
     return viewer.post(
         "/graphql", content=raw.encode(), headers={"content-type": content_type or ""}
