@@ -146,15 +146,23 @@ def server(s: LocationStatus) -> str:
     return f"{where} debug:{s.debug_port}" if s.debug_port else where
 
 
+def _commit(s: LocationStatus, wide: bool) -> str:
+    """The commit served, and the one being loaded (`abc → def`) during a publish."""
+    served = short(s.commit, wide)
+    if s.progressing_commit and s.progressing_commit != s.commit:
+        return f"{served} → {short(s.progressing_commit, wide)}"
+    return served
+
+
 def status_row(s: LocationStatus, wide: bool) -> list[str]:
     ready, reason, message = readiness(s)
     if not wide:
         first = message.splitlines()[0] if message else ""
-        return [s.location, s.env, short(s.commit), ready, reason or "-", first]
+        return [s.location, s.env, _commit(s, False), ready, reason or "-", first]
     return [
         s.location,
         s.env,
-        short(s.commit, True),
+        _commit(s, True),
         short(s.last_good_commit, True),
         ready,
         reason or "-",

@@ -44,6 +44,14 @@ def test_status_row_built_once_for_table_and_wide() -> None:
     assert wide[-2:] == ["-", LONG + "\nsecond line"]  # SERVER, MESSAGE
 
 
+def test_status_row_shows_the_commit_being_loaded() -> None:
+    loading = failing().model_copy(update={"progressing_commit": "d" * 40})
+    assert status_row(loading, wide=False)[2] == f"{'c' * 12} → {'d' * 12}"
+    assert status_row(loading, wide=True)[2] == f"{'c' * 40} → {'d' * 40}"
+    same = failing().model_copy(update={"progressing_commit": "c" * 40})
+    assert status_row(same, wide=False)[2] == "c" * 12
+
+
 def test_table_fits_80_columns_with_an_ellipsis(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
