@@ -665,6 +665,18 @@ def progressing_while_slow_commit(p: Probe) -> CaseResult:
         held = True
     except AssertionError:
         held = False
+    table = subprocess.run(  # what a person sees meanwhile: `dagfleet status`
+        [DAGFLEET, "status", "--fleet", str(p.fleet_dir), "-o", "wide"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "DAGFLEET_API_TOKEN": ADMIN},
+    )
+    demo_a = [line for line in table.stdout.splitlines() if "demo-A" in line]
+    in_table = any("progressing" in line.lower() for line in demo_a)
+    held = held and in_table
+    seen.append(f"dagfleet status: {oneline(' | '.join(demo_a), 160)}")
     status = p.fleet.status("demo-A")
     conds = {c["type"]: c.get("reason") for c in status.get("conditions", [])}
     return CaseResult(
@@ -691,11 +703,16 @@ def kill9_up_leaves_nothing(p: Probe) -> CaseResult:
         timeout=60,
         env={**os.environ, "DAGFLEET_API_URL": p.fleet.api.removesuffix("/api/v1")},
     )
-    ready = [m for m in re.findall(r'"type":\s*"Ready",\s*"status":\s*"True"', done.stdout)]
-    with contextlib.suppress(ValueError):
+    try:
+        shown: Any = json.loads(done.stdout)
+    except ValueError:
+        shown = None
+    if not isinstance(shown, list):  # `dagfleet status -o json` is a list of locations
+        ready = [f"unreadable status output: {oneline(done.stdout + done.stderr, 120)!r}"]
+    else:
         ready = [
-            str(loc.get("location") or loc.get("name"))
-            for loc in _locations(json.loads(done.stdout))
+            str(loc.get("location"))
+            for loc in shown
             if any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in loc.get("conditions", [])
@@ -709,12 +726,6 @@ def kill9_up_leaves_nothing(p: Probe) -> CaseResult:
         f"{before} processes before; 8s after kill -9 of up: {len(left)} left {left[:4]}; "
         f"status (exit {done.returncode}) shows Ready: {ready}",
     )
-
-
-def _locations(doc: Any) -> list[dict[str, Any]]:
-    if isinstance(doc, dict):
-        doc = doc.get("locations", list(doc.values()))
-    return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
 
 
 # --- running it ----------------------------------------------------------------------------
