@@ -1,20 +1,27 @@
 """Scenario: commits good, broken, good, a dependency change go through `dagfleet release`
 into a deploy repository (real `file://` git remotes). After each, the deploy repo's
 manifests name the accepted commits only: the broken one never appears; releasing
-the same commit again makes no commit; promotion moves B only to what A accepted."""
+the same commit again makes no commit; promotion moves B only to what A accepted. The
+status ConfigMap the release renders beside the manifests carries each rejection and
+acceptance, and the rendered in-cluster API serving it reports them."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from dagfleet.release.deployrepo import DeployRepo
+from dagfleet.render import k8s_dagfleet as kd
 from tests.e2e.conftest import demo_fleet, with_asset
 from tests.support.fleetproc import DAGFLEET, free_port, wait_for
 from tests.support.gitrepo import CodeRepo, git
@@ -163,13 +170,37 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert "SyntaxError" in rejected["message"] and rejected["serving"] == good1
     assert deploy.commits() == {"demo-A": good1}
     assert deploy.deployment_commit("demo-A") == good1
-    manifests = {p: t for p, t in deploy.files().items() if not p.startswith("status/")}
-    assert not any(broken in t for t in manifests.values())
-    status = json.loads(deploy.files()["status/demo-A.json"])
+    files = deploy.files()
+    assert not any(broken in t for p, t in files.items() if not is_status(p))
+    status = json.loads(files["status/demo-A.json"])
     synced = {c["type"]: c for c in status["conditions"]}["Synced"]
     assert synced["status"] == "False" and synced["reason"] == "DefinitionsInvalid"
     assert synced["message"].startswith(broken[:12])
     assert status["commit"] == good1
+    # The status ConfigMap Flux applies holds the same rejection (same commit as status/).
+    cm = status_configmap(files)
+    assert cm["data"]["demo-A.json"] == files["status/demo-A.json"]
+    assert synced_of(cm["data"]["demo-A.json"])["reason"] == "DefinitionsInvalid"
+    # ... and the in-cluster API serving that ConfigMap reports it.
+    with in_cluster_api(files, tmp_path / "pod-rejected") as api:
+        auth = {"Authorization": f"Bearer {API_TOKEN}"}
+        locations = httpx.get(f"{api}/api/v1/locations", headers=auth)
+        assert locations.status_code == 200, locations.text
+        (served,) = [loc for loc in locations.json() if loc["location"] == "demo-A"]
+        assert served["commit"] == good1
+        api_synced = {c["type"]: c for c in served["conditions"]}["Synced"]
+        assert api_synced["status"] == "False", served
+        assert api_synced["reason"] == "DefinitionsInvalid"
+        assert api_synced["message"].startswith(broken[:12])
+        metrics = httpx.get(f"{api}/metrics", headers=auth)
+        assert metrics.status_code == 200, metrics.text
+        # Last good wins: still Ready (good1 serves); the rejection counts as a failure.
+        assert metric(metrics.text, "dagfleet_location_ready", "demo-A") == 1.0
+        assert metric(metrics.text, "dagfleet_location_sync_failures_total", "demo-A") == 1.0
+    # Releasing the broken commit again: same rejection, no commit (ConfigMap included).
+    head = deploy.head()
+    code, doc, err = release(fleet, deploy, "run", "--repo", "demo", "--env", "A")
+    assert code == 1 and doc["deploy_commit"] is None and deploy.head() == head, err
 
     # 3. good again: released over the broken one.
     good2 = code_repo.commit({"demo/definitions.py": with_asset("four")}, "four")
@@ -178,6 +209,21 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert code == 0, err
     assert deploy.commits() == {"demo-A": good2}
     assert deploy.deployment_commit("demo-A") == good2
+    files = deploy.files()
+    record = status_configmap(files)["data"]["demo-A.json"]
+    assert json.loads(record)["commit"] == good2 and synced_of(record)["status"] == "True"
+    with in_cluster_api(files, tmp_path / "pod-good2") as api:
+        auth = {"Authorization": f"Bearer {API_TOKEN}"}
+        (served,) = [
+            loc
+            for loc in httpx.get(f"{api}/api/v1/locations", headers=auth).json()
+            if loc["location"] == "demo-A"
+        ]
+        assert served["commit"] == good2
+        assert {c["type"]: c for c in served["conditions"]}["Synced"]["status"] == "True"
+        metrics = httpx.get(f"{api}/metrics", headers=auth).text
+        assert metric(metrics, "dagfleet_location_ready", "demo-A") == 1.0
+        assert metric(metrics, "dagfleet_location_sync_failures_total", "demo-A") == 1.0
 
     # 4. a dependency change: a new package from the index, installed and loaded.
     deps = code_repo.commit(
@@ -215,7 +261,7 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     assert f"promote demo from A to B: {deps[:12]}" in deploy.log()
     files = deploy.files()
     for bad in (broken, broken2):
-        assert not any(bad in t for p, t in files.items() if not p.startswith("status/"))
+        assert not any(bad in t for p, t in files.items() if not is_status(p))
 
     # `release status` reads the same record back.
     code, rows, err = release(fleet, deploy, "status")
@@ -223,3 +269,95 @@ def test_release_simulation(tmp_path: Path, code_repo: CodeRepo, git_daemon: str
     by_name = {r["location"]: r for r in rows}
     assert by_name["demo-A"]["commit"] == deps and by_name["demo-B"]["commit"] == deps
     assert by_name["demo-A"]["ready"] is True
+
+
+def is_status(path: str) -> bool:
+    """A status record (status/, or the ConfigMap of them): it names rejected commits."""
+    return path.startswith("status/") or path == "manifests/instance/status.yaml"
+
+
+def metric(text: str, name: str, location: str) -> float:
+    """The value of `name` for the location in a Prometheus text exposition."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'location="{location}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} for {location} in:\n{text}")
+
+
+# ---- the status ConfigMap the release renders, served by the in-cluster API -------------
+API_TOKEN = "t0ken-for-the-in-cluster-api-123456"
+
+
+def status_configmap(files: dict[str, str]) -> dict[str, Any]:
+    """`manifests/instance/status.yaml` of the deploy repo, listed by the kustomization
+    Flux applies (so it reaches the cluster in the same commit as the status change)."""
+    assert (
+        "instance/status.yaml" in yaml.safe_load(files["manifests/kustomization.yaml"])["resources"]
+    )
+    (cm,) = [d for d in yaml.safe_load_all(files["manifests/instance/status.yaml"]) if d]
+    assert cm["kind"] == "ConfigMap"
+    return cm
+
+
+def synced_of(record: str) -> dict[str, Any]:
+    return {c["type"]: c for c in json.loads(record)["conditions"]}["Synced"]
+
+
+@contextmanager
+def in_cluster_api(files: dict[str, str], pod: Path) -> Iterator[str]:
+    """The deploy repo's rendered dagfleet Deployment run as a real process: its program,
+    the fleet files and the status ConfigMap laid out where the Deployment mounts them."""
+    objs = [d for d in yaml.safe_load_all(files["manifests/instance/dagfleet.yaml"]) if d]
+    (deployment,) = [o for o in objs if o["kind"] == "Deployment"]
+    (program_cm,) = [o for o in objs if o["kind"] == "ConfigMap"]
+    frontdoor = yaml.safe_load_all(files["manifests/instance/frontdoor.yaml"])
+    (fleet_cm,) = [o for o in frontdoor if o and o["kind"] == "ConfigMap"]
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    mounts = {m["name"]: pod / m["mountPath"].lstrip("/") for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["status"]["configMap"]["name"] == status_configmap(files)["metadata"]["name"]
+    for name, data in (
+        ("program", program_cm["data"]),
+        ("status", status_configmap(files)["data"]),
+        (
+            "fleet",
+            {i["path"]: fleet_cm["data"][i["key"]] for i in volumes["fleet"]["configMap"]["items"]},
+        ),
+    ):
+        for key, text in data.items():
+            (mounts[name] / key).parent.mkdir(parents=True, exist_ok=True)
+            (mounts[name] / key).write_text(text)
+    env = {
+        v["name"]: str(pod / v["value"].lstrip("/")) if v["value"].startswith("/") else v["value"]
+        for v in container["env"]
+        if "value" in v
+    }
+    port = free_port()
+    env |= {"DAGFLEET_API_TOKENS": f"{API_TOKEN}:viewer", "DAGFLEET_WEBHOOK_SECRET": "s3cret"}
+    env["DAGFLEET_API_PORT"] = str(port)
+    program = mounts["program"] / next(iter(program_cm["data"]))
+    proc = subprocess.Popen(
+        [sys.executable, str(program)], env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "")
+            try:
+                return httpx.get(f"{url}{kd.HEALTH_PATH}", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, 60, "the in-cluster API")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -184,7 +184,9 @@ def rejected_status(
     reason: str,
     message: str,
 ) -> LocationStatus:
-    """The status after `commit` was rejected: the released commit (if any) stays."""
+    """The status after `commit` was rejected: the released commit (if any) stays, and
+    `failures` counts one more rejection (as a local failed sync does; never reset), so
+    the in-cluster API's `dagfleet_location_sync_failures` grows with each new one."""
     base = old or LocationStatus(location=location, repo=repo, env=env)
     status = base.model_copy(update={"repo": repo, "env": env, "ref": ref})
     prefix = f"{commit[:12]}: " if commit else ""
@@ -198,6 +200,7 @@ def rejected_status(
         and synced.message.startswith(commit[:12])
     ):
         return status  # the same commit rejected for the same reason: nothing new
+    status = status.model_copy(update={"failures": status.failures + 1})
     return status.with_condition(ConditionType.SYNCED, "False", reason, text)
 
 

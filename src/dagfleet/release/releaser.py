@@ -6,8 +6,10 @@ accepted commit goes into commits.yaml, the Flux render (render_k8s plus the
 chart's HelmRelease and flux/sync.yaml for this branch) is redone with
 `K8sOptions.commits` pinned to commits.yaml, and both are committed and pushed
 in one commit naming the repo, environment and commit. A rejected commit
-changes only its location's status file; the manifests keep the last accepted
-commit, and the caller exits 1.
+changes only its location's status file and the status ConfigMap rendered from
+those files (`manifests/instance/status.yaml`, which the in-cluster API serves);
+commits.yaml and the Deployments keep the last accepted commit, and the caller
+exits 1.
 
 promote: B moves only to the commit A's manifests serve (the rule of local
 promotion, reconcile.promote), after that commit has loaded in B's environment.
@@ -340,6 +342,7 @@ def _apply(
             path="./" + "/".join(p for p in (deploy.path, "manifests") if p),
             interval=settings.flux_interval,
             k8s=rec.with_commits(settings.k8s, record),
+            status_records=_status_records(fleet, root),
         )
         _render(fleet, flux, root)
         if not subjects:
@@ -365,6 +368,18 @@ def _render(fleet: Fleet, opts: FluxOptions, root: Path) -> None:
     for rendered in ("manifests", "flux"):  # files of removed locations go too
         shutil.rmtree(root / rendered, ignore_errors=True)
     write(result, root)
+
+
+def _status_records(fleet: Fleet, root: Path) -> dict[str, str]:
+    """The status records of the fleet's locations, by location (`status/<location>.json`
+    as written above): the ConfigMap the in-cluster API serves, rendered into the same
+    commit as the status change, so a rejection reaches the API once Flux applies it."""
+    records = {}
+    for loc in fleet.locations():
+        text = _read(root / rec.STATUS_DIR / f"{loc.name}.json")
+        if text is not None:
+            records[loc.name] = text
+    return records
 
 
 def _read(path: Path) -> str | None:

@@ -11,16 +11,21 @@ Options (FluxOptions): `repo_url`/`branch`/`path` of that deploy repository
 (default: a placeholder URL to replace, branch main, ./manifests),
 `interval` 5m, `chart_version` None (the chart of the dagster version the images
 pin, `K8sOptions.helm_chart_version()`: never "whatever is newest", so a chart
-release cannot change the instance behind the fleet's back), `retries` 3.
+release cannot change the instance behind the fleet's back), `retries` 3,
+`status_records` None (`dagfleet release` passes its `status/<location>.json`
+records: they become `manifests/instance/status.yaml`, the ConfigMap the
+in-cluster API serves statuses from, when the render includes the API).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagfleet.render import common as c
 from dagfleet.render import helm_values as hv
+from dagfleet.render import k8s_dagfleet
 from dagfleet.render.k8s import render_k8s
 from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet
@@ -37,6 +42,7 @@ class FluxOptions:
     chart_version: str | None = None
     retries: int = 3
     k8s: K8sOptions = field(default_factory=K8sOptions)
+    status_records: Mapping[str, str] | None = None
 
 
 def sync_objects(fleet: Fleet, opts: FluxOptions) -> list[dict[str, Any]]:
@@ -112,6 +118,10 @@ def render_flux(fleet: Fleet, opts: FluxOptions | None = None) -> c.Rendered:
     opts = opts or FluxOptions()
     files = {k: v for k, v in render_k8s(fleet, opts.k8s).items() if k != "values.yaml"}
     files["manifests/instance/release.yaml"] = release_objects(fleet, opts)
+    if opts.status_records is not None and opts.k8s.dagfleet_api:
+        files["manifests/instance/status.yaml"] = [
+            k8s_dagfleet.status_configmap(fleet, opts.status_records)
+        ]
     files["manifests/kustomization.yaml"]["resources"] = sorted(
         p.removeprefix("manifests/") for p in files if p != "manifests/kustomization.yaml"
     )

@@ -81,6 +81,7 @@ def test_accepted_then_rejected_keeps_the_released_commit_ready() -> None:
         st, "demo-A", "demo", "A", "A", SHA2, "DefinitionsInvalid", "SyntaxError: x"
     )
     assert bad.commit == SHA1 and bad.ready  # last good wins
+    assert bad.failures == st.failures + 1 == 1  # the API's dagfleet_location_sync_failures
     synced = bad.condition("Synced")
     assert synced is not None and synced.status == "False"
     assert (
