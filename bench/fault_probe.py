@@ -479,7 +479,12 @@ def webhook_signatures(p: Probe) -> CaseResult:
 
 
 def webhook_replay(p: Probe) -> CaseResult:
-    body = push_body(p)
+    """A delivery never seen before syncs; the same signed delivery again is a no-op.
+    The body is unique to this case (a push's `after`), so no earlier case's delivery
+    makes the first one a replay."""
+    doc = json.loads(push_body(p))
+    doc["after"] = secrets.token_hex(20)
+    body = json.dumps(doc).encode()
     headers = {
         "X-GitHub-Event": "push",
         "X-GitHub-Delivery": f"probe-{secrets.token_hex(8)}",
@@ -495,7 +500,8 @@ def webhook_replay(p: Probe) -> CaseResult:
         else {}
     )
     noop = second.status_code != 200 or not again.get("locations")
-    held = first.status_code == 200 and noop
+    synced = first.status_code == 200 and bool(first.json().get("locations"))
+    held = synced and noop
     return CaseResult(
         "webhook_replay_noop",
         held,
