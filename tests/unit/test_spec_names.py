@@ -201,6 +201,11 @@ def test_git_url_accepted(url: str) -> None:
         ("./sales", "not a supported git URL"),
         ("../remotes/sales.git", "not a supported git URL"),
         ("ftp://host/sales", "not a supported git URL"),
+        # ssh reads a host starting with '-' as an option (found by the fault probe).
+        ("ssh://-oProxyCommand=touch%20X/x", "host starting with '-'"),
+        ("ssh://git@-oProxyCommand=x/y", "host starting with '-'"),
+        ("ssh://git@%2doProxyCommand=x/y", "escaped"),
+        ("git@-oProxyCommand=x:y", "host starting with '-'"),
     ],
 )
 def test_git_url_refused(url: str, why: str) -> None:

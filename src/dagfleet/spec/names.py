@@ -6,6 +6,7 @@ import keyword
 import os
 import re
 import subprocess
+from urllib.parse import urlsplit
 
 # A Kubernetes object name is a DNS-1123 label (63 chars). Locations are rendered as
 # `<repo>-<env>` objects (and `<fleet>-<env>` namespaces), so both parts must leave room.
@@ -105,7 +106,16 @@ def check_git_url(url: str) -> str | None:
             f"{url!r} uses a git remote helper transport (like ext::), which can run "
             "commands: use a path, file://, https:// or ssh URL"
         )
-    if url.startswith(_URL_SCHEMES) or url.startswith("/") or _SCP_LIKE.match(url):
+    if url.startswith(_URL_SCHEMES):
+        host = urlsplit(url).netloc.rpartition("@")[2]
+        if host.startswith("-") or "%" in host:
+            # ssh would read `-oProxyCommand=...` as an option (git refuses it too).
+            return f"{url!r} has a host starting with '-' or escaped: give the server's name"
+        return None
+    if url.startswith("/") or _SCP_LIKE.match(url):
+        host = url.split(":", 1)[0].rpartition("@")[2]
+        if host.startswith("-"):
+            return f"{url!r} has a host starting with '-': give the server's name"
         return None
     return f"{url!r} is not a supported git URL: use an absolute path, file://, https:// or ssh URL"
 
