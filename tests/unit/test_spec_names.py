@@ -205,7 +205,7 @@ def test_git_url_accepted(url: str) -> None:
         ("ssh://-oProxyCommand=touch%20X/x", "host starting with '-'"),
         ("ssh://git@-oProxyCommand=x/y", "host starting with '-'"),
         ("ssh://git@%2doProxyCommand=x/y", "escaped"),
-        ("git@-oProxyCommand=x:y", "host starting with '-'"),
+        ("git@-oProxy:x/y", "host starting with '-'"),
     ],
 )
 def test_git_url_refused(url: str, why: str) -> None:
