@@ -510,7 +510,8 @@ def test_every_problem_of_a_broken_fleet_is_reported_at_once(tmp_path: Path) -> 
     )
     assert problems_of(root) == [
         "fleet.yaml: webserver: unknown key: remove it or check its spelling",
-        "repos/broken.yaml: line 2, column 10: invalid YAML: mapping values are not allowed here",
+        "repos/broken.yaml: line 2, column 10: invalid YAML: "
+        "mapping values are not allowed in this context",
         "repos/sales.yaml: branch: 'A B' is not a valid git ref",
         "repos/typo.yaml: module: unknown key: remove it or check its spelling",
         "repos/wrong.yaml: name: 'right' must match the file name 'wrong'",

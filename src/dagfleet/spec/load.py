@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dagfleet.spec import instance_settings
+from dagfleet.spec import instance_settings, strictyaml
 from dagfleet.spec.alerts import repo_problems as alert_problems
 from dagfleet.spec.errors import SpecError, SpecProblem
 from dagfleet.spec.models import Fleet, FleetSpec, RepoSpec, duplicate_env_name
@@ -43,21 +43,33 @@ def _problems(file: str, err: ValidationError) -> list[SpecProblem]:
     return out
 
 
-def _read_yaml(path: Path, shown: str) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
+def read_yaml_text(text: str, shown: str) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
+    """A fleet file's text as a mapping, read strictly (spec/strictyaml.py: no duplicate
+    keys, bounded depth and size); or None and the problems, naming `shown`."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = strictyaml.parse(text)
+    except strictyaml.LimitError as exc:
+        return None, [SpecProblem(shown, exc.field, exc.message)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         return None, [SpecProblem(shown, "", f"{where}invalid YAML: {problem}")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [SpecProblem(shown, "", f"cannot be read: {exc}")]
     if data is None:
         data = {}
     if not isinstance(data, dict):
         return None, [SpecProblem(shown, "", "must be a mapping of keys to values")]
     return data, []
+
+
+def _read_yaml(path: Path, shown: str) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
+    try:
+        text = strictyaml.read_text(path)
+    except strictyaml.LimitError as exc:
+        return None, [SpecProblem(shown, exc.field, exc.message)]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [SpecProblem(shown, "", f"cannot be read: {exc}")]
+    return read_yaml_text(text, shown)
 
 
 def _validate(
