@@ -43,13 +43,14 @@ from dagfleet.render import EcsOptions, render_ecs
 from dagfleet.render import common as c
 from dagfleet.render.write import texts
 from dagfleet.spec.models import Fleet
+from tests.support.schemas import configured, schemas_dir
 from tests.unit.render.fleets import FLEETS, render_all, sso_file_fleet
 from tests.unit.render.test_properties import max_names_fleet
 
 pytestmark = pytest.mark.integration
 
 KUBERNETES_VERSION = "1.30.0"
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+SHARED = configured()  # DAGFLEET_SCHEMAS_DIR, default ../shared (tests/support/schemas.py)
 CRDS = SHARED / "crds"
 CHART = SHARED / "helm" / "dagster"
 CRD_GROUPS = ("toolkit.fluxcd.io", "postgresql.cnpg.io")
@@ -125,6 +126,7 @@ def openapi_to_jsonschema(node: Any) -> Any:
 
 @cache
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    schemas_dir("the CRD validation")
     out = {}
     for path in sorted(CRDS.rglob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
@@ -183,6 +185,7 @@ def kubernetes_definitions() -> dict[str, Any]:
 
 
 def validate_chart_values(values: dict[str, Any], chart: Path) -> None:
+    schemas_dir("the Helm values validation")
     schema = json.loads((chart / "values.schema.json").read_text())
     merged = helm_merge(yaml.safe_load((chart / "values.yaml").read_text()), values)
     resource = referencing.Resource.from_contents(
