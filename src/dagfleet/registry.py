@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dagfleet.fsutil import atomic_write, exclusive, fsync_dir
 from dagfleet.spec import FleetSpec, RepoSpec, SpecError, SpecProblem, parse_repo
 from dagfleet.spec.load import (
@@ -33,6 +31,7 @@ from dagfleet.spec.load import (
     _read_yaml,
     _validate,
     cross_repo_problems,
+    read_yaml_text,
 )
 from dagfleet.spec.names import check_repo_name
 from dagfleet.storage.paths import is_remote, location_dir, resolve_root
@@ -41,6 +40,15 @@ from dagfleet.yamledit import dump_new, merge_patch_text, replace_text
 LOCK_KEY = "registry"  # the lock file is <fleet>/.registry.lock
 HEADER = "# One git repository served as a code location in each environment.\n"
 _SUFFIXES = (".yaml", ".yml")
+
+
+def _strict(text: str, shown: str) -> dict[str, Any]:
+    """A repo file's mapping, read as the loader reads it (no duplicate keys, bounded
+    depth and size: spec.load.read_yaml_text); SpecError naming the file otherwise."""
+    data, problems = read_yaml_text(text, shown)
+    if data is None:
+        raise SpecError(problems)
+    return data
 
 
 class RegistryError(Exception):
@@ -122,12 +130,10 @@ class Registry:
         raw = path.read_bytes()
         shown = f"{REPOS_DIR}/{path.name}"
         try:
-            data = yaml.safe_load(raw) or {}
-        except yaml.YAMLError as exc:
-            raise SpecError([SpecProblem(shown, "", f"invalid YAML: {exc}")]) from None
-        if not isinstance(data, dict):
-            raise SpecError([SpecProblem(shown, "", "must be a mapping of keys to values")])
-        return RepoEntry(parse_repo(data, shown), etag_of(raw))
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError([SpecProblem(shown, "", f"not UTF-8 text: {exc}")]) from None
+        return RepoEntry(parse_repo(_strict(text, shown), shown), etag_of(raw))
 
     def get(self, name: str) -> RepoEntry:
         if check_repo_name(name) is not None:
@@ -202,7 +208,7 @@ class Registry:
     ) -> RepoEntry:
         """Validate what `text` says (as the loader will read it), then write it; when it
         says `validated`, already checked against the other repos, parsing it is enough."""
-        data = yaml.safe_load(text) or {}
+        data = _strict(text, f"{REPOS_DIR}/{path.name}")
         spec = validated
         if spec is None or parse_repo(data, f"{REPOS_DIR}/{path.name}") != spec:
             spec = self.validate(data, name)
@@ -237,7 +243,7 @@ class Registry:
             spec = self.validate(doc, name)
             _, path = self._current(name, if_match)
             text = path.read_text(encoding="utf-8")
-            written = kept_document(spec, yaml.safe_load(text) or {})
+            written = kept_document(spec, _strict(text, f"{REPOS_DIR}/{path.name}"))
             return self._write_text(path, replace_text(text, written), name, spec)
 
     def patch(self, name: str, patch: Mapping[str, Any], if_match: str | None = None) -> RepoEntry:

@@ -222,3 +222,16 @@ def test_patch_keeps_what_a_person_wrote(reg: Registry) -> None:
     with pytest.raises(SpecError, match="branch"):
         reg.patch("sales", {"branch": "a..b"})
     assert (reg.repos_dir / "sales.yaml").read_text() == after
+
+
+def test_hand_edited_files_are_read_strictly(reg: Registry) -> None:
+    """The API reads repo files as the loader does: a duplicate key is refused, naming
+    the file, line and key, rather than the last value silently winning."""
+    reg.create(_doc())
+    path = reg.repos_dir / "sales.yaml"
+    path.write_text(path.read_text() + "suspend: true\nsuspend: false\n")
+    with pytest.raises(SpecError) as err:
+        reg.get("sales")
+    assert "repos/sales.yaml" in str(err.value) and "duplicate key 'suspend'" in str(err.value)
+    with pytest.raises(SpecError):
+        reg.patch("sales", {"branch": "main"})
