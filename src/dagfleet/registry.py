@@ -156,6 +156,19 @@ class Registry:
                     out.setdefault(entry.spec.name, entry)
         return [out[k] for k in sorted(out)]
 
+    def unreadable(self) -> builtins.list[SpecProblem]:
+        """What is wrong with each repo file `list` had to leave out."""
+        problems: builtins.list[SpecProblem] = []
+        for suffix in _SUFFIXES:
+            for path in sorted(self.repos_dir.glob(f"*{suffix}")):
+                try:
+                    self._read(path)
+                except SpecError as exc:
+                    problems += exc.problems
+                except OSError as exc:
+                    problems.append(SpecProblem(f"{REPOS_DIR}/{path.name}", "", str(exc)))
+        return problems
+
     def fleet_spec(self) -> FleetSpec:
         data, problems = _read_yaml(self.root / FLEET_FILE, FLEET_FILE)
         spec = None

@@ -254,6 +254,14 @@ def test_offline_add_with_every_flag_then_list_and_show(
     assert "demo-A: False (FleetStopped)" in rows[0] and "demo-B: not synced" in rows[0]
     assert sales.url in rows[1] and "sales-A: not synced" in rows[1]
 
+    # A hand-edited file with a duplicate key: listed as a problem (file, line, key), exit 2.
+    (fleet / "repos" / "broken.yaml").write_text("name: broken\nsuspend: true\nsuspend: false\n")
+    partial = cli("list", "--fleet", str(fleet), env=offline, cwd=tmp_path)
+    assert partial.returncode == 2, partial.stderr
+    assert "sales" in partial.stdout and "repos/broken.yaml" in partial.stderr
+    assert "duplicate key 'suspend'" in partial.stderr
+    (fleet / "repos" / "broken.yaml").unlink()
+
     shown = cli("show", "sales", "--fleet", str(fleet), env=offline, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     yaml_part, _, rest = shown.stdout.partition("etag: ")

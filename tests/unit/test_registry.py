@@ -235,3 +235,11 @@ def test_hand_edited_files_are_read_strictly(reg: Registry) -> None:
     assert "repos/sales.yaml" in str(err.value) and "duplicate key 'suspend'" in str(err.value)
     with pytest.raises(SpecError):
         reg.patch("sales", {"branch": "main"})
+
+
+def test_unreadable_files_are_named(reg: Registry) -> None:
+    reg.create(_doc())
+    (reg.repos_dir / "broken.yaml").write_text("name: broken\nname: again\n")
+    assert [e.spec.name for e in reg.list()] == ["sales"]
+    (problem,) = reg.unreadable()
+    assert problem.file == "repos/broken.yaml" and "duplicate key 'name'" in str(problem)

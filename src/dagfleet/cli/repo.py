@@ -283,7 +283,8 @@ def list_(
 ) -> None:
     """Every registered repo and the readiness of its locations."""
     with handled():
-        client = connect(fleet, api, token, changes=False).client
+        connection = connect(fleet, api, token, changes=False)
+        client = connection.client
         repos = client.list_repos()
         statuses = {s.location: s for s in client.locations()}
 
@@ -303,6 +304,15 @@ def list_(
 
     docs = [_with_status(r, statuses) for r in repos]
     output.emit(docs, output.resolve(fmt, as_json), table)
+    if connection.fleet_dir is not None:  # files the list had to leave out: say so, exit 2
+        from dagfleet.registry import Registry
+
+        problems = Registry(connection.fleet_dir).unreadable()
+        for problem in problems:
+            output.error(str(problem))
+        if problems:
+            output.note(f"{len(problems)} problem(s): those repo files are not listed")
+            raise typer.Exit(BAD_INPUT)
 
 
 @app.command()
