@@ -3,17 +3,27 @@ unique names, and a case that raises becoming a broken case."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from _probe_summary import DETAIL_MAX, CaseResult, run_case, summarize  # noqa: E402
+# Loaded by path: putting bench/ on sys.path would let bench/medallion.py shadow the
+# medallion example package for every later test in the run.
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "_probe_summary.py"
+_spec = importlib.util.spec_from_file_location("_probe_summary", _PATH)
+assert _spec is not None and _spec.loader is not None
+_summary = importlib.util.module_from_spec(_spec)
+sys.modules["_probe_summary"] = _summary
+_spec.loader.exec_module(_summary)
+DETAIL_MAX, CaseResult, run_case, summarize = (
+    _summary.DETAIL_MAX,
+    _summary.CaseResult,
+    _summary.run_case,
+    _summary.summarize,
+)
 
 
 def test_counts_and_cases_in_run_order() -> None:
