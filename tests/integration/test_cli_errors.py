@@ -19,7 +19,8 @@ DAGFLEET = str(Path(sys.executable).parent / "dagfleet")
 BROKEN_PROBLEMS = [
     "fleet.yaml: environments[1].name: 'bad_env' is not a valid environment name: use "
     "letters, digits and '-', starting and ending with a letter or digit",
-    "repos/broken.yaml: line 2, column 10: invalid YAML: mapping values are not allowed in this context",
+    "repos/broken.yaml: line 2, column 10: invalid YAML: mapping values are not allowed in "
+    "this context",
     "repos/typo.yaml: module: unknown key: remove it or check its spelling",
     "repos/sales.yaml: branch: 'A B' is not a valid git ref",
 ]

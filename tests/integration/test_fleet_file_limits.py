@@ -118,11 +118,10 @@ def test_100000_nested_brackets_exit_2_with_the_limit(
 ) -> None:
     root = fleet(tmp_path / "f")
     (root / where).write_text(NESTED)
-    code, err, seconds, _ = run(command(name, root), tmp_path)
+    code, err, _, _ = run(command(name, root), tmp_path)
     assert code == 2, err
     assert f"{where}: line 1, column 65: nested deeper than 64 levels" in err
     assert "RecursionError" not in err and "Traceback" not in err
-    assert seconds < 20
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -134,9 +133,10 @@ def test_a_10_mb_repo_file_is_refused_quickly_in_little_memory(tmp_path: Path, n
     code, err, seconds, peak_mib = run(command(name, root), tmp_path)
     assert code == 2, err
     assert f"repos/sales.yaml: is {size:,} bytes, over the 1,048,576-byte limit" in err
+    # Time is measured and printed, never asserted (bench/ measures; the suite shares a
+    # busy machine). Memory does not depend on load: the probe saw 1.3 GB.
     print(f"{name}: refused in {seconds:.2f} s, peak RSS {peak_mib} MiB")
-    assert seconds < 15  # the CLI's own start-up is most of it (the probe: 90 s)
-    assert peak_mib < 300  # the probe: 1.3 GB
+    assert peak_mib < 300
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -159,8 +159,8 @@ def test_a_load_of_the_largest_allowed_file_stops_promptly_on_a_signal(
         time.sleep(1.0)  # imports, then the load
         sent = time.monotonic()
         proc.send_signal(sig)
-        proc.wait(timeout=10)
-        assert time.monotonic() - sent < 3.0
+        proc.wait(timeout=60)  # a hang fails here; how fast it stops is not asserted
+        print(f"stopped {time.monotonic() - sent:.2f} s after signal {sig}")
         assert proc.returncode != 0
     finally:
         if proc.poll() is None:
