@@ -35,6 +35,7 @@ class Identities:
     # can read the fleet's state directory is its admin. Not an identity "configured".
     local_token: str | None = None
     _users_cache: tuple[float, dict[str, str]] = (0.0, {})
+    _users_broken: bool = False  # the users file exists but cannot be read: fail closed
     _targets: tuple[object, dict[str, Target]] = (None, {})
 
     @property
@@ -48,15 +49,19 @@ class Identities:
             return users
         try:
             users = self.users.read()
+            self._users_broken = False
         except UsersFileError as exc:
             log.error("%s: nobody can sign in with a password until it is fixed", exc)
             users = {}
+            self._users_broken = True
         self._users_cache = (time.monotonic(), users)
         return users
 
     def configured(self) -> bool:
         """Whether anyone must say who they are (users, single sign-on or tokens)."""
-        return bool(self.tokens) or self.oidc_enabled or bool(self.user_hashes())
+        users = self.user_hashes()
+        # A users file that cannot be read still means sign-in is wanted: never open the door.
+        return bool(self.tokens) or self.oidc_enabled or bool(users) or self._users_broken
 
     def from_token(self, token: str) -> Principal | None:
         if self.local_token and token_role({self.local_token: "admin"}, token):

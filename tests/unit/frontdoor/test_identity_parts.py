@@ -149,3 +149,18 @@ def test_login_limiter() -> None:
 )
 def test_next_stays_on_this_site(given: str | None, expected: str) -> None:
     assert safe_next(given) == expected
+
+
+def test_an_unreadable_users_file_keeps_the_door_closed(tmp_path: Path) -> None:
+    from dagfleet.frontdoor.identity import Identities
+    from dagfleet.spec import load_fleet
+
+    (tmp_path / "repos").mkdir()
+    (tmp_path / "fleet.yaml").write_text("name: t\nenvironments: [{name: A}]\n")
+    fleet = load_fleet(tmp_path)
+    users = UsersFile(tmp_path / "users")
+    ids = Identities(lambda: fleet, users, {}, oidc_enabled=False)
+    assert not ids.configured()  # no users file: the loopback default
+    (tmp_path / "users").write_text("ada not-a-hash\n")
+    ids = Identities(lambda: fleet, users, {}, oidc_enabled=False)
+    assert ids.configured() and ids.user_hashes() == {}  # broken: nobody in, nobody admin
