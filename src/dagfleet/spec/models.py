@@ -404,6 +404,14 @@ class InstanceSpec(_Model):
     postgres: PostgresSpec | None = None
     run_queue: RunQueueSpec | None = None
     debug_port_base: Annotated[int, Field(gt=0, lt=65000)] = 5678
+    warm_forks: bool = Field(
+        default=True,
+        description=(
+            "Fork code servers, run workers and step processes from warm parents that have "
+            "already imported Dagster (docs/capacity.md). false starts each from a fresh "
+            "interpreter, as stock Dagster does."
+        ),
+    )
     dagster: dict[str, Any] = Field(
         default_factory=dict,
         description=(
