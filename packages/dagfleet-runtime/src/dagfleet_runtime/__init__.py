@@ -1,8 +1,10 @@
 """dagfleet-runtime: the small part of dagfleet that runs inside code locations.
 
 `keys` confines user keys to a location's storage prefix, `storage` is the
-helper user code may call, `compute_logs` routes step logs per location.
-Only dagster is required; nothing here imports dagfleet.
+helper user code may call, `compute_logs` routes step logs per location
+(`locations` says where a run's logs belong), `s3_compute_logs` does the same in
+S3 for the rendered deployments (it needs dagster-aws, so it is not imported
+here). Only dagster is required; nothing here imports dagfleet.
 """
 
 from dagfleet_runtime.compute_logs import LocationComputeLogManager, split_location

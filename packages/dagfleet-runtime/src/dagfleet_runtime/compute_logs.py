@@ -12,7 +12,9 @@ again whenever it changes, so repos added while the instance runs are routed too
 
 The location is read from the run record, which both the run worker (writing,
 inside the location's venv) and the webserver (reading, for the UI) load from
-the same instance storage, so both sides compute the same path. The run's
+the same instance storage, so both sides compute the same path (the routing is
+`dagfleet_runtime.locations`, shared with the S3 manager of the rendered
+deployments, `s3_compute_logs`). The run's
 `remote_job_origin` is authoritative (runs launched from the UI or GraphQL);
 runs started from the Python API have no origin and may carry the
 `dagfleet/location` tag instead. Anything else stays under `base_dir`.
@@ -27,7 +29,6 @@ subscriptions and downloads work as with the stock manager.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -44,49 +45,12 @@ from dagster._core.storage.local_compute_log_manager import (
 )
 from dagster._serdes import ConfigurableClassData
 
-from dagfleet_runtime.runtags import stamp_run
+from dagfleet_runtime.locations import LOCATION_TAG, LocationRouter, split_location
+from dagfleet_runtime.runtags import stamp_run_once
 
-LOCATION_TAG = "dagfleet/location"
+__all__ = ["LOCATION_TAG", "LocationComputeLogManager", "split_location"]
+
 logger = logging.getLogger(__name__)
-_CACHE_LIMIT = 4096
-
-
-def split_location(location: str, environments: Sequence[str] = ()) -> tuple[str, str] | None:
-    """`<repo>-<env>` -> (repo, env).
-
-    Environment names may hold '-', so known environments are matched first,
-    longest first; without a list the last '-' separates them.
-    """
-    for env in sorted(environments, key=len, reverse=True):
-        suffix = f"-{env}"
-        if location.endswith(suffix) and len(location) > len(suffix):
-            return location[: -len(suffix)], env
-    if environments or "-" not in location:
-        return None
-    repo, _, env = location.rpartition("-")
-    return (repo, env) if repo and env else None
-
-
-def _safe_segment(part: str) -> bool:
-    return part not in ("", ".", "..") and "/" not in part and "\\" not in part and "\0" not in part
-
-
-def _read_prefixes(path: str) -> dict[str, list[str]]:
-    """`{repo: "a/b"}` -> `{repo: ["a", "b"]}`, dropping anything that could leave the root."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    out: dict[str, list[str]] = {}
-    if isinstance(data, dict):
-        for repo, prefix in data.items():
-            if not isinstance(repo, str) or not isinstance(prefix, str):
-                continue
-            parts = prefix.split("/")
-            if all(_safe_segment(p) for p in parts):
-                out[repo] = parts
-    return out
 
 
 class LocationComputeLogManager(LocalComputeLogManager):
@@ -105,12 +69,8 @@ class LocationComputeLogManager(LocalComputeLogManager):
     ) -> None:
         super().__init__(base_dir, polling_timeout=polling_timeout, inst_data=inst_data)
         self._storage_root = storage_root
-        self._environments = tuple(environments or ())
-        self._bases: dict[str, str] = {}
+        self._router = LocationRouter(environments or (), prefixes_file=prefixes_file)
         self._stamped: set[str] = set()  # runs this process has tagged (see runtags)
-        self._prefixes_file = prefixes_file
-        self._prefixes: dict[str, list[str]] = {}
-        self._prefixes_stamp: tuple[int, int] | None = None
         # With an s3:// storage root the logs are captured locally (the UI reads them
         # there) and each finished capture is copied to the location's logs/ prefix.
         self._upload_root = upload_root.rstrip("/") if upload_root else None
@@ -134,56 +94,18 @@ class LocationComputeLogManager(LocalComputeLogManager):
     ) -> LocationComputeLogManager:
         return cls(inst_data=inst_data, **config_value)
 
-    def _repo_prefix(self, repo: str) -> list[str]:
-        """The repo's prefix as path segments, from `prefixes_file` when it names the repo."""
-        if self._prefixes_file:
-            try:
-                st = os.stat(self._prefixes_file)
-            except OSError:
-                st = None
-            stamp = (st.st_mtime_ns, st.st_size) if st is not None else None
-            if stamp != self._prefixes_stamp:
-                self._prefixes = _read_prefixes(self._prefixes_file) if stamp else {}
-                self._prefixes_stamp = stamp
-                self._bases.clear()
-        return self._prefixes.get(repo) or ["repos", repo]
-
     def location_dir(self, location: str) -> str | None:
         """`<storage_root>/<env>/<repo prefix>/logs` for a location name, if it parses."""
-        parsed = split_location(location, self._environments)
-        if parsed is None:
-            return None
-        repo, env = parsed
-        if any(not _safe_segment(p) for p in (repo, env)):
-            return None
-        return os.path.join(self._storage_root, env, *self._repo_prefix(repo), "logs")
-
-    def _location_of_run(self, run_id: str) -> str | None:
-        if not self.has_instance:
-            return None
-        run = self._instance.get_run_by_id(run_id)
-        if run is None:
-            return None
-        if run.remote_job_origin is not None:
-            return run.remote_job_origin.location_name
-        return run.tags.get(LOCATION_TAG)
+        segments = self._router.logs_segments(location)
+        return os.path.join(self._storage_root, *segments) if segments else None
 
     def base_dir_for(self, log_key: Sequence[str]) -> str:
         """The base directory of one log key; the first part of a run's keys is its id."""
         if not log_key:
             return self._base_dir
-        run_id = log_key[0]
-        cached = self._bases.get(run_id)
-        if cached is not None:
-            return cached
-        location = self._location_of_run(run_id)
-        routed = self.location_dir(location) if location else None
-        base = routed or self._base_dir
-        if location is not None:  # unknown runs may appear later: do not cache a miss
-            if len(self._bases) >= _CACHE_LIMIT:
-                self._bases.clear()
-            self._bases[run_id] = base
-        return base
+        instance = self._instance if self.has_instance else None
+        segments = self._router.segments_for_run(instance, log_key[0])
+        return os.path.join(self._storage_root, *segments) if segments else self._base_dir
 
     @contextmanager
     def capture_logs(self, log_key: Sequence[str]) -> Generator[CapturedLogContext, None, None]:
@@ -196,16 +118,8 @@ class LocationComputeLogManager(LocalComputeLogManager):
     def _stamp(self, log_key: Sequence[str]) -> None:
         """Runs know their commit: the run worker capturing a run's logs tags the run
         with the location and commit of its own environment (see runtags)."""
-        if not log_key or not self.has_instance or log_key[0] in self._stamped:
-            return
-        self._stamped.add(log_key[0])
-        try:
-            run = self._instance.get_run_by_id(log_key[0])
-        except Exception as exc:  # tags must never fail a run
-            logger.warning("dagfleet: could not read run %s to tag it: %s", log_key[0], exc)
-            return
-        if run is not None:
-            stamp_run(self._instance, run)
+        if log_key and self.has_instance:
+            stamp_run_once(self._instance, log_key[0], self._stamped)
 
     def _upload(self, log_key: Sequence[str]) -> None:
         """Copy a finished capture to `<upload_root>/<env>/repos/<repo>/logs/...` in S3.

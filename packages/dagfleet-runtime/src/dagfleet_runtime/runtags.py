@@ -18,8 +18,9 @@ in the QueuedRunCoordinator's `tag_concurrency_limits`:
    started by the code server that executes it and inherits its environment, where
    dagfleet sets DAGFLEET_REPO, DAGFLEET_ENV, DAGFLEET_LOCATION and DAGFLEET_COMMIT.
    The one dagfleet class every run worker loads is the instance's compute log
-   manager (`LocationComputeLogManager`), which opens each run's log capture before
-   the first step runs; it calls `stamp_run`, which rewrites the tags from that
+   manager (`LocationComputeLogManager`, or `LocationS3ComputeLogManager` in the
+   rendered deployments), which opens each run's log capture before the first step
+   runs; it calls `stamp_run`, which rewrites the tags from that
    environment when they differ. So `dagfleet/commit` ends as the commit whose code
    ran, not the commit live when the run was queued.
 
@@ -109,6 +110,24 @@ def stamp_run(instance: Any, run: DagsterRun, environ: Mapping[str, str] | None 
         logger.warning("dagfleet: could not tag run %s with %s: %s", run.run_id, todo, exc)
         return False
     return True
+
+
+def stamp_run_once(instance: Any, run_id: str, stamped: set[str]) -> None:
+    """`stamp_run` for the run `run_id`, once per process (`stamped` remembers the runs).
+
+    What the compute log managers call when they open a run's capture; a run that
+    cannot be read is logged, never raised.
+    """
+    if run_id in stamped:
+        return
+    stamped.add(run_id)
+    try:
+        run = instance.get_run_by_id(run_id)
+    except Exception as exc:  # tags must never fail a run
+        logger.warning("dagfleet: could not read run %s to tag it: %s", run_id, exc)
+        return
+    if run is not None:
+        stamp_run(instance, run)
 
 
 class _Tagging:
