@@ -42,6 +42,7 @@ from dagfleet.runtime.central import (
 from dagfleet.runtime.graphql import DagsterWebserver
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
+from dagfleet.runtime.warm import WarmPool
 from dagfleet.service.identity import fleet_id
 from dagfleet.spec import LocationSpec, load_fleet
 from dagfleet.status import StatusStore
@@ -119,6 +120,12 @@ class FleetApp:
         self._web_ready = threading.Event()
         self._gql = DagsterWebserver(self.upstream_url)
         self.spares = SparePool(self.pids, self.layout.logs, str(self.layout.root))
+        # Code servers forked from a zygote per env (dagfleet.runtime.warm); read at start.
+        self.warm = (
+            WarmPool(self.pids, self.layout.logs, str(self.layout.root))
+            if self.fleet.spec.instance.warm_forks
+            else None
+        )
         self._stopping = threading.Event()
         self._start_lock = threading.Lock()
         self._workspace = self.layout.dagster_home / "workspace.yaml"
@@ -188,7 +195,8 @@ class FleetApp:
             store=store,
             pids=self.pids,
             on_published=self._on_published,
-            spares=self.spares,
+            spares=None if self.warm is not None else self.spares,
+            warm=self.warm,
         )
         history = open_store(self.fleet.spec, self.layout, os.environ)
         self.history = HistoryRecorder(history, fleet_id(self.layout)).start()
@@ -366,6 +374,8 @@ class FleetApp:
             self.alerts.stop()
             self.alerts = None
         self.spares.close()
+        if self.warm is not None:
+            self.warm.close()
         self._gql.close()
         # Last line of defence: anything still registered (a server a thread started
         # while we were stopping) goes the way a kill -9's orphans go at the next start.

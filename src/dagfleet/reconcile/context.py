@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dagfleet.runtime import codeserver
 from dagfleet.runtime.codeserver import Server
 from dagfleet.runtime.processes import PidRegistry
 from dagfleet.runtime.spare import SparePool
+from dagfleet.runtime.warm import WarmPool
 from dagfleet.spec import CodeTarget, Fleet
 from dagfleet.spec.credentials import GitCredentials
 from dagfleet.status import StatusStore
@@ -99,6 +99,7 @@ class ReconcileContext:
     pids: PidRegistry
     on_published: Callable[[str], None] = lambda _location: None
     spares: SparePool | None = None
+    warm: WarmPool | None = None  # zygotes per env (fleet.yaml instance.warm_forks)
     # Attempts, crashes and promotions, for the publish history and alert policies.
     events: EventBus = field(default_factory=EventBus)
     install_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
@@ -132,6 +133,7 @@ class ReconcileContext:
             log=self.layout.log(location),
             debug_port=debug_port,
             spares=self.spares,
+            warm=self.warm,
         )
         self.pids.add(server.child.pid)
         with self._servers_lock:
@@ -148,8 +150,7 @@ class ReconcileContext:
         """Stop `server` (SIGTERM, then SIGKILL of its group after `grace`), remove its
         private socket and stop tracking it."""
         server.child.stop(grace)
-        with contextlib.suppress(FileNotFoundError):
-            server.socket.unlink()
+        codeserver.remove_sockets(server)
         self.forget(server)
 
     def stop_servers(self, grace: float) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from dagfleet.runtime import grpc
 from dagfleet.runtime.processes import Child, output_since_start, spawn
 from dagfleet.runtime.spare import SparePool
+from dagfleet.runtime.warm import WarmPool
 from dagfleet.spec import CodeTarget
 from dagfleet.venvs.builder import PythonEnv
 
@@ -76,6 +77,21 @@ def server_args(
     return args
 
 
+def warm_target(target: CodeTarget) -> dict[str, str | None]:
+    """What a forked server preloads (pure): the target as `dagster api grpc` gets it."""
+    return {
+        "python_file": target.python_file,
+        "module_name": target.module_name,
+        "package_name": target.package_name,
+        "working_directory": ".",
+    }
+
+
+def fork_socket(socket: Path) -> Path:
+    """Where a forked server's forkserver listens for its run workers and steps (pure)."""
+    return socket.with_suffix(".fork")
+
+
 def start(
     *,
     location: str,
@@ -88,6 +104,7 @@ def start(
     log: Path,
     debug_port: int | None = None,
     spares: SparePool | None = None,
+    warm: WarmPool | None = None,
 ) -> Server:
     run_dir.mkdir(parents=True, exist_ok=True)
     socket = run_dir / f"{location}.{sha[:10]}.{os.getpid()}-{next(_counter)}.sock"
@@ -97,7 +114,14 @@ def start(
     name = f"code server {location}@{sha[:10]}"
     args = server_args(env, target, location, socket, debug_port)
     child = None
-    spare = spares.take(env) if spares is not None and debug_port is None else None
+    if warm is not None and debug_port is None:
+        # args[0:3] are `python -m dagster`; the zygote already is that interpreter.
+        child = warm.start(
+            env, name, args[3:], cwd, environ, log, warm_target(target), fork_socket(socket)
+        )
+    spare = None
+    if spares is not None and child is None and debug_port is None:
+        spare = spares.take(env)
     if spare is not None and spares is not None:
         # args[0] is the interpreter; the spare already is one.
         child = spares.assign(spare, name, args[3:], cwd, environ, log)
@@ -146,5 +170,10 @@ def retire(server: Server, drain_timeout: float = 3600.0, grace: float = 10.0) -
     while server.alive() and time.monotonic() < deadline and grpc.active_runs(server.socket):
         time.sleep(1.0)
     server.child.stop(grace)
-    with contextlib.suppress(FileNotFoundError):
-        server.socket.unlink()
+    remove_sockets(server)
+
+
+def remove_sockets(server: Server) -> None:
+    for path in (server.socket, fork_socket(server.socket)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

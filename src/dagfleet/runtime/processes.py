@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -34,10 +35,25 @@ from dagfleet.procgroup import kill_group
 DEFAULT_GRACE = 10.0
 
 
+class Proc(Protocol):
+    """What dagfleet needs of a child: `subprocess.Popen`, or a process a warm parent
+    forked (dagfleet.runtime.warm.ForkedProcess)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class Child:
     name: str
-    proc: subprocess.Popen[bytes]
+    proc: Proc
 
     @property
     def pid(self) -> int:
@@ -89,7 +105,7 @@ def spawn(
     return Child(name, proc)
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE) -> int | None:
+def stop_group(proc: Proc, grace: float = DEFAULT_GRACE) -> int | None:
     """SIGTERM the process group, wait up to `grace`, then SIGKILL it; reap the child."""
     if proc.poll() is not None:
         kill_group(proc.pid, signal.SIGKILL)

@@ -57,7 +57,7 @@ def enabled() -> bool:
     return os.environ.get("DAGFLEET_WARM_SPARES", "1") != "0"
 
 
-def _spare_environ(marker: str) -> dict[str, str]:
+def spare_environ(marker: str) -> dict[str, str]:
     # The spare's initial environment stays visible in /proc/<pid>/environ after it
     # takes a job, so it starts with the allowlist only: never dagfleet's secrets.
     from dagfleet.runtime.environ import PASSTHROUGH
@@ -139,7 +139,7 @@ class SparePool:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    env=_spare_environ(self.marker),
+                    env=spare_environ(self.marker),
                 )
             self._spares[env.hash] = proc
             self.pids.add(proc.pid)
