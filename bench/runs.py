@@ -1,0 +1,350 @@
+"""Run latency (issue 17): launch -> SUCCESS of (a) a 3-step job on Dagster's default
+multiprocess executor (each step its own process) and (b) the same 3 steps on the
+in-process executor, --runs times each (default 10) after --warmup untimed runs.
+
+Modes, all on one location (demo-A) of the same code, launched through the webserver's
+GraphQL `launchRun` as the UI does, one run at a time:
+- warm: `dagfleet up --no-daemon` with fleet.yaml `instance.warm_forks: true` (run workers
+  and steps forked from the location's preloaded forkserver once the runtime has them);
+- cold: the same with `warm_forks: false`, today's path (a fresh interpreter per run worker
+  and per step, as Dagster's gRPC server and multiprocess executor start them);
+- stock: no dagfleet. `dagster api grpc` for the same checkout in the same Python
+  environment dagfleet built for it, and `dagster-webserver` with a workspace.yaml
+  pointing at it, in a DAGSTER_HOME of the same style (SQLite storage, telemetry off,
+  Dagster's DefaultRunCoordinator and DefaultRunLauncher: dagfleet's coordinator is the
+  same one plus run tags). No daemon in any mode: none of these runs needs it.
+
+One run's latency is the run's end time as the instance recorded it (its RUN_SUCCESS
+event) minus the wall-clock time just before the launch request; launch_to_start is
+the same up to the run's start time (the run worker is up and has begun). Targets
+(2-core machine): 3-step multiprocess p50 <= 1.5 s (stock about 7.2 s), in-process
+p50 <= 0.8 s. Ratios are against stock, measured in the same run. Prints one JSON object.
+
+    uv run --frozen python bench/runs.py [--runs 10] [--warmup 1] [--modes warm,cold,stock]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+from _fleet import (
+    CodeRepo,
+    RunningFleet,
+    free_port,
+    latency_summary,
+    ratio,
+    running,
+    tree_processes,
+    wait_for,
+    write_fleet,
+)
+
+from tests.support.dagster_client import FINISHED, DagsterTestClient
+
+MODES = ("warm", "cold", "stock")
+LOCATION = "demo-A"
+JOBS = {"multiprocess_3_step": "multi_job", "in_process": "inproc_job"}
+STOCK_LOGS = ("stock-grpc.log", "stock-webserver.log")
+TARGETS = {"multiprocess_3_step_p50_seconds": 1.5, "in_process_p50_seconds": 0.8}
+
+RUN_DEFS = """from dagster import (
+    Definitions,
+    asset,
+    define_asset_job,
+    in_process_executor,
+    multiprocess_executor,
+)
+
+
+@asset
+def one() -> int:
+    return 1
+
+
+@asset
+def two(one: int) -> int:
+    return one + 1
+
+
+@asset
+def three(two: int) -> int:
+    return two + 1
+
+
+STEPS = ["one", "two", "three"]
+multi_job = define_asset_job("multi_job", selection=STEPS, executor_def=multiprocess_executor)
+inproc_job = define_asset_job("inproc_job", selection=STEPS, executor_def=in_process_executor)
+defs = Definitions(assets=[one, two, three], jobs=[multi_job, inproc_job])
+"""
+
+RUN_TIMES = """
+query($id: ID!) {
+  runOrError(runId: $id) {
+    __typename
+    ... on Run { status creationTime startTime endTime }
+  }
+}"""
+
+
+def run_record(gql: DagsterTestClient, run_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = gql.query(RUN_TIMES, {"id": run_id})["runOrError"]
+    return data
+
+
+def finished(gql: DagsterTestClient, run_id: str) -> dict[str, Any] | None:
+    """The run's record once it has finished, else None."""
+    record = run_record(gql, run_id)
+    return record if record.get("status") in FINISHED else None
+
+
+def time_runs(gql: DagsterTestClient, job: str, runs: int, warmup: int) -> dict[str, Any]:
+    """Launch `job` warmup + runs times, one after the other; the timed runs' figures."""
+    to_success: list[float] = []
+    to_start: list[float] = []
+    for i in range(warmup + runs):
+        requested = time.time()
+        run_id = gql.launch(LOCATION, job)
+        # Polled gently: the webserver shares the 2 cores with the run being timed, and
+        # the latency comes from the instance's own end time, not from this loop.
+        record: dict[str, Any] = wait_for(
+            partial(finished, gql, run_id), 300, f"run {run_id} of {job} to finish", interval=0.2
+        )
+        if record["status"] != "SUCCESS":
+            raise RuntimeError(f"run {run_id} of {job} ended {record['status']}")
+        if i >= warmup:
+            to_success.append(float(record["endTime"]) - requested)
+            to_start.append(float(record["startTime"]) - requested)
+        time.sleep(0.5)
+    return {
+        "launch_to_success_seconds": latency_summary(to_success),
+        "launch_to_start_seconds": latency_summary(to_start),
+    }
+
+
+def time_jobs(gql: DagsterTestClient, runs: int, warmup: int) -> dict[str, Any]:
+    return {name: time_runs(gql, job, runs, warmup) for name, job in JOBS.items()}
+
+
+def write_run_fleet(fleet_dir: Path, repo: CodeRepo, warm_forks: bool) -> None:
+    entry = {"git_url": repo.url, "module_name": "demo.definitions", "poll_interval": 3600}
+    write_fleet(
+        fleet_dir,
+        {"demo": entry},
+        environments=[{"name": "A", "branch": "A"}],
+        instance={"warm_forks": warm_forks},
+    )
+
+
+def build_state(fleet_dir: Path) -> tuple[str, Path]:
+    """Start once from empty state (untimed); the location's Python (as its code server
+    was started) and checkout, for the stock mode."""
+    fleet = RunningFleet(fleet_dir, extra=["--no-daemon"])
+    with running(fleet):
+        fleet.wait_loaded({LOCATION}, timeout=900)
+        pid = fleet.pid(LOCATION)
+        python = psutil.Process(pid).cmdline()[0]
+    return python, (fleet.state / "checkouts" / LOCATION / "current").resolve()
+
+
+def dagfleet_mode(fleet_dir: Path, repo: CodeRepo, mode: str, runs: int, warmup: int) -> Any:
+    write_run_fleet(fleet_dir, repo, warm_forks=mode == "warm")
+    fleet = RunningFleet(fleet_dir, extra=["--no-daemon"])
+    with running(fleet):
+        fleet.wait_loaded({LOCATION}, timeout=600)
+        fleet.pid(LOCATION)  # its status is written: the publish is over
+        time.sleep(2)
+        return time_jobs(fleet.gql, runs, warmup)
+
+
+def stock_home(home: Path, port: int) -> Path:
+    """A DAGSTER_HOME like dagfleet's (SQLite, telemetry off) with Dagster's own default
+    run coordinator and launcher, and a workspace naming one gRPC server."""
+    home.mkdir(parents=True)
+    config = {
+        "telemetry": {"enabled": False},
+        "storage": {"sqlite": {"base_dir": str(home / "storage")}},
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "DefaultRunCoordinator",
+        },
+        "run_launcher": {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"},
+        "local_artifact_storage": {
+            "module": "dagster._core.storage.root",
+            "class": "LocalArtifactStorage",
+            "config": {"base_dir": str(home)},
+        },
+    }
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    workspace = home / "workspace.yaml"
+    entry = {"host": "127.0.0.1", "port": port, "location_name": LOCATION}
+    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": entry}]}))
+    return workspace
+
+
+@contextlib.contextmanager
+def started(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> Any:
+    """A child in its own process group, stopped with its whole tree however we leave."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        family = tree_processes([proc.pid])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for p in family:
+            with contextlib.suppress(psutil.Error):
+                if p.is_running():
+                    p.kill()
+
+
+def stock_loaded(gql: DagsterTestClient) -> bool:
+    try:
+        return LOCATION in gql.loaded_locations()
+    except Exception:  # not answering yet
+        return False
+
+
+def stock_mode(base: Path, python: str, checkout: Path, runs: int, warmup: int) -> Any:
+    grpc_port, web_port = free_port(), free_port()
+    home = base / "stock_home"
+    workspace = stock_home(home, grpc_port)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    server = [python, "-m", "dagster", "api", "grpc", "--port", str(grpc_port)]
+    server += ["--module-name", "demo.definitions", "--working-directory", str(checkout)]
+    server += ["--location-name", LOCATION]
+    web = [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(web_port)]
+    web += ["-w", str(workspace)]
+    with (
+        started(server, env, checkout, base / STOCK_LOGS[0]) as grpc_proc,
+        started(web, env, home, base / STOCK_LOGS[1]) as web_proc,
+    ):
+        gql = DagsterTestClient(f"http://127.0.0.1:{web_port}")
+        try:
+            deadline = time.monotonic() + 300
+            while not stock_loaded(gql):
+                if grpc_proc.poll() is not None or web_proc.poll() is not None:
+                    logs = [(base / n).read_text()[-1500:] for n in STOCK_LOGS]
+                    raise RuntimeError("stock Dagster exited:\n" + "\n".join(logs))
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"stock webserver: {LOCATION} not loaded after 300 s")
+                time.sleep(0.2)
+            time.sleep(2)
+            return time_jobs(gql, runs, warmup)
+        finally:
+            gql.close()
+
+
+def report(results: dict[str, Any], runs: int, warmup: int, started_at: float) -> dict[str, Any]:
+    import dagster
+
+    out: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "dagster": dagster.__version__,
+        "runs": runs,
+        "warmup": warmup,
+        "modes": results,
+        "targets": TARGETS,
+    }
+
+    def p50(mode: str, job: str) -> float | None:
+        fig = results.get(mode, {}).get(job)
+        return fig["launch_to_success_seconds"]["p50"] if fig else None
+
+    def meets(mode: str, job: str) -> bool:
+        got = p50(mode, job)
+        return got is not None and got <= TARGETS[f"{job}_p50_seconds"]
+
+    out["meets_targets"] = {
+        mode: {job: meets(mode, job) for job in JOBS} for mode in results if mode != "stock"
+    }
+    if "stock" in results:
+        out["ratios_over_stock"] = {
+            mode: {f"{job}_p50": ratio(p50(mode, job), p50("stock", job)) for job in JOBS}
+            for mode in results
+            if mode != "stock"
+        }
+    out["total_seconds"] = round(time.monotonic() - started_at, 1)
+    return out
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every fleet's finally
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per job and mode")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated: warm, cold, stock (default all)"
+    )
+    args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        parser.error(
+            f"--modes: unknown {', '.join(unknown) or '(none)'}; choose {', '.join(MODES)}"
+        )
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be at least 1 and --warmup at least 0")
+    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # started with `&`: children inherit
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    load_before = os.getloadavg()
+    started_at = time.monotonic()
+    results: dict[str, Any] = {}
+    error: str | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="dagfleet-runs-") as tmp:
+            base = Path(tmp)
+            repo = CodeRepo(base / "remotes")
+            repo.commit({"demo/definitions.py": RUN_DEFS}, "a 3-step job, two executors")
+            repo.push("A")
+            fleet_dir = base / "fleet"
+            write_run_fleet(fleet_dir, repo, warm_forks=True)
+            python, checkout = build_state(fleet_dir)
+            for mode in modes:
+                if mode == "stock":
+                    results[mode] = stock_mode(base, python, checkout, args.runs, args.warmup)
+                else:
+                    results[mode] = dagfleet_mode(fleet_dir, repo, mode, args.runs, args.warmup)
+                print(f"bench: {mode}: {json.dumps(results[mode])}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    out = report(results, args.runs, args.warmup, started_at)
+    out["loadavg_1m_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+    if error is not None:
+        out["error"] = error  # the modes measured before it are still reported
+    print(json.dumps(out, indent=2))
+    if error is not None:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""Scale: what one machine pays per location (issue 17). N tiny repositories with the same
+dependencies (so one shared uv environment), each three assets, a job and a stopped
+schedule, in environments A and B: 2N locations (an odd size puts the last repo in A only).
+
+For each size (locations) the fleet is built once from empty state (`dagfleet up` until
+every location is loaded, not timed), then for each mode (`warm`: fleet.yaml
+`instance.warm_forks: true`; `cold`: false, a fresh interpreter per code server and run,
+today's path) `dagfleet up` starts again from that warm state and we measure:
+- all_loaded_seconds: from starting `dagfleet up` until the webserver's GraphQL shows
+  every location loaded;
+- memory: total USS, PSS and RSS of every process of the fleet (the whole tree of
+  `dagfleet up`, grandchildren included, plus anything carrying its DAGFLEET_STATE),
+  per location (total / locations) and by role, sampled after the idle window;
+- idle_cpu_cores: CPU seconds of that tree over --idle seconds (default 30), starting
+  5 s after all loaded, divided by the wall time;
+- push_to_live_seconds: over --pushes pushes (default 10), commit a new asset to repo
+  r00's branch A and push, then time from running `dagfleet repo sync r00 --env A` until
+  the webserver shows the asset in r00-A (sync_cli_seconds: until the command returned).
+  r00 polls once an hour so that only the sync publishes; the other repos poll at the
+  default period, part of the idle cost.
+
+Across sizes, per mode: growth, the memory of each location after the first of an
+environment, (total(N) - total(smallest)) / (N - smallest). Targets (issue 17, 2 cores):
+at 50 locations loaded in <= 40 s, total USS <= 3 GiB, <= 50 MiB USS per added
+location, idle CPU <= 0.1 cores, push-to-live p50 <= 1.0 s. Ratios are warm / cold,
+measured in the same run. Prints one JSON object.
+
+    uv run --frozen python bench/scale.py [--sizes 10,25,50] [--modes warm,cold] [--pushes 10]
+    uv run --frozen python bench/scale.py --sizes 10,25,50,100   # 100 if memory allows
+    uv run --frozen python bench/scale.py --sizes 4 --pushes 3 --idle 10   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from _fleet import (
+    CodeRepo,
+    RunningFleet,
+    fleet_tree,
+    growth_per_unit,
+    idle_cpu_cores,
+    latency_summary,
+    live_asset_keys,
+    memory_totals,
+    ratio,
+    running,
+    write_fleet,
+)
+
+from tests.support.fleetproc import DAGFLEET, wait_for
+
+MODES = {"warm": True, "cold": False}  # mode -> fleet.yaml instance.warm_forks
+PUSHED_REPO = "r00"
+PUSHED_LOCATION = f"{PUSHED_REPO}-A"
+SETTLE_SECONDS = 5.0  # after all loaded: the daemon starts, statuses are written
+LOAD_TIMEOUT = 1800.0
+TARGETS = {
+    "at_locations": 50,
+    "all_loaded_seconds": 40.0,
+    "total_uss_mib": 3072.0,
+    "uss_mib_per_added_location": 50.0,
+    "idle_cpu_cores": 0.1,
+    "push_to_live_p50_seconds": 1.0,
+}
+
+
+def definitions(repo: str, extra: str | None = None) -> str:
+    """A tiny repo's definitions: three assets, a job, a stopped daily schedule, and
+    `extra` as one more asset downstream of the last (what a push adds)."""
+    assets = [f"{repo}_raw", f"{repo}_clean", f"{repo}_report"]
+    extra_asset = ""
+    if extra is not None:
+        extra_asset = f"\n\n@asset\ndef {extra}({repo}_report: int) -> int:\n    return 1\n"
+        assets.append(extra)
+    return f'''from dagster import Definitions, ScheduleDefinition, asset, define_asset_job
+
+
+@asset
+def {repo}_raw() -> int:
+    return 1
+
+
+@asset
+def {repo}_clean({repo}_raw: int) -> int:
+    return {repo}_raw + 1
+
+
+@asset
+def {repo}_report({repo}_clean: int) -> int:
+    return {repo}_clean * 2
+{extra_asset}
+
+{repo}_job = define_asset_job("{repo}_job", selection=[{", ".join(repr(a) for a in assets[:3])}])
+{repo}_daily = ScheduleDefinition(job={repo}_job, cron_schedule="0 3 * * *")
+defs = Definitions(assets=[{", ".join(assets)}], jobs=[{repo}_job], schedules=[{repo}_daily])
+'''
+
+
+def repo_names(locations: int) -> list[str]:
+    """ceil(locations / 2) repos: r00, r01, ..."""
+    return [f"r{i:02d}" for i in range((locations + 1) // 2)]
+
+
+def make_repos(base: Path, locations: int) -> dict[str, CodeRepo]:
+    repos = {}
+    for name in repo_names(locations):
+        repo = CodeRepo(base / "remotes", name=name)
+        for branch in ("A", "B"):
+            repo.commit({"demo/definitions.py": definitions(name)}, "tiny repo", branch=branch)
+            repo.push(branch)
+        repos[name] = repo
+    return repos
+
+
+def write_scale_fleet(
+    fleet_dir: Path, repos: dict[str, CodeRepo], locations: int, warm_forks: bool
+) -> set[str]:
+    """(Re)write the fleet files for `locations` locations; the location names."""
+    entries: dict[str, dict[str, Any]] = {}
+    names: set[str] = set()
+    last = repo_names(locations)[-1]
+    for name, repo in repos.items():
+        entry: dict[str, Any] = {"git_url": repo.url, "module_name": "demo.definitions"}
+        if name == PUSHED_REPO:
+            entry["poll_interval"] = 3600
+        envs = ["A"] if (locations % 2 and name == last) else ["A", "B"]
+        if envs == ["A"]:
+            entry["environments"] = envs
+        entries[name] = entry
+        names |= {f"{name}-{env}" for env in envs}
+    write_fleet(fleet_dir, entries, instance={"warm_forks": warm_forks})
+    return names
+
+
+def role(proc: psutil.Process, up_pid: int, servers: set[int]) -> str:
+    """What a fleet process is, for the memory breakdown. Code servers are known by the
+    PIDs in their status files: one forked from a warm parent keeps that parent's
+    command line."""
+    if proc.pid == up_pid:
+        return "up"
+    if proc.pid in servers:
+        return "code_servers"
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    if "dagster_webserver" in cmd or "dagster-webserver" in cmd:
+        return "webserver"
+    if "dagster-daemon" in cmd:
+        return "daemon"
+    if "api grpc" in cmd:
+        return "code_servers"
+    return "other"
+
+
+def memory_sample(fleet: RunningFleet, locations: int) -> dict[str, Any]:
+    assert fleet.proc is not None
+    up_pid = fleet.proc.pid
+    procs = fleet_tree(up_pid, fleet.state)
+    servers = {int(fleet.status(loc).get("pid") or 0) for loc in fleet_locations(fleet)}
+    by_role: dict[str, list[psutil.Process]] = {}
+    for proc in procs:
+        by_role.setdefault(role(proc, up_pid, servers), []).append(proc)
+    total = memory_totals(procs)
+    return {
+        **total,
+        "uss_mib_per_location": round(float(total["uss_mib"]) / locations, 1),
+        "pss_mib_per_location": round(float(total["pss_mib"]) / locations, 1),
+        "by_role": {
+            name: {k: memory_totals(ps)[k] for k in ("uss_mib", "pss_mib", "processes")}
+            for name, ps in sorted(by_role.items())
+        },
+    }
+
+
+def fleet_locations(fleet: RunningFleet) -> list[str]:
+    return sorted(p.stem for p in (fleet.state / "status").glob("*.json"))
+
+
+def sync_and_wait(fleet: RunningFleet, asset: str) -> tuple[float, float]:
+    """`dagfleet repo sync r00 --env A`, polling the webserver while it runs: seconds
+    until the asset is live, and until the command returned."""
+    assert fleet.fleet_dir is not None
+    start = time.monotonic()
+    cli = subprocess.Popen(
+        [
+            DAGFLEET,
+            "repo",
+            "sync",
+            PUSHED_REPO,
+            "--env",
+            "A",
+            "--fleet",
+            str(fleet.fleet_dir),
+            "--api",
+            fleet.api.removesuffix("/api/v1"),
+            "-o",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    live: float | None = None
+    returned: float | None = None
+    deadline = start + 300
+    while live is None or returned is None:
+        if time.monotonic() > deadline:
+            cli.kill()
+            raise TimeoutError(f"{asset} not live in {PUSHED_LOCATION} 300 s after the sync")
+        if returned is None and cli.poll() is not None:
+            returned = time.monotonic()
+            if cli.returncode != 0:
+                out = cli.stdout.read().decode(errors="replace") if cli.stdout else ""
+                raise RuntimeError(f"dagfleet repo sync exited {cli.returncode}: {out[-2000:]}")
+        if live is None and asset in live_asset_keys(fleet, PUSHED_LOCATION):
+            live = time.monotonic()
+        time.sleep(0.05)
+    if cli.stdout is not None:
+        cli.stdout.close()
+    return live - start, returned - start
+
+
+def measure(
+    fleet_dir: Path,
+    repo: CodeRepo,
+    locations: set[str],
+    mode: str,
+    pushes: int,
+    idle: float,
+) -> dict[str, Any]:
+    """One warm-state start of the fleet in `mode`, and the figures above."""
+    fleet = RunningFleet(fleet_dir)
+    t0 = time.monotonic()
+    with running(fleet):
+        fleet.wait_loaded(locations, timeout=LOAD_TIMEOUT)
+        loaded = time.monotonic() - t0
+        time.sleep(SETTLE_SECONDS)
+        assert fleet.proc is not None
+        cpu = idle_cpu_cores(fleet.proc.pid, fleet.state, idle)
+        memory = memory_sample(fleet, len(locations))
+        live: list[float] = []
+        cli: list[float] = []
+        for i in range(pushes):
+            name = f"pushed_{mode}_{i}"
+            repo.commit({"demo/definitions.py": definitions(PUSHED_REPO, name)}, name)
+            repo.push("A")
+            to_live, to_return = sync_and_wait(fleet, name)
+            live.append(to_live)
+            cli.append(to_return)
+            time.sleep(0.5)
+    return {
+        "locations": len(locations),
+        "all_loaded_seconds": round(loaded, 2),
+        "all_loaded_seconds_per_location": round(loaded / len(locations), 2),
+        "memory": memory,
+        "idle_cpu_cores": round(cpu, 3),
+        "idle_seconds": idle,
+        "push_to_live_seconds": latency_summary(live),
+        "sync_cli_seconds": latency_summary(cli),
+    }
+
+
+def build_state(fleet_dir: Path, locations: set[str]) -> float:
+    """Start once from empty state until everything is loaded (mirrors, checkouts, the
+    shared env); seconds taken, for information."""
+    fleet = RunningFleet(fleet_dir)
+    t0 = time.monotonic()
+    with running(fleet):
+        fleet.wait_loaded(locations, timeout=LOAD_TIMEOUT)
+        wait_for(lambda: all(fleet.status(loc).get("pid") for loc in locations), 60, "statuses")
+        return round(time.monotonic() - t0, 2)
+
+
+def run_size(
+    base: Path, size: int, modes: list[str], pushes: int, idle: float, out: dict[str, Any]
+) -> None:
+    """Measure one size in every mode, filling `out` as it goes (kept if a mode fails)."""
+    repos = make_repos(base, size)
+    fleet_dir = base / "fleet"
+    locations = write_scale_fleet(fleet_dir, repos, size, warm_forks=MODES[modes[0]])
+    out["build_seconds"] = build_state(fleet_dir, locations)
+    for mode in modes:
+        write_scale_fleet(fleet_dir, repos, size, warm_forks=MODES[mode])
+        out[mode] = measure(fleet_dir, repos[PUSHED_REPO], locations, mode, pushes, idle)
+        print(f"bench: {size} locations, {mode}: {json.dumps(out[mode])}", file=sys.stderr)
+
+
+def growth(results: dict[int, dict[str, Any]], mode: str) -> dict[str, Any]:
+    points = {n: r[mode]["memory"] for n, r in results.items() if mode in r}
+    return {
+        "uss_mib_per_added_location": growth_per_unit(
+            {n: float(m["uss_mib"]) for n, m in points.items()}
+        ),
+        "pss_mib_per_added_location": growth_per_unit(
+            {n: float(m["pss_mib"]) for n, m in points.items()}
+        ),
+        "all_loaded_seconds_per_added_location": growth_per_unit(
+            {n: float(r[mode]["all_loaded_seconds"]) for n, r in results.items() if mode in r},
+            digits=2,
+        ),
+    }
+
+
+def ratios(fig: dict[str, Any]) -> dict[str, float | None]:
+    warm, cold = fig["warm"], fig["cold"]
+    return {
+        "all_loaded_seconds": ratio(warm["all_loaded_seconds"], cold["all_loaded_seconds"]),
+        "uss_mib": ratio(warm["memory"]["uss_mib"], cold["memory"]["uss_mib"]),
+        "pss_mib": ratio(warm["memory"]["pss_mib"], cold["memory"]["pss_mib"]),
+        "idle_cpu_cores": ratio(warm["idle_cpu_cores"], cold["idle_cpu_cores"]),
+        "push_to_live_p50": ratio(
+            warm["push_to_live_seconds"]["p50"], cold["push_to_live_seconds"]["p50"]
+        ),
+    }
+
+
+def report(results: dict[int, dict[str, Any]], modes: list[str], started: float) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "memory_total_mib": round(psutil.virtual_memory().total / 2**20),
+        "python": platform.python_version(),
+        "sizes": sorted(results),
+        "modes": {},
+        "targets": TARGETS,
+    }
+    for mode in modes:
+        out["modes"][mode] = {
+            "warm_forks": MODES[mode],
+            "sizes": {n: r[mode] for n, r in sorted(results.items()) if mode in r},
+            "growth": growth(results, mode),
+        }
+    out["build_seconds"] = {n: r.get("build_seconds") for n, r in sorted(results.items())}
+    if "warm" in modes and "cold" in modes:
+        out["ratios_warm_over_cold"] = {
+            n: ratios(r) for n, r in sorted(results.items()) if "warm" in r and "cold" in r
+        }
+    out["total_seconds"] = round(time.monotonic() - started, 1)
+    return out
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every fleet's finally
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10,25,50",
+        help="locations per fleet, comma-separated (default 10,25,50)",
+    )
+    parser.add_argument(
+        "--modes", default="warm,cold", help="comma-separated: warm, cold (default both)"
+    )
+    parser.add_argument("--pushes", type=int, default=10, help="pushes per size and mode")
+    parser.add_argument(
+        "--idle", type=float, default=30.0, help="seconds of the idle CPU window (default 30)"
+    )
+    args = parser.parse_args()
+    try:
+        sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        parser.error(f"--sizes: {args.sizes!r} is not a list of integers, e.g. 10,25,50")
+    if not sizes or min(sizes) < 1:
+        parser.error("--sizes: give at least one size of 1 location or more")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        parser.error(f"--modes: unknown {', '.join(unknown) or '(none)'}; choose warm, cold")
+    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # started with `&`: children inherit
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    results: dict[int, dict[str, Any]] = {}
+    error: str | None = None
+    try:
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix=f"dagfleet-scale-{size}-") as tmp:
+                results[size] = {}
+                run_size(Path(tmp), size, modes, args.pushes, args.idle, results[size])
+    except (Exception, KeyboardInterrupt) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    out = report(results, modes, started)
+    out["loadavg_1m_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+    if error is not None:
+        out["error"] = error  # the sizes measured before it are still reported
+    print(json.dumps(out, indent=2))
+    if error is not None:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
