@@ -5,8 +5,9 @@ the environment the Deployment sets, the fleet files laid out as the `<fleet>-fl
 ConfigMap's items put them (read-only), a status record where the optional status
 ConfigMap is mounted, and real HTTP: the API answers with tokens only, lists the
 fleet's repos and the recorded status (as recorded, not "stopped"), serves metrics,
-verifies webhooks and then refuses them (no runtime in the cluster), and refuses to
-start without tokens.
+verifies webhooks and then, without a deploy repository to release into, refuses them
+naming the setting (tests/e2e/test_incluster_release.py releases with one), and refuses
+to start without tokens.
 """
 
 from __future__ import annotations
@@ -146,7 +147,9 @@ def test_the_rendered_program_serves_the_fleet_read_only(api: str) -> None:
     assert metrics.status_code == 200 and "medallion-A" in metrics.text
 
 
-def test_a_verified_webhook_is_refused_since_the_cluster_has_no_runtime(api: str) -> None:
+def test_without_a_deploy_repo_a_verified_webhook_is_refused_naming_the_setting(
+    api: str,
+) -> None:
     repo = default_fleet().repos["medallion"]
     body = json.dumps(
         {"ref": "refs/heads/main", "repository": {"clone_url": repo.git_url}}
@@ -160,7 +163,8 @@ def test_a_verified_webhook_is_refused_since_the_cluster_has_no_runtime(api: str
         headers={"X-Hub-Signature-256": signature, "X-GitHub-Event": "push"},
     )
     assert signed.status_code == 503, signed.text
-    assert "no running fleet" in signed.text
+    assert "no deploy repository is configured" in signed.text
+    assert "DAGFLEET_DEPLOY_REPO" in signed.text and "deploy_repo" in signed.text
 
 
 def test_the_program_refuses_to_start_without_tokens(tmp_path: Path) -> None:

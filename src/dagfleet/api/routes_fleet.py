@@ -110,7 +110,11 @@ def promote(request: Request, ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
     status_code=200,
     response_model=HookResult,
     responses={
-        202: {"model": HookResult, "description": "Ignored: not a push of a known repo/branch"},
+        202: {
+            "model": HookResult,
+            "description": "Ignored (not a push of a known repo/branch), or queued for "
+            "release by the in-cluster dagfleet (`accepted`, `locations`)",
+        },
         401: {"model": ErrorBody},
         413: {"model": ErrorBody},
         503: {"model": ErrorBody},
@@ -184,6 +188,9 @@ async def _sync_push(request: Request, ctx: ApiContext, push: webhook.Push) -> A
         return _ignored(push, f"no location follows branch {push.branch!r}", names)
     envs = [env.name for env in ctx.service.registry.fleet_spec().environments]
     owners = [r.name for r in repos if {n for e in envs for n in r.location_names(e)} & set(hit)]
+    if getattr(ctx.service.controller, "queues_pushes", False):  # in the cluster: releases
+        queued = _hook_result(push, "queued for release (one at a time)", owners, locations=hit)
+        return JSONResponse(queued.model_dump(), status_code=202)
     return _hook_result(push, "syncing", owners, locations=hit)
 
 

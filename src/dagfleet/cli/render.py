@@ -95,6 +95,16 @@ ServiceMonitor = Annotated[
     bool,
     typer.Option(help="Render a ServiceMonitor for dagfleet's metrics (Prometheus Operator)."),
 ]
+DeployRepoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deploy-repo",
+        help="Deploy repository (git URL) dagfleet in the cluster releases into on push "
+        "webhooks, as `dagfleet release run` does (credentials: Secret dagfleet-deploy-repo).",
+    ),
+]
+DeployBranchOpt = Annotated[str, typer.Option(help="Branch of the --deploy-repo.")]
+DeployPathOpt = Annotated[str, typer.Option(help="Directory in the --deploy-repo (default root).")]
 PublicUrl = Annotated[
     str | None,
     typer.Option(
@@ -187,6 +197,7 @@ def _k8s_options(
     chart_version: str | None = None,
     dagfleet_api: bool = True,
     service_monitor: bool = False,
+    deploy: tuple[str | None, str, str] = (None, "main", ""),
 ) -> K8sOptions:
     return K8sOptions(
         registry=registry,
@@ -202,6 +213,9 @@ def _k8s_options(
         public_url=public_url,
         dagfleet_api=dagfleet_api,
         service_monitor=service_monitor,
+        deploy_repo=deploy[0],
+        deploy_branch=deploy[1],
+        deploy_path=deploy[2],
     )
 
 
@@ -221,6 +235,9 @@ def k8s_cmd(
     commit: Commit = None,
     dagfleet_api: DagfleetApi = True,
     service_monitor: ServiceMonitor = False,
+    deploy_repo: DeployRepoOpt = None,
+    deploy_branch: DeployBranchOpt = "main",
+    deploy_path: DeployPathOpt = "",
 ) -> None:
     """Namespaces, code-server Deployments with git-sync, Postgres, PVCs and Helm values."""
     loaded = _load(fleet)
@@ -238,6 +255,7 @@ def k8s_cmd(
         None,
         dagfleet_api,
         service_monitor,
+        (deploy_repo, deploy_branch, deploy_path),
     )
     _write(_render(lambda: render_k8s(loaded, opts)), out)
 
@@ -264,6 +282,9 @@ def flux_cmd(
     chart_version: ChartVersion = None,
     dagfleet_api: DagfleetApi = True,
     service_monitor: ServiceMonitor = False,
+    deploy_repo: DeployRepoOpt = None,
+    deploy_branch: DeployBranchOpt = "main",
+    deploy_path: DeployPathOpt = "",
 ) -> None:
     """The Kubernetes render plus GitRepository, Kustomization, HelmRepository, HelmRelease."""
     loaded = _load(fleet)
@@ -281,6 +302,7 @@ def flux_cmd(
         chart_version,
         dagfleet_api,
         service_monitor,
+        (deploy_repo, deploy_branch, deploy_path),
     )
     opts = FluxOptions(repo_url=repo_url, branch=branch, interval=interval, k8s=k8s)
     _write(_render(lambda: render_flux(loaded, opts)), out)

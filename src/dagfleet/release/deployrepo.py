@@ -2,10 +2,12 @@
 
 `update(change)` clones the deploy branch (or starts it when the branch does not
 exist yet), lets `change` edit the files under the deploy path, and commits and
-pushes when anything changed. When the push is refused because another release
-pushed first, it starts again from the new tip: `change` runs again on top of
-the other release's commit, so neither change is lost. Nothing is committed
-when `change` leaves the files as they were.
+pushes when anything changed. `credentials` (an HTTPS token or an SSH deploy key, as a
+repo file's `credentials:` names them, docs/private-remotes.md) are read at each git
+command that talks to the remote and reach git through its environment only. When the
+push is refused because another release pushed first, it starts again from the new
+tip: `change` runs again on top of the other release's commit, so neither change is
+lost. Nothing is committed when `change` leaves the files as they were.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagfleet.gitops.auth import GitAuth, resolve
 from dagfleet.gitops.git import GitError, run_git
+from dagfleet.spec.credentials import GitCredentials
 
 _IDENTITY = ["-c", "user.name=dagfleet", "-c", "user.email=dagfleet@localhost"]
 PUSH_ATTEMPTS = 8
@@ -35,6 +39,11 @@ class DeployRepo:
     url: str
     branch: str = "main"
     path: str = ""
+    credentials: GitCredentials | None = field(default=None, repr=False, compare=False)
+
+    def _auth(self) -> GitAuth | None:
+        """The credentials, read now (a rotated token or key is used by the next command)."""
+        return resolve(self.credentials, self.url, Path.cwd())
 
     def read(self, rel: str) -> dict[str, str]:
         """Files under `<path>/<rel>` (a file or a directory) at the branch tip, by path
@@ -70,7 +79,10 @@ class DeployRepo:
                 identity = [] if _has_identity() else _IDENTITY
                 run_git(*identity, "commit", "--quiet", "-m", message, cwd=work)
                 try:
-                    run_git("push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}", cwd=work)
+                    run_git(
+                        "push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}",
+                        cwd=work, auth=self._auth(),
+                    )  # fmt: skip
                 except GitError as exc:
                     if not _lost_race(exc):
                         raise
@@ -84,11 +96,14 @@ class DeployRepo:
         )
 
     def _clone(self, work: Path) -> Path:
-        heads = run_git("ls-remote", "--heads", "--", self.url, f"refs/heads/{self.branch}")
+        auth = self._auth()
+        heads = run_git(
+            "ls-remote", "--heads", "--", self.url, f"refs/heads/{self.branch}", auth=auth
+        )
         if heads.strip():
             run_git(
                 "clone", "--quiet", "--single-branch", "--branch", self.branch, "--",
-                self.url, str(work),
+                self.url, str(work), auth=auth,
             )  # fmt: skip
         else:  # a new deploy branch (or an empty repository): start it
             run_git("init", "--quiet", "--initial-branch", self.branch, str(work))

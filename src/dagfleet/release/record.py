@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from dagfleet.release.deployrepo import DeployRepo
 from dagfleet.render.options import K8sOptions
 from dagfleet.status import LocationStatus, Reason
 from dagfleet.status.conditions import ConditionType
@@ -39,8 +40,9 @@ _HEADER = (
     "# Which commit each location serves, written by `dagfleet release` (do not edit by hand:\n"
     "# release or promote instead). The manifests under manifests/ are pinned to these.\n"
 )
-# Fields of K8sOptions that render.yaml may not set: release owns them.
-_RELEASE_OWNED = {"commits"}
+# Fields of K8sOptions that render.yaml may not set: release owns them (the in-cluster
+# dagfleet releases into the branch and path this release writes, never elsewhere).
+_RELEASE_OWNED = {"commits", "deploy_branch", "deploy_path"}
 
 
 class RecordError(ValueError):
@@ -152,6 +154,14 @@ def render_options(text: str | None) -> K8sOptions:
             )
         values[name] = value
     return K8sOptions(**values)
+
+
+def with_deploy(opts: K8sOptions, deploy: DeployRepo) -> K8sOptions:
+    """With `deploy_repo` set in render.yaml, the in-cluster dagfleet releases on webhooks
+    into this release's branch and path (k8s_dagfleet); without it, it releases nothing."""
+    if not opts.deploy_repo:
+        return opts
+    return dataclasses.replace(opts, deploy_branch=deploy.branch, deploy_path=deploy.path)
 
 
 def with_commits(opts: K8sOptions, record: Mapping[str, Released]) -> K8sOptions:

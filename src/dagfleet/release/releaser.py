@@ -75,6 +75,9 @@ class Outcome:
 class Report:
     outcomes: list[Outcome]
     deploy_commit: str | None = None  # the deploy repo commit pushed, None when unchanged
+    # location -> its status record (`status/<location>.json`) as this release left it,
+    # for the locations it judged: what the in-cluster API serves at once (incluster.py).
+    statuses: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -285,6 +288,7 @@ def _apply(
 ) -> Report:
     """Write the decisions on the deploy branch's tip (again on a newer tip after a race)."""
     final: dict[str, Outcome] = {d.loc.name: d.outcome for d in decisions}
+    statuses: dict[str, str] = {}
 
     def newer(old: str, new: str, loc: LocationSpec) -> bool:
         """True when `new` is a descendant of `old` in the location's repository."""
@@ -333,6 +337,11 @@ def _apply(
                 # Already released (say the branch went back to it after a rejection):
                 # only the status changes, and that is committed too.
                 subjects.append(f"{_subject(d, o.commit)} (already released; status updated)")
+        statuses.clear()  # this attempt's (the last one is what was pushed)
+        for d in decisions:
+            text = _read(root / rec.STATUS_DIR / f"{d.loc.name}.json")
+            if text is not None:
+                statuses[d.loc.name] = text
         names = {loc.name for loc in fleet.locations()}
         record = {n: r for n, r in record.items() if n in names}
         (root / rec.COMMITS_FILE).write_text(rec.dump_commits(record))
@@ -341,7 +350,7 @@ def _apply(
             branch=deploy.branch,
             path="./" + "/".join(p for p in (deploy.path, "manifests") if p),
             interval=settings.flux_interval,
-            k8s=rec.with_commits(settings.k8s, record),
+            k8s=rec.with_commits(rec.with_deploy(settings.k8s, deploy), record),
             status_records=_status_records(fleet, root),
         )
         _render(fleet, flux, root)
@@ -360,7 +369,7 @@ def _apply(
         raise ReleaseError(f"deploy repo {deploy.url} ({deploy.branch}): {exc}") from exc
     except (rec.RecordError, RenderError) as exc:
         raise ReleaseError(f"deploy repo {deploy.url} ({deploy.branch}): {exc}", 2) from exc
-    return Report([final[d.loc.name] for d in decisions], pushed)
+    return Report([final[d.loc.name] for d in decisions], pushed, dict(statuses))
 
 
 def _render(fleet: Fleet, opts: FluxOptions, root: Path) -> None:

@@ -59,13 +59,20 @@ PROGRAM_CONFIGMAP = "dagfleet-api-program"
 WORK_DIR = "/var/lib/dagfleet"
 FLEET_COPY = f"{WORK_DIR}/fleet"
 STATUS_DIR = f"{FLEET_COPY}/.dagfleet/status"
+# The deploy repository's credentials (optional Secret): `token` (+ `username`) or
+# `ssh` (+ `known_hosts`), mounted read-only where DAGFLEET_DEPLOY_CREDENTIALS_DIR says.
+DEPLOY_SECRET = "dagfleet-deploy-repo"
+DEPLOY_CREDENTIALS_DIR = "/etc/dagfleet/deploy-repo"
+UV_CACHE_DIR = f"{WORK_DIR}/uv-cache"
 
 # Run by the image's Python; imports only dagfleet (installed in the image).
 SERVER_SOURCE = '''"""dagfleet's API in the cluster (rendered by dagfleet, k8s_dagfleet.py).
 
 Copies the fleet files (a read-only ConfigMap) to a writable directory, holds the
 fleet's lock there so that the recorded statuses are shown as recorded, and serves
-the API over the offline controller on DAGFLEET_API_PORT, every address.
+the API on DAGFLEET_API_PORT, every address, over the offline controller; with
+DAGFLEET_DEPLOY_REPO set, pushes, syncs and promotions become releases into that
+deploy repository (dagfleet.release.incluster).
 """
 
 import fcntl
@@ -89,6 +96,8 @@ def main():
     from dagfleet.api.settings import ApiSettings, check_bind
     from dagfleet.layout import Layout
     from dagfleet.offline import OfflineController
+    from dagfleet.release.incluster import start as releasing
+    from dagfleet.release.releaser import ReleaseError
     from dagfleet.status.liveness import lock_path
 
     env = os.environ
@@ -103,7 +112,16 @@ def main():
     layout.root.mkdir(parents=True, exist_ok=True)
     lock = os.open(lock_path(layout), os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    app = create_app(settings, OfflineController(fleet_dir))
+    try:
+        controller = releasing(OfflineController(fleet_dir), fleet_dir, env)
+    except ReleaseError as exc:
+        print(f"dagfleet api: {exc}", file=sys.stderr)
+        return 2
+    if controller.queue is None:
+        print("dagfleet api: no deploy repository (DAGFLEET_DEPLOY_REPO): releases are off")
+    else:
+        print(f"dagfleet api: pushes release into {env['DAGFLEET_DEPLOY_REPO']}")
+    app = create_app(settings, controller)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -175,9 +193,9 @@ def _secret_ref(key: str, *, optional: bool = False) -> dict[str, Any]:
     return {"secretKeyRef": ref}
 
 
-def _volumes(fleet: Fleet) -> list[dict[str, Any]]:
+def _volumes(fleet: Fleet, opts: K8sOptions) -> list[dict[str, Any]]:
     items = [{"key": _key(path), "path": path} for path in fd.fleet_files(fleet)]
-    return [
+    volumes: list[dict[str, Any]] = [
         {"name": "program", "configMap": {"name": PROGRAM_CONFIGMAP}},
         {"name": "fleet", "configMap": {"name": door.fleet_configmap_name(fleet), "items": items}},
         {
@@ -187,10 +205,67 @@ def _volumes(fleet: Fleet) -> list[dict[str, Any]]:
         {"name": "work", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
     ]
+    if opts.deploy_repo:
+        volumes.append(
+            {
+                "name": "deploy-credentials",
+                "secret": {"secretName": DEPLOY_SECRET, "optional": True, "defaultMode": 0o400},
+            }
+        )
+    return volumes
+
+
+def deploy_repo_problems(opts: K8sOptions) -> list[str]:
+    """What is wrong with the deploy repository settings (each message names the fix)."""
+    out = []
+    url = opts.deploy_repo
+    if url and c.is_local_git_url(url):
+        out.append(
+            f"deploy_repo: {url} is a path on this machine, which the cluster's dagfleet "
+            "cannot reach: give the deploy repository's URL on your git server (the one "
+            "Flux reads, e.g. ssh://git@git.example.com/platform/deploy.git), with its "
+            f"credentials in the Secret {DEPLOY_SECRET} (docs/deploy.md)"
+        )
+    path = opts.deploy_path.strip("/")
+    if ".." in path.split("/"):
+        out.append(f"deploy_path: {opts.deploy_path!r} must stay inside the deploy repository")
+    return out
+
+
+def _release_env(opts: K8sOptions) -> list[dict[str, Any]]:
+    """Where the in-cluster releases go (incluster.deploy_from_env); none: releases off."""
+    if not opts.deploy_repo:
+        return []
+    return [
+        {"name": "DAGFLEET_DEPLOY_REPO", "value": opts.deploy_repo},
+        {"name": "DAGFLEET_DEPLOY_BRANCH", "value": opts.deploy_branch},
+        {"name": "DAGFLEET_DEPLOY_PATH", "value": opts.deploy_path.strip("/")},
+        {"name": "DAGFLEET_DEPLOY_CREDENTIALS_DIR", "value": DEPLOY_CREDENTIALS_DIR},
+        {"name": "UV_CACHE_DIR", "value": UV_CACHE_DIR},
+    ]
+
+
+def _resources(opts: K8sOptions) -> dict[str, Any]:
+    """The API alone is small; judging runs installs and a code server loading the
+    definitions beside it (one at a time), so releasing asks for more."""
+    if opts.deploy_repo:
+        return {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    return {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 
 
 def container(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
     probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}, "timeoutSeconds": 3}
+    mounts: list[dict[str, Any]] = [
+        {"name": "program", "mountPath": PROGRAM_DIR, "readOnly": True},
+        {"name": "fleet", "mountPath": fd.FLEET_DIR, "readOnly": True},
+        {"name": "work", "mountPath": WORK_DIR},
+        {"name": "status", "mountPath": STATUS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if opts.deploy_repo:
+        mounts.append(
+            {"name": "deploy-credentials", "mountPath": DEPLOY_CREDENTIALS_DIR, "readOnly": True}
+        )
     return {
         "name": NAME,
         "image": opts.frontdoor(),
@@ -207,21 +282,13 @@ def container(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
             },
             {"name": "PYTHONUNBUFFERED", "value": "1"},
             {"name": "HOME", "value": "/tmp"},
+            *_release_env(opts),
         ],
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": {**probe, "periodSeconds": 5},
         "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"memory": "512Mi"},
-        },
-        "volumeMounts": [
-            {"name": "program", "mountPath": PROGRAM_DIR, "readOnly": True},
-            {"name": "fleet", "mountPath": fd.FLEET_DIR, "readOnly": True},
-            {"name": "work", "mountPath": WORK_DIR},
-            {"name": "status", "mountPath": STATUS_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "resources": _resources(opts),
+        "volumeMounts": mounts,
         "securityContext": {
             "runAsNonRoot": True,
             "readOnlyRootFilesystem": True,
@@ -244,23 +311,30 @@ def deployment(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container(fleet, opts)],
-        "volumes": _volumes(fleet),
+        "volumes": _volumes(fleet, opts),
     }
     template_meta = {
         "labels": {**c.labels(fleet, "dagfleet"), **match},
         "annotations": {"dagfleet.dev/fleet-files": fleet_files_hash(fleet)},
     }
-    return {
+    out: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(fleet, NAME),
         "spec": {
-            # One writer of nothing, but one reader is enough: the API is read-only here.
+            # One replica: with a deploy repository it is the one release worker (a second
+            # would judge every push twice); without one, one reader is enough.
             "replicas": 1,
             "selector": {"matchLabels": match},
             "template": {"metadata": template_meta, "spec": spec},
         },
     }
+    if opts.deploy_repo:
+        # Never two release workers during a rollout: the old pod stops before the new
+        # one starts (webhooks sent in those seconds fail; the next push, or a sync,
+        # releases the tip, which is all a missed push would have released).
+        out["spec"]["strategy"] = {"type": "Recreate"}
+    return out
 
 
 def service(fleet: Fleet) -> dict[str, Any]:
@@ -301,6 +375,9 @@ def service_monitor(fleet: Fleet) -> dict[str, Any]:
 
 
 def objects(fleet: Fleet, opts: K8sOptions) -> list[dict[str, Any]]:
+    problems = deploy_repo_problems(opts)
+    if problems:
+        raise c.RenderError("\n".join(problems))
     out = [
         program_configmap(fleet),
         {

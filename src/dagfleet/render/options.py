@@ -29,6 +29,11 @@ Defaults and why:
   chart 1.13.0 runs the dagster 1.13.0 the images pin); never "whatever is newest".
 - `dagfleet_api` True: dagfleet's API, webhook route and metrics run in the
   cluster (k8s_dagfleet.py), read-only over the fleet files; off renders none.
+- `deploy_repo` None: the in-cluster dagfleet releases nothing itself (its push
+  webhook answers 503 naming this setting); a git URL the cluster can reach (with
+  `deploy_branch` "main" and `deploy_path` "", the repository root) makes it judge
+  each pushed commit as `dagfleet release run` does and write accepted ones there
+  (k8s_dagfleet.py; credentials from the Secret `dagfleet-deploy-repo`).
 - `service_monitor` False: a ServiceMonitor needs the Prometheus Operator's CRD,
   which not every cluster has; on renders one for dagfleet's /metrics.
 - ECS `commits` {}: as `commits` on Kubernetes; a listed location runs
@@ -112,6 +117,11 @@ class K8sOptions(FrontDoorImageOptions):
     release_name: str = "dagster"
     # dagfleet itself in the instance namespace (k8s_dagfleet.py): API, webhooks, metrics.
     dagfleet_api: bool = True
+    # The deploy repository the in-cluster dagfleet releases into on push webhooks
+    # (k8s_dagfleet.py): a git URL, its branch and the directory under it; None: it does not.
+    deploy_repo: str | None = None
+    deploy_branch: str = "main"
+    deploy_path: str = ""
     # A Prometheus Operator ServiceMonitor for dagfleet's /metrics (needs its CRD installed).
     service_monitor: bool = False
     # location name -> the full 40-hex commit it is pinned to (k8s_location: exact checkout,

@@ -9,6 +9,7 @@ import pytest
 
 from dagfleet.render import K8sOptions, render_k8s
 from dagfleet.render import k8s_dagfleet as kd
+from dagfleet.render.common import RenderError
 from tests.unit.render.fleets import default_fleet, three_repo_fleet
 
 PATH = "manifests/instance/dagfleet.yaml"
@@ -112,3 +113,71 @@ def test_the_status_configmap_is_what_the_deployment_mounts() -> None:
     assert volumes["status"]["configMap"] == {"name": cm["metadata"]["name"], "optional": True}
     (dep,) = [o for o in objects() if o["kind"] == "Deployment"]
     assert cm["metadata"]["namespace"] == dep["metadata"]["namespace"]
+
+
+# ---- releases on webhooks (K8sOptions.deploy_repo) -------------------------------------
+DEPLOY = "ssh://git@git.example.com/platform/deploy.git"
+
+
+def test_without_a_deploy_repo_nothing_of_releasing_is_rendered() -> None:
+    spec = pod_spec(objects())
+    (container,) = spec["containers"]
+    assert not [e for e in container["env"] if e["name"].startswith("DAGFLEET_DEPLOY")]
+    assert "deploy-credentials" not in {v["name"] for v in spec["volumes"]}
+
+
+def test_a_deploy_repo_gives_the_pod_what_the_judge_needs() -> None:
+    objs = objects(image_tag="v1", deploy_repo=DEPLOY, deploy_branch="prod", deploy_path="/c/p/")
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}  # never two workers at once
+    spec = pod_spec(objs)
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["DAGFLEET_DEPLOY_REPO"] == DEPLOY
+    assert env["DAGFLEET_DEPLOY_BRANCH"] == "prod"
+    assert env["DAGFLEET_DEPLOY_PATH"] == "c/p"
+    assert env["DAGFLEET_DEPLOY_CREDENTIALS_DIR"] == kd.DEPLOY_CREDENTIALS_DIR
+    assert env["UV_CACHE_DIR"].startswith(kd.WORK_DIR + "/")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    # The credentials by reference: an optional Secret, read-only, owner-readable.
+    assert volumes["deploy-credentials"]["secret"] == {
+        "secretName": kd.DEPLOY_SECRET,
+        "optional": True,
+        "defaultMode": 0o400,
+    }
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["deploy-credentials"]["readOnly"] is True
+    assert mounts["deploy-credentials"]["mountPath"] == kd.DEPLOY_CREDENTIALS_DIR
+    # Writable: the work dir (mirrors, environments, checkouts) and /tmp, both emptyDir.
+    assert volumes["work"] == {"name": "work", "emptyDir": {}}
+    assert mounts["work"]["mountPath"] == kd.WORK_DIR and not mounts["work"].get("readOnly")
+    assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+    # Judging loads definitions beside the API: more memory than the API alone.
+    assert container["resources"]["limits"]["memory"] == "2Gi"
+    # Least privilege stays: no token, no Role, read-only root filesystem.
+    assert spec["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert not {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"} & set(kinds(objs))
+
+
+@pytest.mark.parametrize(
+    ("opts", "says"),
+    [
+        ({"deploy_repo": "file:///srv/deploy.git"}, "deploy_repo: file:///srv/deploy.git"),
+        ({"deploy_repo": "/srv/deploy.git"}, "cannot reach"),
+        ({"deploy_repo": DEPLOY, "deploy_path": "a/../../b"}, "deploy_path"),
+    ],
+)
+def test_a_deploy_repo_the_cluster_cannot_use_is_refused_with_the_fix(
+    opts: dict[str, str], says: str
+) -> None:
+    with pytest.raises(RenderError, match="deploy_") as caught:
+        objects(**opts)
+    assert says in str(caught.value)
+
+
+def test_the_deployment_with_a_deploy_repo_is_valid_kubernetes() -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for obj in objects(image_tag="v1", deploy_repo=DEPLOY):
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
