@@ -58,6 +58,7 @@ import posixpath
 import re
 import tomllib
 from collections.abc import Mapping
+from importlib import resources
 
 from dagfleet.render import common as c
 from dagfleet.render.launcher import LAUNCHER_SOURCE
@@ -75,6 +76,10 @@ UV_IMAGE = "ghcr.io/astral-sh/uv:0.9"
 EXTRAS = ("dagster-webserver", "dagster-postgres", "dagster-k8s", "dagster-aws", "debugpy")
 INSTALL_DIR = c.LAUNCHER_DIR
 INSTALL_PATH = f"{INSTALL_DIR}/install.sh"
+# dagfleet-runtime's modules, as this dagfleet has them, on the venv's path (a .pth).
+RUNTIME_PACKAGE = "dagfleet_runtime"
+RUNTIME_DIR = f"{INSTALL_DIR}/runtime"
+RUNTIME_PTH = "dagfleet_runtime.pth"
 
 # `sh install.sh dependencies` (before the tree is copied) and `sh install.sh
 # project` (after), in the project directory; files beside it: additions.txt,
@@ -219,6 +224,36 @@ def _heredoc(text: str, dest: str, delimiter: str) -> str:
     return f"COPY <<'{delimiter}' {dest}\n{body}{delimiter}\n"
 
 
+def runtime_sources() -> dict[str, str]:
+    """dagfleet-runtime's modules (`name.py` -> text), read from the installed package."""
+    package = resources.files(RUNTIME_PACKAGE)
+    return {
+        entry.name: entry.read_text(encoding="utf-8")
+        for entry in sorted(package.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".py") and entry.is_file()
+    }
+
+
+def _runtime_files() -> str:
+    out = ""
+    for name, text in runtime_sources().items():
+        dest = f"{RUNTIME_DIR}/{RUNTIME_PACKAGE}/{name}"
+        delimiter = "DAGFLEET_RUNTIME_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        out += _heredoc(text, dest, delimiter)
+    return out
+
+
+def _runtime_path() -> str:
+    """A RUN putting RUNTIME_DIR on the venv's path (after the install, which creates
+    the venv of an unlocked project; a locked `uv sync --inexact` keeps the file)."""
+    code = (
+        "import pathlib, sysconfig; "
+        f"pathlib.Path(sysconfig.get_paths()['purelib'], '{RUNTIME_PTH}')"
+        f".write_text('{RUNTIME_DIR}' + chr(10))"
+    )
+    return f'RUN python -c "{code}"\n'  # shell form: no quote, $ or backslash inside
+
+
 def _control_files(repo: RepoSpec) -> str:
     out = ""
     for name, lines in (("constraints", repo.uv.constraints), ("overrides", repo.uv.overrides)):
@@ -306,6 +341,8 @@ WORKDIR {code_dir}
 # How dagfleet installs a repo, for whichever shape it has (uv.lock or not).
 {install}# dagster in the range the central instance serves, and what the deploy targets need.
 {adds}{_control_files(repo)}
+# dagfleet-runtime's modules, as the renderer has them (put on the venv's path below).
+{_runtime_files()}
 # A locked project's dependencies first (wildcards: either file may be absent):
 # this layer is reused until pyproject.toml or uv.lock change.
 COPY {src}pyproject.toml* {src}uv.lock* ./
@@ -314,7 +351,9 @@ RUN sh {INSTALL_PATH} dependencies
 # The project itself (locked), or every requirement source and the project (unlocked).
 COPY . {c.APP_DIR}
 RUN sh {INSTALL_PATH} project
-{_build_steps(fleet, repo, code_dir)}
+# dagfleet-runtime: the step-log manager of the rendered instances, which every
+# process loading the instance imports (the webserver, daemon and run workers).
+{_runtime_path()}{_build_steps(fleet, repo, code_dir)}
 COPY <<'DAGFLEET_LAUNCHER' {c.LAUNCHER_PATH}
 {LAUNCHER_SOURCE}DAGFLEET_LAUNCHER
 

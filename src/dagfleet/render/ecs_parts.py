@@ -2,7 +2,9 @@
 
 The IAM prefix policy is the isolation contract of seed 004: a location's task
 role may read and write only `<prefix>/<env>/<repo prefix>/*` of the bucket, may
-read `<prefix>/<env>/shared/*`, and may list only those two prefixes.
+read `<prefix>/<env>/shared/*`, and may list only those two prefixes. Its runs'
+step logs are inside its own prefix (`.../logs/`, render/compute_logs.py); the
+instance role reads every location's `logs/` and nothing else of theirs.
 """
 
 from __future__ import annotations
@@ -132,9 +134,10 @@ def prefix_policy(fleet: Fleet, env: str, repo: str, bucket: str) -> dict[str, A
                 "Condition": {"StringLike": {"s3:prefix": [f"{own}/*", f"{shared}/*"]}},
             },
             {
-                # The run worker uploads its steps' stdout/stderr (S3ComputeLogManager: put,
-                # and head to see whether a capture is complete). No list: a location cannot
-                # enumerate other runs' logs.
+                # A run's step logs go to `<own>/logs/` (OwnPrefix above); keys of no
+                # run (sensor and schedule ticks) to the instance-wide prefix: put, and
+                # head to see whether a capture is complete. No list there: a location
+                # cannot enumerate the other locations' tick logs.
                 "Sid": "StepLogsWrite",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:GetObject"],
@@ -159,9 +162,25 @@ def task_role(fleet: Fleet, loc: LocationSpec, bucket: str) -> dict[str, Any]:
     }
 
 
+def location_logs_prefixes(fleet: Fleet, bucket: str) -> list[str]:
+    """Every location's `<root>/<env>/<repo prefix>/logs`, where its runs' step logs are
+    (compute_logs.py), once each, in a stable order."""
+    out: list[str] = []
+    for loc in fleet.locations():
+        if loc.playground:
+            continue
+        _, own, _ = s3_prefixes(fleet, loc.env, loc.repo, bucket)
+        logs = compute_logs.location_logs_prefix(own)
+        if logs not in out:
+            out.append(logs)
+    return out
+
+
 def step_logs_read_policy(fleet: Fleet, bucket: str) -> dict[str, Any]:
-    """The webserver reads (and on run deletion deletes) the step logs the runs uploaded."""
-    logs_bucket, logs = step_logs_prefix(fleet, bucket)
+    """The webserver reads (and on run deletion deletes) the step logs the runs uploaded:
+    each location's `logs/` and the instance-wide prefix, nothing else of the bucket."""
+    logs_bucket, fallback = step_logs_prefix(fleet, bucket)
+    prefixes = [*location_logs_prefixes(fleet, bucket), fallback]
     arn = f"arn:${{AWS::Partition}}:s3:::{logs_bucket}"
     return {
         "PolicyName": "step-logs",
@@ -172,14 +191,14 @@ def step_logs_read_policy(fleet: Fleet, bucket: str) -> dict[str, Any]:
                     "Sid": "StepLogsRead",
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:DeleteObject"],
-                    "Resource": {"Fn::Sub": f"{arn}/{logs}/*"},
+                    "Resource": [{"Fn::Sub": f"{arn}/{p}/*"} for p in prefixes],
                 },
                 {
                     "Sid": "StepLogsList",
                     "Effect": "Allow",
                     "Action": ["s3:ListBucket"],
                     "Resource": {"Fn::Sub": arn},
-                    "Condition": {"StringLike": {"s3:prefix": [f"{logs}/*"]}},
+                    "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
                 },
             ],
         },

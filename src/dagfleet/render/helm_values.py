@@ -14,9 +14,14 @@ name, in the namespace it runs in; the chart creates them in its own namespace
 only, so every environment namespace gets `run_env_configmap` (k8s.py) and the
 operator creates the Secret there too (docs/deploy.md).
 
-Step logs: with an s3:// storage root, `computeLogManager` is Dagster's
-S3ComputeLogManager (render/compute_logs.py), so the UI shows the stdout/stderr
-a run pod uploaded; with a local root the chart's default (none) stays.
+Step logs: with an s3:// storage root, `computeLogManager` is dagfleet-runtime's
+LocationS3ComputeLogManager (Dagster's S3ComputeLogManager writing under each
+run's location prefix, render/compute_logs.py) as the chart's
+CustomComputeLogManager, so the UI shows the stdout/stderr a run pod uploaded;
+the webserver and daemon then run the first repo's image, which carries
+dagfleet-runtime (the chart's default image does not). With a playground (the
+official image runs its pods) it is the chart's plain S3ComputeLogManager type;
+with a local root the chart's default (none) stays.
 
 The webserver's Service stays ClusterIP: users reach the UI through dagfleet's
 front door (k8s_frontdoor.py), whose Service carries the NodePort option.
@@ -186,6 +191,17 @@ def instance_values(settings: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def instance_image(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
+    """The chart's `image` value of the webserver and daemon when they need
+    dagfleet-runtime: the first repo's image (render/compute_logs.py)."""
+    repo = compute_logs.instance_image_repo(fleet) or "dagster"
+    return {
+        "repository": f"{opts.registry.rstrip('/')}/{repo}",
+        "tag": opts.image_tag,
+        "pullPolicy": "Always",
+    }
+
+
 def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
     ns = c.instance_namespace(fleet)
     values: dict[str, Any] = {
@@ -239,6 +255,12 @@ def helm_values(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
     if logs is not None:
         # Step logs in the UI: run pods upload them to S3, the webserver reads them there.
         values["computeLogManager"] = logs
+        if logs["type"] == "CustomComputeLogManager":
+            # dagfleet-runtime's manager: the webserver and daemon load it too, so they
+            # run an image carrying it (the first repo's, as on ECS and compose).
+            image = instance_image(fleet, opts)
+            values["dagsterWebserver"]["image"] = dict(image)
+            values.setdefault("dagsterDaemon", {})["image"] = dict(image)
     for key, value in instance_values(fleet.spec.instance.dagster).items():
         if key == "dagsterDaemon":
             values.setdefault("dagsterDaemon", {}).update(value)

@@ -101,4 +101,7 @@ def test_run_tasks_may_upload_step_logs_and_the_webserver_may_read_them() -> Non
     policies = res["TaskRoleInstance"]["Properties"]["Policies"]
     (read,) = [p["PolicyDocument"] for p in policies if p["PolicyName"] == "step-logs"]
     (get,) = [s for s in read["Statement"] if s["Sid"] == "StepLogsRead"]
-    assert get["Resource"] == {"Fn::Sub": logs} and "s3:GetObject" in get["Action"]
+    # every location's logs/ (its runs' step logs) and the instance-wide prefix (ticks)
+    arn = "arn:${AWS::Partition}:s3:::dagster-storage"
+    routed = [{"Fn::Sub": f"{arn}/{env}/repos/medallion/logs/*"} for env in ("A", "B")]
+    assert get["Resource"] == [*routed, {"Fn::Sub": logs}] and "s3:GetObject" in get["Action"]

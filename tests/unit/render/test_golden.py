@@ -1,14 +1,16 @@
 """Every target of the default and the 3-repo fleet matches its golden files.
 
 Regenerate after an intended change: `DAGFLEET_UPDATE_GOLDEN=1 uv run pytest tests/unit/render`.
-Dockerfiles embed the launcher script; their goldens hold a marker in its place
-(the launcher has tests of its own), after checking it is embedded verbatim.
+Dockerfiles embed the launcher script and dagfleet-runtime's modules; their goldens
+hold a marker in place of each (both have tests of their own), after checking each
+is embedded verbatim.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from dagfleet.render.dockerfile import runtime_sources
 from dagfleet.render.launcher import LAUNCHER_SOURCE
 from dagfleet.render.write import texts
 from tests.unit.render import golden
@@ -26,7 +28,11 @@ def _comparable(target: str, files: dict[str, str]) -> dict[str, str]:
     out = {}
     for rel, text in files.items():
         assert text.count(LAUNCHER_SOURCE) == 1, f"{target}/{rel} must embed the launcher once"
-        out[rel] = text.replace(LAUNCHER_SOURCE, LAUNCHER_MARK)
+        text = text.replace(LAUNCHER_SOURCE, LAUNCHER_MARK)
+        for name, source in runtime_sources().items():
+            assert text.count(source) == 1, f"{target}/{rel} must embed runtime {name} once"
+            text = text.replace(source, f"# (dagfleet_runtime/{name}, verbatim)\n")
+        out[rel] = text
     return out
 
 
