@@ -2,10 +2,12 @@
 
 `manifests/instance/dagfleet.yaml` (with `K8sOptions.dagfleet_api`, the default) holds:
 - the ConfigMap `dagfleet-api-program` with `serve.py` (SERVER_SOURCE below), the program
-  the Deployment runs with the image's Python;
+  the Deployment runs with the image's Python (and with `deploy_repo`, the ConfigMap
+  `dagfleet-fleet`: the fleet files whole, see below);
 - the ServiceAccount `dagfleet`, with no API token mounted and no Role: dagfleet in
-  the cluster reads its files and answers HTTP, it never calls the Kubernetes API
-  (Flux applies the manifests, Kubernetes rolls the code servers);
+  the cluster reads its files, answers HTTP and (with `deploy_repo`) talks to git; it
+  never calls the Kubernetes API (Flux applies the manifests, Kubernetes rolls the
+  code servers);
 - the Deployment `dagfleet` (one replica): the image carrying dagfleet (the front
   door's, `K8sOptions.frontdoor()`), non-root with a read-only root filesystem, no
   privilege escalation and no capabilities, probes on `/api/v1/healthz`; tokens
@@ -19,19 +21,36 @@
   it is vendored here, so it is kept to the fields of `monitoring.coreos.com/v1`
   that have been stable for years; unit tests check its shape only).
 
-What it serves, honestly: `dagfleet up` is not running here; the controller is the
-release flow (`dagfleet release`, in CI or run by hand), which writes accepted
-commits into the deploy repository. So `serve.py` runs the same FastAPI app as
-`dagfleet up` over dagfleet's offline controller: repos, environments and
-locations from the fleet files (the ConfigMap `<fleet>-fleet` the front door reads,
-with each repo file as the front door carries it), location statuses from the
-optional ConfigMap `<fleet>-status` (`status/<location>.json`, as the release flow
-records them; absent, no location has a status), alerts and metrics over those.
-Sync, promote and push webhooks need the runtime and answer 503 ("no running
-fleet"): a signed webhook is verified, then refused. Edits made through this API
-land in the pod's copy of the fleet files and are gone at its next start: change
-the fleet in git. The copy is taken at start; the pod template carries a hash of
-the fleet files, so a change of them rolls the Deployment.
+What it serves: the same FastAPI app as `dagfleet up`, over dagfleet's offline
+controller (repos, environments and locations from the fleet files it copies at
+start; location statuses from the optional ConfigMap `<fleet>-status`,
+`status/<location>.json` as the release flow records them; alerts and metrics over
+those) wrapped by the release controller (dagfleet.release.incluster):
+
+- Without `K8sOptions.deploy_repo` (the default) nothing acts: sync, promote and push
+  webhooks answer 503 naming the setting (a signed webhook is verified first, 401 when
+  wrong); releases run in CI (`dagfleet release`). The fleet files are the front
+  door's ConfigMap `<fleet>-fleet`.
+- With `deploy_repo` (plus `deploy_branch`, `deploy_path`; the release flow sets
+  those two to its own), the pod is the cluster's judge: a verified push queues
+  `release run` for the environments whose location follows the pushed branch
+  (202 Accepted, the locations queued), `POST /repos/{name}/sync` queues the same
+  and `POST /promote` runs `release promote`, one at a time, written and pushed to
+  the deploy repository, which Flux applies. The API serves each outcome as soon as
+  it is pushed. For that the pod gets: the fleet files whole in a ConfigMap of its
+  own, `dagfleet-fleet` (the judge needs build steps, environment and uv controls,
+  which the front door's copy leaves out); DAGFLEET_DEPLOY_REPO/_BRANCH/_PATH; the
+  optional Secret `dagfleet-deploy-repo` (`token` [+ `username`], or `ssh` [+
+  `known_hosts`]) read-only at DEPLOY_CREDENTIALS_DIR; mirrors, environments,
+  checkouts and the uv cache on the `work` emptyDir; 1Gi requested, 2Gi limit (a
+  code server loads the definitions beside the API); and the Recreate strategy, so
+  a rollout never runs two release workers. The image must carry git and uv (docs/
+  deploy.md, "Front door -> Image"). A `file://` or path deploy_repo is refused.
+  Least privilege is unchanged: it talks to git, never to the Kubernetes API.
+
+Edits made through this API land in the pod's copy of the fleet files and are gone
+at its next start: change the fleet in git. The copy is taken at start; the pod
+template carries a hash of the fleet files, so a change of them rolls the Deployment.
 """
 
 from __future__ import annotations
@@ -39,6 +58,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from typing import Any
+
+import yaml
 
 from dagfleet.render import common as c
 from dagfleet.render import frontdoor as fd
@@ -64,6 +85,10 @@ STATUS_DIR = f"{FLEET_COPY}/.dagfleet/status"
 DEPLOY_SECRET = "dagfleet-deploy-repo"
 DEPLOY_CREDENTIALS_DIR = "/etc/dagfleet/deploy-repo"
 UV_CACHE_DIR = f"{WORK_DIR}/uv-cache"
+# With a deploy repository, the fleet files whole (the judge needs each repo's build
+# steps, environment, uv controls and credential references, which the front door's
+# copy leaves out): a ConfigMap of dagfleet's own.
+RELEASE_FLEET_CONFIGMAP = "dagfleet-fleet"
 
 # Run by the image's Python; imports only dagfleet (installed in the image).
 SERVER_SOURCE = '''"""dagfleet's API in the cluster (rendered by dagfleet, k8s_dagfleet.py).
@@ -169,10 +194,45 @@ def _meta(fleet: Fleet, name: str) -> dict[str, Any]:
     }
 
 
-def fleet_files_hash(fleet: Fleet) -> str:
+def release_fleet_files(fleet: Fleet) -> dict[str, str]:
+    """fleet.yaml and every repo file whole, as `load_fleet` reads them back (references
+    only, never a secret's value): what a judge in the pod needs."""
+    out = {fd.FLEET_FILE: _dump(fleet.spec.model_dump(mode="json", exclude_defaults=True))}
+    for name in sorted(fleet.repos):
+        repo = fleet.repos[name].model_dump(mode="json", exclude_defaults=True)
+        out[f"{fd.REPOS_DIR}/{name}.yaml"] = _dump(repo)
+    return out
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def _fleet_files(fleet: Fleet, opts: K8sOptions | None) -> dict[str, str]:
+    if opts is not None and opts.deploy_repo:
+        return release_fleet_files(fleet)
+    return fd.fleet_files(fleet)
+
+
+def _fleet_configmap_name(fleet: Fleet, opts: K8sOptions | None) -> str:
+    if opts is not None and opts.deploy_repo:
+        return RELEASE_FLEET_CONFIGMAP
+    return door.fleet_configmap_name(fleet)
+
+
+def release_fleet_configmap(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(fleet, RELEASE_FLEET_CONFIGMAP),
+        "data": {_key(path): text for path, text in sorted(release_fleet_files(fleet).items())},
+    }
+
+
+def fleet_files_hash(fleet: Fleet, opts: K8sOptions | None = None) -> str:
     """A digest of the fleet files the pod copies at start (rolls the pod on change)."""
     digest = hashlib.sha256()
-    for path, text in sorted(fd.fleet_files(fleet).items()):
+    for path, text in sorted(_fleet_files(fleet, opts).items()):
         digest.update(f"{path}\0{text}\0".encode())
     return digest.hexdigest()[:16]
 
@@ -194,10 +254,11 @@ def _secret_ref(key: str, *, optional: bool = False) -> dict[str, Any]:
 
 
 def _volumes(fleet: Fleet, opts: K8sOptions) -> list[dict[str, Any]]:
-    items = [{"key": _key(path), "path": path} for path in fd.fleet_files(fleet)]
+    items = [{"key": _key(path), "path": path} for path in _fleet_files(fleet, opts)]
+    fleet_cm = {"name": _fleet_configmap_name(fleet, opts), "items": items}
     volumes: list[dict[str, Any]] = [
         {"name": "program", "configMap": {"name": PROGRAM_CONFIGMAP}},
-        {"name": "fleet", "configMap": {"name": door.fleet_configmap_name(fleet), "items": items}},
+        {"name": "fleet", "configMap": fleet_cm},
         {
             "name": "status",
             "configMap": {"name": status_configmap_name(fleet), "optional": True},
@@ -315,7 +376,7 @@ def deployment(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
     }
     template_meta = {
         "labels": {**c.labels(fleet, "dagfleet"), **match},
-        "annotations": {"dagfleet.dev/fleet-files": fleet_files_hash(fleet)},
+        "annotations": {"dagfleet.dev/fleet-files": fleet_files_hash(fleet, opts)},
     }
     out: dict[str, Any] = {
         "apiVersion": "apps/v1",
@@ -380,6 +441,7 @@ def objects(fleet: Fleet, opts: K8sOptions) -> list[dict[str, Any]]:
         raise c.RenderError("\n".join(problems))
     out = [
         program_configmap(fleet),
+        *([release_fleet_configmap(fleet)] if opts.deploy_repo else []),
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
