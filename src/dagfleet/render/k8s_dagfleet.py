@@ -44,9 +44,13 @@ those) wrapped by the release controller (dagfleet.release.incluster):
   `known_hosts`]) read-only at DEPLOY_CREDENTIALS_DIR; mirrors, environments,
   checkouts and the uv cache on the `work` emptyDir; 1Gi requested, 2Gi limit (a
   code server loads the definitions beside the API); and the Recreate strategy, so
-  a rollout never runs two release workers. The image must carry git and uv (docs/
-  deploy.md, "Front door -> Image"). A `file://` or path deploy_repo is refused.
-  Least privilege is unchanged: it talks to git, never to the Kubernetes API.
+  a rollout never runs two release workers. The `from_env` references of the repo
+  files (environment values, git tokens) resolve from the pod's variables: the
+  optional Secret `dagfleet-release-env` provides them, every key a variable
+  (`from_file` references need files at those paths in the pod: not rendered). The
+  image must carry git and uv (docs/deploy.md, "Front door -> Image"). A `file://`
+  or path deploy_repo is refused. Least privilege is unchanged: it talks to git,
+  never to the Kubernetes API.
 
 Edits made through this API land in the pod's copy of the fleet files and are gone
 at its next start: change the fleet in git. The copy is taken at start; the pod
@@ -89,6 +93,9 @@ UV_CACHE_DIR = f"{WORK_DIR}/uv-cache"
 # steps, environment, uv controls and credential references, which the front door's
 # copy leaves out): a ConfigMap of dagfleet's own.
 RELEASE_FLEET_CONFIGMAP = "dagfleet-fleet"
+# Optional: every key becomes a variable of the pod, for the `from_env` references of
+# the repo files (environment values, git tokens) the judge resolves as `dagfleet up` does.
+RELEASE_ENV_SECRET = "dagfleet-release-env"
 
 # Run by the image's Python; imports only dagfleet (installed in the image).
 SERVER_SOURCE = '''"""dagfleet's API in the cluster (rendered by dagfleet, k8s_dagfleet.py).
@@ -345,6 +352,11 @@ def container(fleet: Fleet, opts: K8sOptions) -> dict[str, Any]:
             {"name": "HOME", "value": "/tmp"},
             *_release_env(opts),
         ],
+        **(
+            {"envFrom": [{"secretRef": {"name": RELEASE_ENV_SECRET, "optional": True}}]}
+            if opts.deploy_repo
+            else {}
+        ),
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": {**probe, "periodSeconds": 5},
         "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},

@@ -155,6 +155,10 @@ def test_a_deploy_repo_gives_the_pod_what_the_judge_needs() -> None:
     assert volumes["work"] == {"name": "work", "emptyDir": {}}
     assert mounts["work"]["mountPath"] == kd.WORK_DIR and not mounts["work"].get("readOnly")
     assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+    # The repo files' from_env references (environment values, tokens): an optional Secret.
+    assert container["envFrom"] == [
+        {"secretRef": {"name": kd.RELEASE_ENV_SECRET, "optional": True}}
+    ]
     # Judging loads definitions beside the API: more memory than the API alone.
     assert container["resources"]["limits"]["memory"] == "2Gi"
     # Least privilege stays: no token, no Role, read-only root filesystem.
