@@ -6,7 +6,14 @@ DagsterInstance against a real S3-compatible server (moto in server mode, its ow
 process). A real job runs on one instance (the run pod / run task); a second
 instance from the same section, with a local cache directory of its own (the
 webserver, which never sees the run's disk), reads the step's stdout and stderr
-back through its compute log manager, the way the UI does.
+back through its compute log manager the way the UI does (`get_log_data`, a
+subscription, the download URL).
+
+The section is dagfleet_runtime's LocationS3ComputeLogManager: each run's logs
+land under its location's `logs/` prefix (`<root>/<env>/<repo prefix>/logs/`),
+a second location's under its own, a run of no known location under the
+instance-wide prefix. Runs carry their location as the `dagfleet/location` tag
+(runs started from Python) or, as runs launched from the UI do, as their origin.
 
 Dagster's S3ComputeLogManager lives in dagster-aws, which the rendered images carry
 and this project's dev dependencies include: these tests always run.
@@ -20,17 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import dagster_aws.s3.compute_log_manager  # noqa: F401  (a dev dependency: never skipped)
+import httpx
 import pytest
 import yaml
 from dagster import (
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     execute_job,
     in_process_executor,
     job,
     op,
     reconstructable,
 )
+from dagster._core.remote_origin import (
+    GrpcServerCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.storage.compute_log_manager import CapturedLogData, ComputeIOType
 
 from dagfleet.render import compute_logs
 from dagfleet.render.compose import render_compose
@@ -71,13 +86,22 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return client_with_bucket(s3_endpoint, BUCKET)
 
 
-def s3_fleet(tmp_path: Path, endpoint: str) -> Fleet:
+FLEET_ONLY = "fleet/_system/compute_logs/storage/"
+
+
+def s3_fleet(tmp_path: Path, endpoint: str, playground: bool = False) -> Fleet:
     spec = FleetSpec(
         name="lake",
         storage=StorageSpec(root=f"s3://{BUCKET}/fleet", endpoint_url=endpoint),
-        environments=[{"name": "A"}, {"name": "B"}],  # type: ignore[list-item]
+        environments=[{"name": "A", "playground": playground}, {"name": "B"}],  # type: ignore[list-item]
     )
-    repos = {"medallion": RepoSpec(name="medallion", git_url="https://git.example.com/m.git")}
+    repos = {
+        "medallion": RepoSpec(name="medallion", git_url="https://git.example.com/m.git"),
+        # a repo file's s3_prefix moves its logs/ with the rest of its storage
+        "sales": RepoSpec(
+            name="sales", git_url="https://git.example.com/s.git", s3_prefix="t/sales"
+        ),
+    }
     return Fleet(root=str(tmp_path / "fleet"), spec=spec, repos=repos)
 
 
@@ -114,44 +138,122 @@ def instance(home: Path, section: dict[str, Any]) -> DagsterInstance:
     return DagsterInstance.from_config(str(home))
 
 
-def run_and_read_back(tmp_path: Path, section: dict[str, Any], s3: Any) -> str:
-    """Run the job on a "run pod" instance, read its step logs from a "webserver" one;
-    returns where in the bucket the logs are."""
+def keys_of(s3: Any, run_id: str) -> list[str]:
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="fleet/").get("Contents", [])
+    return sorted(o["Key"] for o in listing if f"/{run_id}/" in o["Key"])
+
+
+def read_back(reader: DagsterInstance, run_id: str) -> tuple[bytes, bytes]:
+    """The step logs of a run as the UI gets them: `get_log_data`, then a subscription
+    (which must see the same data) and the download URLs (fetched over HTTP)."""
+    captured = reader.all_logs(run_id, of_type=DagsterEventType.LOGS_CAPTURED)
+    file_keys = {e.dagster_event.logs_captured_data.file_key for e in captured}  # type: ignore[union-attr]
+    assert file_keys, "the run recorded no captured logs"
+    manager = reader.compute_log_manager
+    stdout = stderr = b""
+    for file_key in sorted(file_keys):
+        log_key = [run_id, "compute_logs", file_key]
+        data = manager.get_log_data(log_key)
+        stdout += data.stdout or b""
+        stderr += data.stderr or b""
+        seen: list[CapturedLogData] = []
+        subscription = manager.subscribe(log_key)
+        subscription(seen.append)
+        assert subscription.is_complete, log_key
+        assert b"".join(d.stdout or b"" for d in seen) == (data.stdout or b"")
+        subscription.dispose()
+        url = manager.download_url_for_type(log_key, ComputeIOType.STDOUT)
+        if data.stdout:
+            assert url and httpx.get(url, timeout=30).content == data.stdout
+    return stdout, stderr
+
+
+def run_and_read_back(
+    tmp_path: Path, section: dict[str, Any], s3: Any, location: str | None = None
+) -> str:
+    """Run the job on a "run pod" instance (as `location`, a tag, when given), read its
+    step logs from a "webserver" one; returns the common directory of its keys in the bucket."""
+    tags = {"dagfleet/location": location} if location else {}
     with instance(tmp_path / "run-pod", section) as writer:
-        result = execute_job(reconstructable(talking_job), instance=writer)
+        result = execute_job(reconstructable(talking_job), instance=writer, tags=tags)
         assert result.success
         run_id = result.run_id
-    prefix = compute_logs.log_keys_prefix(section["config"])
-    keys = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-        if run_id in o["Key"]
-    ]
-    assert keys and all(k.startswith(f"{prefix}{run_id}/compute_logs/") for k in keys), keys
+    keys = keys_of(s3, run_id)
+    assert keys, f"no step logs of {run_id} in the bucket"
+    where = {k.split(f"/{run_id}/")[0] + "/" for k in keys}
+    assert len(where) == 1, keys
     with instance(tmp_path / "webserver", section) as reader:
-        captured = reader.all_logs(run_id, of_type=DagsterEventType.LOGS_CAPTURED)
-        file_keys = {e.dagster_event.logs_captured_data.file_key for e in captured}  # type: ignore[union-attr]
-        assert file_keys, "the run recorded no captured logs"
-        stdout = b""
-        stderr = b""
-        for file_key in file_keys:
-            data = reader.compute_log_manager.get_log_data([run_id, "compute_logs", file_key])
-            stdout += data.stdout or b""
-            stderr += data.stderr or b""
+        stdout, stderr = read_back(reader, run_id)
     assert STDOUT_MARK.encode() in stdout
     assert STDERR_MARK.encode() in stderr
+    (prefix,) = where
+    assert all(k.startswith(f"{prefix}{run_id}/compute_logs/") for k in keys), keys
     return prefix
 
 
-def test_the_chart_values_give_the_ui_the_step_logs_of_a_run_pod(
+def test_the_chart_values_give_the_ui_each_locations_step_logs_from_its_prefix(
     tmp_path: Path, s3_endpoint: str, s3: Any
 ) -> None:
     fleet = s3_fleet(tmp_path, s3_endpoint)
+    values = helm_values(
+        fleet, K8sOptions(registry="registry.example.com/lake", image_tag="c0ffee")
+    )
+    assert values["computeLogManager"]["type"] == "CustomComputeLogManager"
+    # The webserver and daemon load the manager too: they run a repo image, which carries it.
+    image = {
+        "repository": "registry.example.com/lake/medallion",
+        "tag": "c0ffee",
+        "pullPolicy": "Always",
+    }
+    assert values["dagsterWebserver"]["image"] == image
+    assert values["dagsterDaemon"]["image"] == image
     section = chart_section(fleet)
-    assert section["class"] == "S3ComputeLogManager"
+    assert (section["module"], section["class"]) == (compute_logs.MODULE, compute_logs.CLASS)
     assert section["config"]["endpoint_url"] == s3_endpoint
-    prefix = run_and_read_back(tmp_path, section, s3)
-    assert prefix == "fleet/_system/compute_logs/storage/"
+    assert (
+        run_and_read_back(tmp_path, section, s3, "medallion-A") == "fleet/A/repos/medallion/logs/"
+    )
+    # a second location: its own prefix, the repo's s3_prefix
+    assert run_and_read_back(tmp_path, section, s3, "sales-B") == "fleet/B/t/sales/logs/"
+    # a run of no known location: the instance-wide prefix
+    assert run_and_read_back(tmp_path, section, s3) == FLEET_ONLY
+
+
+def test_a_run_launched_from_the_ui_is_routed_by_its_origin(
+    tmp_path: Path, s3_endpoint: str, s3: Any
+) -> None:
+    """UI runs carry their code location as their origin (a tag cannot redirect them)."""
+    section = chart_section(s3_fleet(tmp_path, s3_endpoint))
+    origin = RemoteJobOrigin(
+        repository_origin=RemoteRepositoryOrigin(
+            code_location_origin=GrpcServerCodeLocationOrigin(
+                host="localhost", port=4000, location_name="sales-A"
+            ),
+            repository_name="__repository__",
+        ),
+        job_name="talking_job",
+    )
+    with instance(tmp_path / "run-pod", section) as writer:
+        run = writer.add_run(
+            DagsterRun(
+                job_name="talking_job", remote_job_origin=origin, tags={"dagfleet/location": "x-B"}
+            )
+        )
+        manager = writer.compute_log_manager
+        key = manager.build_log_key_for_run(run.run_id, "step")
+        with manager.capture_logs(key):
+            print(STDOUT_MARK, flush=True)
+    keys = keys_of(s3, run.run_id)
+    assert keys == [f"fleet/A/t/sales/logs/{run.run_id}/compute_logs/step.out"], keys
+    with instance(tmp_path / "webserver", section) as reader:
+        data = reader.compute_log_manager.get_log_data(key)
+        assert data.stdout is not None and STDOUT_MARK.encode() in data.stdout
+        listed = reader.compute_log_manager.get_log_keys_for_log_key_prefix(
+            [run.run_id, "compute_logs"], ComputeIOType.STDOUT
+        )
+        assert listed == [key]
+        reader.compute_log_manager.delete_logs(prefix=[run.run_id, "compute_logs"])
+    assert keys_of(s3, run.run_id) == []
 
 
 def test_the_ecs_instance_gives_the_ui_the_step_logs_of_a_run_task(
@@ -159,18 +261,51 @@ def test_the_ecs_instance_gives_the_ui_the_step_logs_of_a_run_task(
 ) -> None:
     fleet = s3_fleet(tmp_path, s3_endpoint)
     section = ecs_section(fleet)
-    assert section == chart_section(fleet)  # one instance for the fleet, one prefix
-    run_and_read_back(tmp_path, section, s3)
+    assert section == chart_section(fleet)  # one instance for the fleet, the same routing
+    assert run_and_read_back(tmp_path, section, s3, "sales-A") == "fleet/A/t/sales/logs/"
 
 
-def test_compose_keeps_each_environments_step_logs_under_its_system_prefix(
+def test_compose_routes_per_location_and_keeps_its_fallback_under_the_environment(
     tmp_path: Path, s3_endpoint: str, s3: Any
 ) -> None:
     fleet = s3_fleet(tmp_path, s3_endpoint)
     section = compose_section(fleet, "B")
-    prefix = run_and_read_back(tmp_path, section, s3)
-    assert prefix == "fleet/B/system/compute_logs/storage/"
+    assert section["class"] == compute_logs.CLASS
+    assert (
+        run_and_read_back(tmp_path, section, s3, "medallion-B") == "fleet/B/repos/medallion/logs/"
+    )
+    assert run_and_read_back(tmp_path, section, s3) == "fleet/B/system/compute_logs/storage/"
     assert compose_section(fleet, "A")["config"]["prefix"] == "fleet/A/system/compute_logs"
+
+
+def test_a_playground_on_kubernetes_keeps_dagsters_own_manager(
+    tmp_path: Path, s3_endpoint: str, s3: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A playground's pods run the official Dagster image (no dagfleet-runtime): the
+    instance they load must not name a class they cannot import."""
+    fleet = s3_fleet(tmp_path, s3_endpoint, playground=True)
+    with caplog.at_level("WARNING", logger="dagfleet.render.compute_logs"):
+        values = helm_values(fleet, K8sOptions())
+    assert values["computeLogManager"]["type"] == "S3ComputeLogManager"
+    assert "image" not in values["dagsterWebserver"]
+    assert any("playground-A" in r.getMessage() for r in caplog.records)
+    section = chart_section(fleet)
+    assert section["class"] == "S3ComputeLogManager"
+    assert run_and_read_back(tmp_path, section, s3, "medallion-A") == FLEET_ONLY
+
+
+def test_fleet_yaml_compute_logs_wins_over_the_rendered_manager(tmp_path: Path) -> None:
+    spec = FleetSpec(
+        name="lake",
+        storage=StorageSpec(root="s3://b/fleet"),
+        environments=[{"name": "A"}],  # type: ignore[list-item]
+        instance={"dagster": {"compute_logs": {"module": "m", "class": "C", "config": {}}}},  # type: ignore[arg-type]
+    )
+    repos = {"medallion": RepoSpec(name="medallion", git_url="https://git.example.com/m.git")}
+    fleet = Fleet(root=str(tmp_path), spec=spec, repos=repos)
+    values = helm_values(fleet, K8sOptions())
+    assert "computeLogManager" not in values and "image" not in values["dagsterWebserver"]
+    assert values["additionalInstanceConfig"]["compute_logs"]["class"] == "C"
 
 
 def test_a_local_storage_root_renders_no_s3_manager_on_kubernetes(tmp_path: Path) -> None:
