@@ -126,6 +126,7 @@ def main():
 
     from dagfleet.api.app import create_app
     from dagfleet.api.settings import ApiSettings, check_bind
+    from dagfleet.gitops.urls import hide_credentials
     from dagfleet.layout import Layout
     from dagfleet.offline import OfflineController
     from dagfleet.release.incluster import start as releasing
@@ -152,7 +153,8 @@ def main():
     if controller.queue is None:
         print("dagfleet api: no deploy repository (DAGFLEET_DEPLOY_REPO): releases are off")
     else:
-        print(f"dagfleet api: pushes release into {env['DAGFLEET_DEPLOY_REPO']}")
+        where = hide_credentials(env["DAGFLEET_DEPLOY_REPO"])
+        print(f"dagfleet api: pushes release into {where}")
     app = create_app(settings, controller)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0

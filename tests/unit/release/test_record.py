@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dagfleet.release import record as rec
+from dagfleet.release.deployrepo import DeployRepo
 from dagfleet.render.options import K8sOptions
 from dagfleet.status import LocationStatus
 
@@ -119,3 +120,17 @@ def test_render_settings_flux_and_k8s() -> None:
         rec.render_settings("image_tag: v1\nflux_interval: 5\n")
     with pytest.raises(rec.RecordError, match="flux_repo_url"):  # listed among the known ones
         rec.render_settings("image_tag: v1\nfluxurl: x\n")
+
+
+def test_render_yaml_turns_in_cluster_releases_on_into_this_branch_and_path() -> None:
+    """`deploy_repo` in render.yaml: the rendered in-cluster dagfleet releases into the
+    branch and path of the release writing it, never others (those are release-owned)."""
+    url = "ssh://git@git.example.com/platform/deploy.git"
+    opts = rec.render_options(f"image_tag: v1\ndeploy_repo: {url}\n")
+    got = rec.with_deploy(opts, DeployRepo("file:///x.git", "prod", "clusters/prod"))
+    assert (got.deploy_repo, got.deploy_branch, got.deploy_path) == (url, "prod", "clusters/prod")
+    plain = rec.render_options("image_tag: v1\n")
+    assert rec.with_deploy(plain, DeployRepo("file:///x.git", "prod", "c")) == plain
+    for owned in ("deploy_branch: b", "deploy_path: p"):
+        with pytest.raises(rec.RecordError, match="not a render option"):
+            rec.render_options(f"image_tag: v1\n{owned}\n")
