@@ -4,7 +4,8 @@ A real Dagster run on an instance configured by `compute_logs_config` (the
 dagster.yaml section `dagfleet up` writes) against a real S3-compatible HTTP
 server (moto in server mode, its own process): the finished capture is copied
 to `<root>/<env>/<repo prefix>/logs/<run_id>/compute_logs/`, and a failing
-upload is reported as a warning without failing the run.
+upload is reported as a warning without failing the run. The rendered instances'
+S3 manager (dagfleet_runtime.s3_compute_logs) reads the same keys back.
 """
 
 from __future__ import annotations
@@ -126,3 +127,36 @@ def test_a_failed_upload_is_a_warning_not_a_failed_run(
     assert len(warnings) == 1, warnings
     assert run_id in warnings[0]
     assert "s3://no-such-bucket/fleet/A/repos/medallion/logs/" in warnings[0]
+
+
+def test_the_rendered_s3_manager_reads_what_dagfleet_up_uploaded(
+    tmp_path: Path, s3_endpoint: str, s3: Any
+) -> None:
+    """One layout for both: the logs `dagfleet up` copies to a location's logs/ are read
+    back by the rendered instances' LocationS3ComputeLogManager (a cluster's webserver
+    over the same bucket), from S3 alone."""
+    from dagfleet_runtime.s3_compute_logs import LocationS3ComputeLogManager
+
+    fleet = s3_fleet(
+        tmp_path, s3_endpoint, sales=RepoSpec(name="sales", git_url="/s", s3_prefix="t/sales")
+    )
+    write_prefixes(fleet)
+    with instance_with_compute_logs(tmp_path / "home", fleet) as instance:
+        run_id = run_as(instance, "sales-B")
+        stored = [k for k in objects(s3, f"fleet/B/t/sales/logs/{run_id}/") if k.endswith(".out")]
+        assert len(stored) == 1, stored
+        log_key = [run_id, "compute_logs", Path(stored[0]).stem]
+        reader = LocationS3ComputeLogManager(
+            bucket=BUCKET,
+            local_dir=str(tmp_path / "webserver"),
+            prefix="fleet/_system/compute_logs",
+            location_root="fleet",
+            environments=["A", "B"],
+            repo_prefixes={"sales": "t/sales"},
+            endpoint_url=s3_endpoint,
+        )
+        reader.register_instance(instance)
+        data = reader.get_log_data(log_key)
+        assert data.stdout is not None and STDOUT_MARK.encode() in data.stdout
+        assert data.stderr is not None and STDERR_MARK.encode() in data.stderr
+        reader.dispose()
