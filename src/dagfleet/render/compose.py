@@ -10,7 +10,8 @@ and a Postgres (`postgres-<env>`), with volumes for the database, DAGSTER_HOME
 (`/data/<env>/repos/<repo>/...` per location, the layout `dagfleet up` uses;
 every service mounts the whole volume, so this separates repos by path only). The
 webserver and daemon use the image of the environment's first repo: every
-image from `render dockerfile` carries dagster-webserver and dagster-postgres.
+image from `render dockerfile` carries dagster-webserver and dagster-postgres,
+and dagfleet-runtime for the step-log manager of an s3:// root (compute_logs.py).
 Runs use the DefaultRunLauncher, which starts them inside the code servers.
 
 Secrets are never written: `from_env` variables become `${NAME:?...}`
@@ -48,8 +49,9 @@ OIDC_SECRET = "dagfleet-oidc-client-secret"
 
 def instance_yaml(fleet: Fleet, env_name: str) -> dict[str, Any]:
     """An environment's dagster.yaml: Postgres, and with an s3:// storage root the step
-    logs in the environment's `system/compute_logs` (compute_logs.py); with a local
-    root the default local manager under the shared DAGSTER_HOME volume serves them."""
+    logs under each location's `logs/` in the bucket (keys of no run in the environment's
+    `system/compute_logs`, compute_logs.py); with a local root the default local manager
+    under the shared DAGSTER_HOME volume serves them."""
 
     def env(name: str) -> dict[str, str]:
         return {"env": name}

@@ -17,7 +17,8 @@ certificate, public URL and secret ARNs are parameters. Options (EcsOptions):
 not s3://), image registry and tag, `frontdoor_image`.
 Code locations use their repo image; the instance uses the first repo's image
 (every image from `render dockerfile` carries dagster-webserver,
-dagster-postgres and dagster-aws), seed 003's one image for all services.
+dagster-postgres, dagster-aws and dagfleet-runtime, whose step-log manager the
+instance names: compute_logs.py), seed 003's one image for all services.
 """
 
 from __future__ import annotations
