@@ -306,6 +306,8 @@ def test_fleet_yaml_compute_logs_wins_over_the_rendered_manager(tmp_path: Path) 
     values = helm_values(fleet, K8sOptions())
     assert "computeLogManager" not in values and "image" not in values["dagsterWebserver"]
     assert values["additionalInstanceConfig"]["compute_logs"]["class"] == "C"
+    assert ecs_section(fleet)["class"] == "C"
+    assert compose_section(fleet, "A")["class"] == "C"
 
 
 def test_a_local_storage_root_renders_no_s3_manager_on_kubernetes(tmp_path: Path) -> None:
