@@ -146,10 +146,13 @@ def test_the_fresh_status_wins_until_the_recorded_one_is_newer(tmp_path: Path) -
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     store = StatusStore(base.layout.status)
     store.write(status("a" * 40, "2026-01-01T10:00:00+00:00"))
-    queue = ic.ReleaseQueue(Recorder(), log=quiet)
+    fresh = status("b" * 40, "2026-01-01T11:00:00+00:00")
+    queue = ic.ReleaseQueue(
+        lambda job: Report([], None, {"demo-A": fresh.model_dump_json()}), log=quiet
+    )
     try:
         controller = ic.InClusterController(base, queue)
-        queue.statuses["demo-A"] = status("b" * 40, "2026-01-01T11:00:00+00:00")
+        queue.submit(ic.Job("demo", "A")).result(30)
         (shown,) = [s for s in controller.statuses() if s.location == "demo-A"]
         assert shown.commit == "b" * 40  # just released here, not applied by Flux yet
         store.write(status("c" * 40, "2026-01-01T12:00:00+00:00"))  # a newer one, from CI
