@@ -22,6 +22,8 @@ and this project's dev dependencies include: these tests always run.
 from __future__ import annotations
 
 import sys
+import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
+    DagsterRunStatus,
     execute_job,
     in_process_executor,
     job,
@@ -46,6 +49,9 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.storage.compute_log_manager import CapturedLogData, ComputeIOType
+from dagster._core.test_utils import create_run_for_test
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import PythonFileTarget
 
 from dagfleet.render import compute_logs
 from dagfleet.render.compose import render_compose
@@ -254,6 +260,65 @@ def test_a_run_launched_from_the_ui_is_routed_by_its_origin(
         assert listed == [key]
         reader.compute_log_manager.delete_logs(prefix=[run.run_id, "compute_logs"])
     assert keys_of(s3, run.run_id) == []
+
+
+LAUNCHED_CODE = textwrap.dedent(
+    f"""
+    import sys
+    from dagster import Definitions, job, op
+
+    @op
+    def talk():
+        print({STDOUT_MARK!r}, flush=True)
+        print({STDERR_MARK!r}, file=sys.stderr, flush=True)
+
+    @job
+    def talking_job():
+        talk()
+
+    defs = Definitions(jobs=[talking_job])
+    """
+)
+
+
+def test_a_run_launched_through_a_code_server_logs_under_its_location(
+    tmp_path: Path, s3_endpoint: str, s3: Any
+) -> None:
+    """As in a cluster: the run is launched through the location's code server (a real
+    gRPC server process), its run worker and step processes load the instance on their
+    own, and a webserver instance reads the logs back from S3."""
+    section = chart_section(s3_fleet(tmp_path, s3_endpoint))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "defs.py").write_text(LAUNCHED_CODE)
+    started = time.monotonic()
+    with instance(tmp_path / "launcher", section) as launcher:
+        target = PythonFileTarget(str(code / "defs.py"), None, str(code), "sales-B")
+        with WorkspaceProcessContext(launcher, target) as workspace:
+            request = workspace.create_request_context()
+            repo = request.get_code_location("sales-B").get_repository("__repository__")
+            remote_job = repo.get_full_job("talking_job")
+            run = create_run_for_test(
+                launcher,
+                job_name="talking_job",
+                remote_job_origin=remote_job.get_remote_origin(),
+                job_code_origin=remote_job.get_python_origin(),
+                job_snapshot=remote_job.job_snapshot,
+            )
+            launcher.launch_run(run.run_id, request)
+            deadline = time.monotonic() + 300  # a hang fails; the time is printed
+            while not (finished := launcher.get_run_by_id(run.run_id)) or not finished.is_finished:
+                assert time.monotonic() < deadline, "the launched run did not finish"
+                time.sleep(0.5)
+            assert finished.status == DagsterRunStatus.SUCCESS, finished.status
+    print(f"launched run finished in {time.monotonic() - started:.1f}s")
+    keys = keys_of(s3, run.run_id)
+    assert keys and all(
+        k.startswith(f"fleet/B/t/sales/logs/{run.run_id}/compute_logs/") for k in keys
+    ), keys
+    with instance(tmp_path / "webserver", section) as reader:
+        stdout, stderr = read_back(reader, run.run_id)
+    assert STDOUT_MARK.encode() in stdout and STDERR_MARK.encode() in stderr
 
 
 def test_the_ecs_instance_gives_the_ui_the_step_logs_of_a_run_task(
