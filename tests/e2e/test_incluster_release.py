@@ -6,6 +6,7 @@ configured), against a code repo served over git:// and a `file://` deploy repos
 - a signed push of a broken commit leaves commits.yaml and the Deployments alone; the
   status (in the deploy repo and from the API, with its metrics) reports the rejection;
 - unsigned and badly signed webhooks are refused with 401 and queue nothing;
+- two pushes in a row release the newest commit, never the one between;
 - promotion through the API writes B's manifests with the commit A serves.
 
 The render refuses a `file://` deploy repository (a cluster cannot reach it): the test
@@ -33,7 +34,7 @@ from dagfleet.release.deployrepo import DeployRepo
 from dagfleet.render import K8sOptions, render_k8s
 from dagfleet.render import k8s_dagfleet as kd
 from dagfleet.spec import load_fleet
-from tests.e2e.conftest import demo_fleet
+from tests.e2e.conftest import demo_fleet, with_asset
 from tests.e2e.test_release_simulation import (  # noqa: F401 - git_daemon is a fixture
     BROKEN,
     Deploy,
@@ -200,6 +201,18 @@ def test_pushes_release_through_the_in_cluster_dagfleet(
         assert RENDERED_DEPLOY_URL in rendered and "clusters/prod" in rendered
         waited(lambda: location(api, "demo-A").get("commit") == good1, "API serves the release")
         assert synced(location(api, "demo-A"))["status"] == "True"
+
+        # Repeated pushes coalesce to the newest: two commits pushed, two webhooks; the
+        # branch tip is read when a release starts, so the middle commit is never released.
+        middle = code_repo.commit({"demo/definitions.py": with_asset("four")}, "four")
+        newest = code_repo.commit({"demo/definitions.py": with_asset("five")}, "five")
+        code_repo.push("A")
+        for sha in (middle, newest):
+            body = push_body(git_daemon, "A", sha)
+            assert hook(api, body, signed(body)).status_code == 202
+        waited(lambda: deploy.commits().get("demo-A") == newest, "two pushes -> the newest")
+        assert middle[:12] not in deploy.log()
+        good1 = newest  # what A serves from here on
 
         # 2. a broken commit: rejected, the manifests keep good1, the status says why.
         broken = code_repo.commit({"demo/definitions.py": BROKEN}, "broken")
