@@ -321,6 +321,36 @@ def test_a_run_launched_through_a_code_server_logs_under_its_location(
     assert STDOUT_MARK.encode() in stdout and STDERR_MARK.encode() in stderr
 
 
+def test_the_ui_reads_a_running_steps_partial_upload_from_its_location(
+    tmp_path: Path, s3_endpoint: str, s3: Any
+) -> None:
+    """While a step runs, its output so far is uploaded every `upload_interval` seconds
+    (`.partial` keys, under the location's prefix too) and the webserver shows it."""
+    section = chart_section(s3_fleet(tmp_path, s3_endpoint))
+    section = {**section, "config": {**section["config"], "upload_interval": 1}}
+    with (
+        instance(tmp_path / "run-pod", section) as writer,
+        instance(tmp_path / "webserver", section) as reader,
+    ):
+        run = writer.add_run(DagsterRun(job_name="j", tags={"dagfleet/location": "medallion-A"}))
+        key = writer.compute_log_manager.build_log_key_for_run(run.run_id, "step")
+        started = time.monotonic()
+        with writer.compute_log_manager.capture_logs(key):
+            print(STDOUT_MARK, flush=True)
+            deadline = time.monotonic() + 120  # a hang fails; the time is printed
+            while True:
+                data = reader.compute_log_manager.get_log_data(key)
+                if data.stdout and STDOUT_MARK.encode() in data.stdout:
+                    break
+                assert time.monotonic() < deadline, "the running step's output never showed"
+                time.sleep(0.2)
+            assert not reader.compute_log_manager.is_capture_complete(key)
+            partial = keys_of(s3, run.run_id)
+        print(f"partial output readable after {time.monotonic() - started:.1f}s")
+    logs = f"fleet/A/repos/medallion/logs/{run.run_id}/compute_logs/"
+    assert f"{logs}step.out.partial" in partial, partial
+
+
 def test_the_ecs_instance_gives_the_ui_the_step_logs_of_a_run_task(
     tmp_path: Path, s3_endpoint: str, s3: Any
 ) -> None:
