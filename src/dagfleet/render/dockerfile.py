@@ -29,6 +29,14 @@ services, dagster-k8s and dagster-aws for the run launchers, debugpy for debug
 environments). The repo's uv constraints and overrides (`uv:` in the repo file)
 are written into the image as files and apply to both shapes.
 
+After the install, dagfleet-runtime's modules, read from the renderer's own
+installed copy (`runtime_sources`), are written into /opt/dagfleet/runtime and
+put on the venv's path with a `.pth` file: the rendered instances name its
+step-log manager (render/compute_logs.py), so every process loading them
+(webserver, daemon, code servers, run workers) must import it, and a package
+index may not hold dagfleet-runtime at this exact version (or may hold another
+project's package by that name). The image runs exactly the renderer's copy.
+
 Then each of the repo's build steps is its own `RUN`, in order, in the project
 directory (plus the step's working_directory), as `sh -c` under coreutils'
 `timeout`, with the venv first on PATH, DAGFLEET_CHECKOUT / DAGFLEET_PROJECT_DIR
@@ -341,8 +349,6 @@ WORKDIR {code_dir}
 # How dagfleet installs a repo, for whichever shape it has (uv.lock or not).
 {install}# dagster in the range the central instance serves, and what the deploy targets need.
 {adds}{_control_files(repo)}
-# dagfleet-runtime's modules, as the renderer has them (put on the venv's path below).
-{_runtime_files()}
 # A locked project's dependencies first (wildcards: either file may be absent):
 # this layer is reused until pyproject.toml or uv.lock change.
 COPY {src}pyproject.toml* {src}uv.lock* ./
@@ -351,9 +357,10 @@ RUN sh {INSTALL_PATH} dependencies
 # The project itself (locked), or every requirement source and the project (unlocked).
 COPY . {c.APP_DIR}
 RUN sh {INSTALL_PATH} project
-# dagfleet-runtime: the step-log manager of the rendered instances, which every
-# process loading the instance imports (the webserver, daemon and run workers).
-{_runtime_path()}{_build_steps(fleet, repo, code_dir)}
+# dagfleet-runtime, as the renderer has it, on the venv's path: the step-log manager of
+# the rendered instances, which every process loading the instance imports (webserver,
+# daemon, run workers). After the install, so a new dagfleet keeps the dependency layers.
+{_runtime_files()}{_runtime_path()}{_build_steps(fleet, repo, code_dir)}
 COPY <<'DAGFLEET_LAUNCHER' {c.LAUNCHER_PATH}
 {LAUNCHER_SOURCE}DAGFLEET_LAUNCHER
 
