@@ -3,9 +3,13 @@ multiprocess executor (each step its own process) and (b) the same 3 steps on th
 in-process executor, --runs times each (default 10) after --warmup untimed runs.
 
 Modes, all on one location (demo-A) of the same code, launched through the webserver's
-GraphQL `launchRun` as the UI does, one run at a time:
-- warm: `dagfleet up --no-daemon` with fleet.yaml `instance.warm_forks: true` (run workers
-  and steps forked from the location's preloaded forkserver once the runtime has them);
+GraphQL `launchRun` as the UI does, one run at a time. All modes are up together and
+their runs interleaved (round i runs the job once in each mode, the first mode rotating),
+so each meets the same background load on a shared machine; --sequential brings up one
+mode at a time instead:
+- warm: `dagfleet up --no-daemon` (a fleet directory of its own, the same remote) with
+  fleet.yaml `instance.warm_forks: true` (run workers and steps forked from the
+  location's preloaded forkserver once the runtime has them);
 - cold: the same with `warm_forks: false`, today's path (a fresh interpreter per run worker
   and per step, as Dagster's gRPC server and multiprocess executor start them);
 - stock: no dagfleet. `dagster api grpc` for the same checkout in the same Python
@@ -21,6 +25,7 @@ the same up to the run's start time (the run worker is up and has begun). Target
 p50 <= 0.8 s. Ratios are against stock, measured in the same run. Prints one JSON object.
 
     uv run --frozen python bench/runs.py [--runs 10] [--warmup 1] [--modes warm,cold,stock]
+    uv run --frozen python bench/runs.py --runs 3 --sequential
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -111,32 +118,50 @@ def finished(gql: DagsterTestClient, run_id: str) -> dict[str, Any] | None:
     return record if record.get("status") in FINISHED else None
 
 
-def time_runs(gql: DagsterTestClient, job: str, runs: int, warmup: int) -> dict[str, Any]:
-    """Launch `job` warmup + runs times, one after the other; the timed runs' figures."""
-    to_success: list[float] = []
-    to_start: list[float] = []
-    for i in range(warmup + runs):
-        requested = time.time()
-        run_id = gql.launch(LOCATION, job)
-        # Polled gently: the webserver shares the 2 cores with the run being timed, and
-        # the latency comes from the instance's own end time, not from this loop.
-        record: dict[str, Any] = wait_for(
-            partial(finished, gql, run_id), 300, f"run {run_id} of {job} to finish", interval=0.2
-        )
-        if record["status"] != "SUCCESS":
-            raise RuntimeError(f"run {run_id} of {job} ended {record['status']}")
-        if i >= warmup:
-            to_success.append(float(record["endTime"]) - requested)
-            to_start.append(float(record["startTime"]) - requested)
-        time.sleep(0.5)
-    return {
-        "launch_to_success_seconds": latency_summary(to_success),
-        "launch_to_start_seconds": latency_summary(to_start),
+def time_one(gql: DagsterTestClient, job: str) -> tuple[float, float]:
+    """Launch `job` once and wait for it: seconds from the request to the run's end and to
+    its start, both as the instance recorded them."""
+    requested = time.time()
+    run_id = gql.launch(LOCATION, job)
+    # Polled gently: the webserver shares the 2 cores with the run being timed, and the
+    # latency comes from the instance's own end time, not from this loop.
+    record: dict[str, Any] = wait_for(
+        partial(finished, gql, run_id), 300, f"run {run_id} of {job} to finish", interval=0.2
+    )
+    if record["status"] != "SUCCESS":
+        raise RuntimeError(f"run {run_id} of {job} ended {record['status']}")
+    return float(record["endTime"]) - requested, float(record["startTime"]) - requested
+
+
+def time_all(
+    clients: dict[str, DagsterTestClient], runs: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """For each job, warmup + runs rounds; each round runs it once in every mode, one run
+    at a time, the first mode rotating from round to round. Interleaved, every mode meets
+    the same background load (other work on a shared machine comes and goes)."""
+    modes = list(clients)
+    times: dict[str, dict[str, tuple[list[float], list[float]]]] = {
+        m: {name: ([], []) for name in JOBS} for m in modes
     }
-
-
-def time_jobs(gql: DagsterTestClient, runs: int, warmup: int) -> dict[str, Any]:
-    return {name: time_runs(gql, job, runs, warmup) for name, job in JOBS.items()}
+    for name, job in JOBS.items():
+        for i in range(warmup + runs):
+            shift = i % len(modes)
+            for mode in modes[shift:] + modes[:shift]:
+                to_success, to_start = time_one(clients[mode], job)
+                if i >= warmup:
+                    times[mode][name][0].append(to_success)
+                    times[mode][name][1].append(to_start)
+                time.sleep(0.5)
+    return {
+        mode: {
+            name: {
+                "launch_to_success_seconds": latency_summary(success),
+                "launch_to_start_seconds": latency_summary(start),
+            }
+            for name, (success, start) in jobs.items()
+        }
+        for mode, jobs in times.items()
+    }
 
 
 def write_run_fleet(fleet_dir: Path, repo: CodeRepo, warm_forks: bool) -> None:
@@ -149,25 +174,42 @@ def write_run_fleet(fleet_dir: Path, repo: CodeRepo, warm_forks: bool) -> None:
     )
 
 
-def build_state(fleet_dir: Path) -> tuple[str, Path]:
-    """Start once from empty state (untimed); the location's Python (as its code server
-    was started) and checkout, for the stock mode."""
-    fleet = RunningFleet(fleet_dir, extra=["--no-daemon"])
-    with running(fleet):
-        fleet.wait_loaded({LOCATION}, timeout=900)
-        pid = fleet.pid(LOCATION)
-        python = psutil.Process(pid).cmdline()[0]
-    return python, (fleet.state / "checkouts" / LOCATION / "current").resolve()
+@dataclass(frozen=True)
+class Served:
+    """One mode's webserver, and the location's Python and checkout as dagfleet made them."""
+
+    gql: DagsterTestClient
+    python: str
+    checkout: Path
 
 
-def dagfleet_mode(fleet_dir: Path, repo: CodeRepo, mode: str, runs: int, warmup: int) -> Any:
+def location_python(fleet: RunningFleet) -> str:
+    """The Python of the location's environment, from its code server's command line (one
+    forked from a warm parent has that parent's, the same Python)."""
+    python = psutil.Process(fleet.pid(LOCATION)).cmdline()[0]
+    if not Path(python).is_file():
+        raise RuntimeError(f"the code server of {LOCATION} runs {python!r}, not a file")
+    return python
+
+
+@contextlib.contextmanager
+def dagfleet_served(base: Path, repo: CodeRepo, mode: str) -> Iterator[Served]:
+    """`dagfleet up --no-daemon` in `mode` (its own fleet directory), loaded, then stopped."""
+    fleet_dir = base / f"fleet-{mode}"
     write_run_fleet(fleet_dir, repo, warm_forks=mode == "warm")
     fleet = RunningFleet(fleet_dir, extra=["--no-daemon"])
     with running(fleet):
-        fleet.wait_loaded({LOCATION}, timeout=600)
-        fleet.pid(LOCATION)  # its status is written: the publish is over
+        fleet.wait_loaded({LOCATION}, timeout=900)
+        python = location_python(fleet)  # its status is written: the publish is over
+        checkout = (fleet.state / "checkouts" / LOCATION / "current").resolve()
         time.sleep(2)
-        return time_jobs(fleet.gql, runs, warmup)
+        yield Served(fleet.gql, python, checkout)
+
+
+def built_env(base: Path, repo: CodeRepo) -> tuple[str, Path]:
+    """The location's Python and checkout when no dagfleet mode runs: one cold start."""
+    with dagfleet_served(base, repo, "cold") as served:
+        return served.python, served.checkout
 
 
 def stock_home(home: Path, port: int) -> Path:
@@ -227,7 +269,10 @@ def stock_loaded(gql: DagsterTestClient) -> bool:
         return False
 
 
-def stock_mode(base: Path, python: str, checkout: Path, runs: int, warmup: int) -> Any:
+@contextlib.contextmanager
+def stock_served(base: Path, python: str, checkout: Path) -> Iterator[Served]:
+    """Stock Dagster on the same checkout and Python: `dagster api grpc` and
+    `dagster-webserver`, loaded, then stopped with their process trees."""
     grpc_port, web_port = free_port(), free_port()
     home = base / "stock_home"
     workspace = stock_home(home, grpc_port)
@@ -252,9 +297,37 @@ def stock_mode(base: Path, python: str, checkout: Path, runs: int, warmup: int) 
                     raise TimeoutError(f"stock webserver: {LOCATION} not loaded after 300 s")
                 time.sleep(0.2)
             time.sleep(2)
-            return time_jobs(gql, runs, warmup)
+            yield Served(gql, python, checkout)
         finally:
             gql.close()
+
+
+def measure(
+    base: Path, repo: CodeRepo, modes: list[str], runs: int, warmup: int, sequential: bool
+) -> dict[str, Any]:
+    """Bring up every mode (or one at a time with `sequential`) and time its runs."""
+    results: dict[str, Any] = {}
+    own = [m for m in modes if m != "stock"]
+    if sequential:
+        env: tuple[str, Path] | None = None
+        for mode in modes:
+            if mode == "stock":
+                python, checkout = env or built_env(base, repo)
+                with stock_served(base, python, checkout) as served:
+                    results |= time_all({mode: served.gql}, runs, warmup)
+            else:
+                with dagfleet_served(base, repo, mode) as served:
+                    env = (served.python, served.checkout)
+                    results |= time_all({mode: served.gql}, runs, warmup)
+            print(f"bench: {mode}: {json.dumps(results[mode])}", file=sys.stderr)
+        return results
+    with contextlib.ExitStack() as stack:
+        up = {m: stack.enter_context(dagfleet_served(base, repo, m)) for m in own}
+        if "stock" in modes:
+            first = next(iter(up.values()), None)
+            python, checkout = (first.python, first.checkout) if first else built_env(base, repo)
+            up["stock"] = stack.enter_context(stock_served(base, python, checkout))
+        return time_all({m: up[m].gql for m in modes}, runs, warmup)
 
 
 def report(results: dict[str, Any], runs: int, warmup: int, started_at: float) -> dict[str, Any]:
@@ -304,6 +377,11 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join(MODES), help="comma-separated: warm, cold, stock (default all)"
     )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="one mode up at a time, all its runs, then the next (default: all up, interleaved)",
+    )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -326,15 +404,7 @@ def main() -> None:
             repo = CodeRepo(base / "remotes")
             repo.commit({"demo/definitions.py": RUN_DEFS}, "a 3-step job, two executors")
             repo.push("A")
-            fleet_dir = base / "fleet"
-            write_run_fleet(fleet_dir, repo, warm_forks=True)
-            python, checkout = build_state(fleet_dir)
-            for mode in modes:
-                if mode == "stock":
-                    results[mode] = stock_mode(base, python, checkout, args.runs, args.warmup)
-                else:
-                    results[mode] = dagfleet_mode(fleet_dir, repo, mode, args.runs, args.warmup)
-                print(f"bench: {mode}: {json.dumps(results[mode])}", file=sys.stderr)
+            results = measure(base, repo, modes, args.runs, args.warmup, args.sequential)
     except (Exception, KeyboardInterrupt) as exc:
         error = f"{type(exc).__name__}: {exc}"
     out = report(results, args.runs, args.warmup, started_at)

@@ -19,8 +19,11 @@ today's path) `dagfleet up` starts again from that warm state and we measure:
   r00 polls once an hour so that only the sync publishes; the other repos poll at the
   default period, part of the idle cost.
 
-Across sizes, per mode: growth, the memory of each location after the first of an
-environment, (total(N) - total(smallest)) / (N - smallest). Targets (issue 17, 2 cores):
+Per mode, two answers to "what does one location cost": growth, the memory of each
+location after the first of an environment, (total(N) - total(smallest)) / (N - smallest)
+across sizes (the issue's figure); and over_empty_fleet, (total(N) - empty) / N, where
+empty is a fleet with no repos (up, webserver, daemon) measured first in the same mode
+(--no-empty skips it). Targets (issue 17, 2 cores):
 at 50 locations loaded in <= 40 s, total USS <= 3 GiB, <= 50 MiB USS per added
 location, idle CPU <= 0.1 cores, push-to-live p50 <= 1.0 s. Ratios are warm / cold,
 measured in the same run. Prints one JSON object.
@@ -162,6 +165,12 @@ def role(proc: psutil.Process, up_pid: int, servers: set[int]) -> str:
         return "daemon"
     if "api grpc" in cmd:
         return "code_servers"
+    if "runtime.warm" in cmd:  # dagfleet_runtime.warm: warm parents and forkservers
+        return "warm_parents"
+    if "dagster._grpc.server" in cmd:  # a warm spare still waiting for its command
+        return "spares"
+    if "dagfleet.runtime.reaper" in cmd:
+        return "reaper"
     return "other"
 
 
@@ -193,42 +202,31 @@ def sync_and_wait(fleet: RunningFleet, asset: str) -> tuple[float, float]:
     """`dagfleet repo sync r00 --env A`, polling the webserver while it runs: seconds
     until the asset is live, and until the command returned."""
     assert fleet.fleet_dir is not None
-    start = time.monotonic()
-    cli = subprocess.Popen(
-        [
-            DAGFLEET,
-            "repo",
-            "sync",
-            PUSHED_REPO,
-            "--env",
-            "A",
-            "--fleet",
-            str(fleet.fleet_dir),
-            "--api",
-            fleet.api.removesuffix("/api/v1"),
-            "-o",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log = fleet.fleet_dir.parent / "sync-cli.log"
+    args = [DAGFLEET, "repo", "sync", PUSHED_REPO, "--env", "A", "--fleet", str(fleet.fleet_dir)]
+    args += ["--api", fleet.api.removesuffix("/api/v1"), "-o", "json"]
+    with open(log, "wb") as out:
+        start = time.monotonic()
+        cli = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     live: float | None = None
     returned: float | None = None
     deadline = start + 300
-    while live is None or returned is None:
-        if time.monotonic() > deadline:
+    try:
+        while live is None or returned is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{asset} not live in {PUSHED_LOCATION} 300 s after the sync")
+            if returned is None and cli.poll() is not None:
+                returned = time.monotonic()
+                if cli.returncode != 0:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"dagfleet repo sync exited {cli.returncode}: {tail}")
+            if live is None and asset in live_asset_keys(fleet, PUSHED_LOCATION):
+                live = time.monotonic()
+            time.sleep(0.05)
+    finally:
+        if cli.poll() is None:
             cli.kill()
-            raise TimeoutError(f"{asset} not live in {PUSHED_LOCATION} 300 s after the sync")
-        if returned is None and cli.poll() is not None:
-            returned = time.monotonic()
-            if cli.returncode != 0:
-                out = cli.stdout.read().decode(errors="replace") if cli.stdout else ""
-                raise RuntimeError(f"dagfleet repo sync exited {cli.returncode}: {out[-2000:]}")
-        if live is None and asset in live_asset_keys(fleet, PUSHED_LOCATION):
-            live = time.monotonic()
-        time.sleep(0.05)
-    if cli.stdout is not None:
-        cli.stdout.close()
+            cli.wait(10)
     return live - start, returned - start
 
 
@@ -283,6 +281,43 @@ def build_state(fleet_dir: Path, locations: set[str]) -> float:
         return round(time.monotonic() - t0, 2)
 
 
+def measure_empty(base: Path, mode: str, idle: float) -> dict[str, Any]:
+    """A fleet with no repos in `mode` (up, webserver, daemon): memory and idle CPU, the
+    part of every total that does not grow with locations."""
+    fleet_dir = write_fleet(base / f"empty-{mode}", {}, instance={"warm_forks": MODES[mode]})
+    fleet = RunningFleet(fleet_dir)
+    with running(fleet):
+
+        def up() -> bool:
+            assert fleet.proc is not None and fleet.proc.poll() is None, fleet.log()[-2000:]
+            return fleet.gql.locations() is not None
+
+        wait_for(up, 300, "the webserver of the empty fleet")
+        time.sleep(SETTLE_SECONDS)
+        assert fleet.proc is not None
+        cpu = idle_cpu_cores(fleet.proc.pid, fleet.state, idle)
+        memory = memory_sample(fleet, 1)
+    for key in ("uss_mib_per_location", "pss_mib_per_location"):
+        del memory[key]
+    return {"memory": memory, "idle_cpu_cores": round(cpu, 3)}
+
+
+def over_empty(fig: dict[str, Any], empty: dict[str, Any]) -> dict[str, float]:
+    """Per location, what the fleet costs beyond the empty fleet of the same mode."""
+    n = fig["locations"]
+    return {
+        "uss_mib_per_location": round(
+            (fig["memory"]["uss_mib"] - empty["memory"]["uss_mib"]) / n, 1
+        ),
+        "pss_mib_per_location": round(
+            (fig["memory"]["pss_mib"] - empty["memory"]["pss_mib"]) / n, 1
+        ),
+        "idle_cpu_cores_per_location": round(
+            (fig["idle_cpu_cores"] - empty["idle_cpu_cores"]) / n, 4
+        ),
+    }
+
+
 def run_size(
     base: Path, size: int, modes: list[str], pushes: int, idle: float, out: dict[str, Any]
 ) -> None:
@@ -326,7 +361,12 @@ def ratios(fig: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def report(results: dict[int, dict[str, Any]], modes: list[str], started: float) -> dict[str, Any]:
+def report(
+    results: dict[int, dict[str, Any]],
+    empty: dict[str, Any],
+    modes: list[str],
+    started: float,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "memory_total_mib": round(psutil.virtual_memory().total / 2**20),
@@ -336,11 +376,17 @@ def report(results: dict[int, dict[str, Any]], modes: list[str], started: float)
         "targets": TARGETS,
     }
     for mode in modes:
+        sizes = {n: r[mode] for n, r in sorted(results.items()) if mode in r}
         out["modes"][mode] = {
             "warm_forks": MODES[mode],
-            "sizes": {n: r[mode] for n, r in sorted(results.items()) if mode in r},
+            "empty_fleet": empty.get(mode),
+            "sizes": sizes,
             "growth": growth(results, mode),
         }
+        if mode in empty:
+            out["modes"][mode]["over_empty_fleet"] = {
+                n: over_empty(fig, empty[mode]) for n, fig in sizes.items()
+            }
     out["build_seconds"] = {n: r.get("build_seconds") for n, r in sorted(results.items())}
     if "warm" in modes and "cold" in modes:
         out["ratios_warm_over_cold"] = {
@@ -370,6 +416,11 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=float, default=30.0, help="seconds of the idle CPU window (default 30)"
     )
+    parser.add_argument(
+        "--no-empty",
+        action="store_true",
+        help="skip the fleet with no repos (the base the per-location costs are taken over)",
+    )
     args = parser.parse_args()
     try:
         sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -387,15 +438,21 @@ def main() -> None:
     load_before = os.getloadavg()
     started = time.monotonic()
     results: dict[int, dict[str, Any]] = {}
+    empty: dict[str, Any] = {}
     error: str | None = None
     try:
+        if not args.no_empty:
+            with tempfile.TemporaryDirectory(prefix="dagfleet-scale-empty-") as tmp:
+                for mode in modes:
+                    empty[mode] = measure_empty(Path(tmp), mode, args.idle)
+                    print(f"bench: empty fleet, {mode}: {json.dumps(empty[mode])}", file=sys.stderr)
         for size in sizes:
             with tempfile.TemporaryDirectory(prefix=f"dagfleet-scale-{size}-") as tmp:
                 results[size] = {}
                 run_size(Path(tmp), size, modes, args.pushes, args.idle, results[size])
     except (Exception, KeyboardInterrupt) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    out = report(results, modes, started)
+    out = report(results, empty, modes, started)
     out["loadavg_1m_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     if error is not None:
         out["error"] = error  # the sizes measured before it are still reported
