@@ -121,6 +121,11 @@ def _reply(msg: Mapping[str, Any]) -> None:
 def main() -> int:
     """The zygote's loop: fork a code server per request line, report exits."""
     _warm_imports()
+    # One resource tracker (named semaphores of multiprocessing queues) for the env's
+    # processes, inherited through the forks, instead of a new interpreter per server.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     threads = thread_count()
     gc.collect()
     gc.freeze()
@@ -276,7 +281,6 @@ def _start_forkserver(path: str) -> None:
     """Fork Python's forkserver from this (single-threaded) process and point this
     process's multiprocessing at it."""
     import multiprocessing.forkserver as fs
-    from multiprocessing import resource_tracker
 
     global _FORKS_READY, _FORKSERVER_PID
     with contextlib.suppress(FileNotFoundError):
@@ -314,7 +318,6 @@ def _start_forkserver(path: str) -> None:
     server._forkserver_alive_fd = alive_w  # type: ignore[attr-defined]
     server._forkserver_pid = pid  # type: ignore[attr-defined]
     _FORKS_READY, _FORKSERVER_PID = True, pid
-    resource_tracker.ensure_running()
 
 
 def _child_ensure_running() -> None:
