@@ -4,7 +4,8 @@
   a location (a real manager on a real instance, from the ECS dagster.yaml) are
   allowed by the IAM policy of the task role that location's run tasks get (its
   container context), and by no other location's; the instance role (webserver,
-  daemon) may read and list every location's logs/ and nothing else of theirs.
+  daemon) may read and list every location's logs/ and nothing else of theirs, and
+  stays under IAM's size limit for a large fleet (cfn-lint).
 - Kubernetes: the chart values naming the manager (the chart's CustomComputeLogManager
   and the webserver/daemon image) pass the vendored chart's values schema.
 - The repo images: the Dockerfile carries dagfleet-runtime's modules verbatim, and
@@ -30,6 +31,7 @@ from dagfleet.render import compute_logs, render_ecs
 from dagfleet.render import dockerfile as df
 from dagfleet.render.helm_values import helm_values
 from dagfleet.render.options import EcsOptions, K8sOptions
+from dagfleet.render.write import texts
 from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
 from tests.integration.test_render_validation import CHART, validate_chart_values
 
@@ -149,6 +151,46 @@ def test_each_run_task_may_write_only_its_own_locations_step_logs(
     # ...and nothing else of the locations' prefixes
     data = f"{PARTITION}{bucket}/{base}dev/repos/medallion/assets/x.parquet"
     assert not allows(instance, "s3:GetObject", data)
+
+
+@pytest.mark.slow
+def test_a_large_fleets_instance_role_stays_under_iams_size_limit(tmp_path: Path) -> None:
+    """Past STEP_LOGS_EXPLICIT_MAX locations the default-prefix repos' logs/ are named per
+    environment with a wildcard; every location's step logs stay readable."""
+    repos = {
+        f"repo{i:02d}": RepoSpec(name=f"repo{i:02d}", git_url="https://git.example.com/r.git")
+        for i in range(40)
+    }
+    repos["sales"] = RepoSpec(
+        name="sales", git_url="https://git.example.com/s.git", s3_prefix="teams/sales"
+    )
+    spec = FleetSpec(
+        name="lake",
+        storage=StorageSpec(root="s3://lake-bucket/dagster"),
+        environments=[{"name": "dev"}, {"name": "prod-eu"}],  # type: ignore[list-item]
+    )
+    f = Fleet(root=str(tmp_path / "fleet"), spec=spec, repos=repos)
+    resources = render_ecs(f, EcsOptions())["template.yaml"]["Resources"]
+    policies = resources["TaskRoleInstance"]["Properties"]["Policies"]
+    size = len(json.dumps([p["PolicyDocument"] for p in policies], separators=(",", ":")))
+    print(f"instance role inline policies: {size} characters for {len(f.locations())} locations")
+    assert size < 10_240
+    instance = role_policy(resources, "TaskRoleInstance", "step-logs")
+    for loc in f.locations():
+        prefix = "teams/sales" if loc.repo == "sales" else f"repos/{loc.repo}"
+        key = f"dagster/{loc.env}/{prefix}/logs/run/compute_logs/step.out"
+        assert allows(instance, "s3:GetObject", f"{PARTITION}lake-bucket/{key}"), key
+    other = f"{PARTITION}lake-bucket/dagster/dev/teams/sales/assets/x.parquet"
+    assert not allows(instance, "s3:GetObject", other)
+    path = tmp_path / "template.yaml"
+    path.write_text(texts(render_ecs(f, EcsOptions()))["template.yaml"])
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--regions", "eu-west-1", "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_the_chart_values_naming_dagfleets_manager_pass_the_chart_schema(tmp_path: Path) -> None:

@@ -162,9 +162,20 @@ def task_role(fleet: Fleet, loc: LocationSpec, bucket: str) -> dict[str, Any]:
     }
 
 
+# IAM limits a role's inline policies to 10,240 characters in all: past this many
+# locations the instance role names the default-prefix repos' logs/ with a wildcard.
+STEP_LOGS_EXPLICIT_MAX = 30
+
+
 def location_logs_prefixes(fleet: Fleet, bucket: str) -> list[str]:
-    """Every location's `<root>/<env>/<repo prefix>/logs`, where its runs' step logs are
-    (compute_logs.py), once each, in a stable order."""
+    """Where the instance role reads step logs: every location's
+    `<root>/<env>/<repo prefix>/logs` (compute_logs.py), once each, in a stable order.
+
+    Past STEP_LOGS_EXPLICIT_MAX of them, the repos with the default prefix are named per
+    environment as `<root>/<env>/repos/*/logs` (IAM's `*` also spans '/', so the role may
+    then read a key of such a repo with a `/logs/` segment deeper down too; a repo with
+    its own `s3_prefix` keeps its exact entry).
+    """
     out: list[str] = []
     for loc in fleet.locations():
         if loc.playground:
@@ -173,7 +184,21 @@ def location_logs_prefixes(fleet: Fleet, bucket: str) -> list[str]:
         logs = compute_logs.location_logs_prefix(own)
         if logs not in out:
             out.append(logs)
-    return out
+    if len(out) <= STEP_LOGS_EXPLICIT_MAX:
+        return out
+    compact: list[str] = []
+    for loc in fleet.locations():
+        if loc.playground:
+            continue
+        _, own, _ = s3_prefixes(fleet, loc.env, loc.repo, bucket)
+        if repo_prefix(fleet, loc.repo) == f"repos/{loc.repo}":
+            env_root = own[: -len(f"/{loc.repo}")]  # <root>/<env>/repos
+            logs = compute_logs.location_logs_prefix(f"{env_root}/*")
+        else:
+            logs = compute_logs.location_logs_prefix(own)
+        if logs not in compact:
+            compact.append(logs)
+    return compact
 
 
 def step_logs_read_policy(fleet: Fleet, bucket: str) -> dict[str, Any]:
