@@ -7,6 +7,7 @@ configured), against a code repo served over git:// and a `file://` deploy repos
   status (in the deploy repo and from the API, with its metrics) reports the rejection;
 - unsigned and badly signed webhooks are refused with 401 and queue nothing;
 - two pushes in a row release the newest commit, never the one between;
+- a sync through the API releases again and answers with the outcome;
 - promotion through the API writes B's manifests with the commit A serves.
 
 The render refuses a `file://` deploy repository (a cluster cannot reach it): the test
@@ -252,6 +253,18 @@ def test_pushes_release_through_the_in_cluster_dagfleet(
         ).text
         assert metric(metrics, "dagfleet_location_ready", "demo-A") == 1.0  # good1 serves
         assert metric(metrics, "dagfleet_location_sync_failures_total", "demo-A") == 1.0
+
+        # A sync through the API releases A's tip again and waits: still rejected, said so.
+        synced_a = httpx.post(
+            f"{api}/api/v1/repos/demo/sync",
+            params={"env": "A", "wait": "true"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=JUDGE_WAIT,
+        )
+        assert synced_a.status_code == 200, synced_a.text
+        (one,) = synced_a.json()["outcomes"]
+        assert one["location"] == "demo-A" and one["reason"] == "DefinitionsInvalid", one
+        assert one["error"] and one["commit"] == good1 and one["changed"] is False
 
         # 3. promotion through the API: B gets what A serves (good1), not A's broken tip.
         started = time.monotonic()

@@ -121,7 +121,8 @@ def promote(request: Request, ctx: Ctx, body: PromoteRequest) -> PromoteOutcome:
     },
 )
 async def git_hook(request: Request, ctx: Ctx) -> Any:
-    """A push from GitHub, GitLab or Gitea: matching locations sync at once.
+    """A push from GitHub, GitLab or Gitea: matching locations sync at once (dagfleet in
+    the cluster with a deploy repository queues their release instead: 202).
 
     Every signature sent must verify; a delivery already received (same delivery id,
     or the same signed body, within the replay window) is a 200 that syncs nothing.
