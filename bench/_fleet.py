@@ -47,6 +47,7 @@ __all__ = [
     "growth_per_unit",
     "latency_summary",
     "live_asset_keys",
+    "median",
     "memory_totals",
     "percentile",
     "push_hook",

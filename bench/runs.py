@@ -133,25 +133,33 @@ def time_one(gql: DagsterTestClient, job: str) -> tuple[float, float]:
     return float(record["endTime"]) - requested, float(record["startTime"]) - requested
 
 
-def time_all(
-    clients: dict[str, DagsterTestClient], runs: int, warmup: int
-) -> dict[str, dict[str, Any]]:
+Times = dict[str, dict[str, tuple[list[float], list[float]]]]  # mode -> job -> lists
+
+
+def time_all(clients: dict[str, DagsterTestClient], runs: int, warmup: int, times: Times) -> None:
     """For each job, warmup + runs rounds; each round runs it once in every mode, one run
     at a time, the first mode rotating from round to round. Interleaved, every mode meets
-    the same background load (other work on a shared machine comes and goes)."""
+    the same background load (other work on a shared machine comes and goes). The timed
+    runs go into `times` as they end, so an interrupted bench still reports them."""
     modes = list(clients)
-    times: dict[str, dict[str, tuple[list[float], list[float]]]] = {
-        m: {name: ([], []) for name in JOBS} for m in modes
-    }
+    for m in modes:
+        times[m] = {name: ([], []) for name in JOBS}
     for name, job in JOBS.items():
         for i in range(warmup + runs):
             shift = i % len(modes)
+            took = []
             for mode in modes[shift:] + modes[:shift]:
                 to_success, to_start = time_one(clients[mode], job)
+                took.append(f"{mode} {to_success:.2f}s")
                 if i >= warmup:
                     times[mode][name][0].append(to_success)
                     times[mode][name][1].append(to_start)
                 time.sleep(0.5)
+            what = "warm-up" if i < warmup else f"run {i - warmup + 1}/{runs}"
+            print(f"bench: {job} {what}: {', '.join(took)}", file=sys.stderr)
+
+
+def summarize(times: Times) -> dict[str, Any]:
     return {
         mode: {
             name: {
@@ -159,6 +167,7 @@ def time_all(
                 "launch_to_start_seconds": latency_summary(start),
             }
             for name, (success, start) in jobs.items()
+            if success
         }
         for mode, jobs in times.items()
     }
@@ -303,10 +312,15 @@ def stock_served(base: Path, python: str, checkout: Path) -> Iterator[Served]:
 
 
 def measure(
-    base: Path, repo: CodeRepo, modes: list[str], runs: int, warmup: int, sequential: bool
-) -> dict[str, Any]:
+    base: Path,
+    repo: CodeRepo,
+    modes: list[str],
+    runs: int,
+    warmup: int,
+    sequential: bool,
+    times: Times,
+) -> None:
     """Bring up every mode (or one at a time with `sequential`) and time its runs."""
-    results: dict[str, Any] = {}
     own = [m for m in modes if m != "stock"]
     if sequential:
         env: tuple[str, Path] | None = None
@@ -314,20 +328,20 @@ def measure(
             if mode == "stock":
                 python, checkout = env or built_env(base, repo)
                 with stock_served(base, python, checkout) as served:
-                    results |= time_all({mode: served.gql}, runs, warmup)
+                    time_all({mode: served.gql}, runs, warmup, times)
             else:
                 with dagfleet_served(base, repo, mode) as served:
                     env = (served.python, served.checkout)
-                    results |= time_all({mode: served.gql}, runs, warmup)
-            print(f"bench: {mode}: {json.dumps(results[mode])}", file=sys.stderr)
-        return results
+                    time_all({mode: served.gql}, runs, warmup, times)
+            print(f"bench: {mode}: {json.dumps(summarize(times)[mode])}", file=sys.stderr)
+        return
     with contextlib.ExitStack() as stack:
         up = {m: stack.enter_context(dagfleet_served(base, repo, m)) for m in own}
         if "stock" in modes:
             first = next(iter(up.values()), None)
             python, checkout = (first.python, first.checkout) if first else built_env(base, repo)
             up["stock"] = stack.enter_context(stock_served(base, python, checkout))
-        return time_all({m: up[m].gql for m in modes}, runs, warmup)
+        time_all({m: up[m].gql for m in modes}, runs, warmup, times)
 
 
 def report(results: dict[str, Any], runs: int, warmup: int, started_at: float) -> dict[str, Any]:
@@ -396,7 +410,7 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     load_before = os.getloadavg()
     started_at = time.monotonic()
-    results: dict[str, Any] = {}
+    times: Times = {}
     error: str | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="dagfleet-runs-") as tmp:
@@ -404,13 +418,13 @@ def main() -> None:
             repo = CodeRepo(base / "remotes")
             repo.commit({"demo/definitions.py": RUN_DEFS}, "a 3-step job, two executors")
             repo.push("A")
-            results = measure(base, repo, modes, args.runs, args.warmup, args.sequential)
+            measure(base, repo, modes, args.runs, args.warmup, args.sequential, times)
     except (Exception, KeyboardInterrupt) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    out = report(results, args.runs, args.warmup, started_at)
+    out = report(summarize(times), args.runs, args.warmup, started_at)
     out["loadavg_1m_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     if error is not None:
-        out["error"] = error  # the modes measured before it are still reported
+        out["error"] = error  # the runs timed before it are still reported
     print(json.dumps(out, indent=2))
     if error is not None:
         raise SystemExit(1)

@@ -17,7 +17,8 @@ today's path) `dagfleet up` starts again from that warm state and we measure:
   r00's branch A and push, then time from running `dagfleet repo sync r00 --env A` until
   the webserver shows the asset in r00-A (sync_cli_seconds: until the command returned).
   r00 polls once an hour so that only the sync publishes; the other repos poll at the
-  default period, part of the idle cost.
+  default period, part of the idle cost. pushed_publish: the p50 seconds of each
+  publish step of those syncs, from the location's publish history.
 
 Per mode, two answers to "what does one location cost": growth, the memory of each
 location after the first of an environment, (total(N) - total(smallest)) / (N - smallest)
@@ -56,6 +57,7 @@ from _fleet import (
     idle_cpu_cores,
     latency_summary,
     live_asset_keys,
+    median,
     memory_totals,
     ratio,
     running,
@@ -230,6 +232,33 @@ def sync_and_wait(fleet: RunningFleet, asset: str) -> tuple[float, float]:
     return live - start, returned - start
 
 
+def publish_steps(fleet: RunningFleet, subject_prefix: str) -> dict[str, Any]:
+    """Where the pushed syncs spent their time, from the location's publish history
+    (`dagfleet history r00-A -o json`): p50 seconds of each step over the published
+    attempts whose commit subject starts with `subject_prefix`."""
+    assert fleet.fleet_dir is not None
+    args = [DAGFLEET, "history", PUSHED_LOCATION, "--fleet", str(fleet.fleet_dir), "-o", "json"]
+    args += ["--api", fleet.api.removesuffix("/api/v1"), "--limit", "200"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        return {"error": f"dagfleet history exited {done.returncode}: {done.stderr[-500:]}"}
+    steps: dict[str, list[float]] = {}
+    total: list[float] = []
+    for attempt in json.loads(done.stdout):
+        if attempt.get("outcome") != "published":
+            continue
+        if not (attempt.get("subject") or "").startswith(subject_prefix):
+            continue
+        total.append(float(attempt["seconds"]))
+        for step in attempt.get("steps", []):
+            steps.setdefault(step["step"], []).append(float(step["seconds"]))
+    return {
+        "attempts": len(total),
+        "seconds_p50": round(median(total), 2) if total else None,
+        "steps_p50": {name: round(median(v), 3) for name, v in steps.items()},
+    }
+
+
 def measure(
     fleet_dir: Path,
     repo: CodeRepo,
@@ -258,6 +287,7 @@ def measure(
             live.append(to_live)
             cli.append(to_return)
             time.sleep(0.5)
+        steps = publish_steps(fleet, f"pushed_{mode}_") if pushes else {}
     return {
         "locations": len(locations),
         "all_loaded_seconds": round(loaded, 2),
@@ -267,6 +297,7 @@ def measure(
         "idle_seconds": idle,
         "push_to_live_seconds": latency_summary(live),
         "sync_cli_seconds": latency_summary(cli),
+        "pushed_publish": steps,
     }
 
 
