@@ -18,10 +18,6 @@ from dagfleet.runtime.processes import Child, PidRegistry, spawn
 log = logging.getLogger(__name__)
 
 
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
 def free_loopback_port() -> int:
     """A port free on 127.0.0.1 now (the kernel's pick), for a child told its port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -30,9 +26,9 @@ def free_loopback_port() -> int:
 
 
 def webserver_args(host: str, port: int, workspace: Path) -> list[str]:
+    """`dagster-webserver`, its code-server watch paced (runtime.paced)."""
     return [
-        sys.executable,
-        "-m",
+        *(sys.executable, "-m", "dagfleet.runtime.paced"),
         "dagster_webserver",
         "-h",
         host,
@@ -44,7 +40,16 @@ def webserver_args(host: str, port: int, workspace: Path) -> list[str]:
 
 
 def daemon_args(workspace: Path) -> list[str]:
-    return [_bin("dagster-daemon"), "run", "-w", str(workspace)]
+    """`dagster-daemon run`, its code-server watch paced (runtime.paced)."""
+    return [
+        sys.executable,
+        "-m",
+        "dagfleet.runtime.paced",
+        "dagster-daemon",
+        "run",
+        "-w",
+        str(workspace),
+    ]
 
 
 class Supervised:
