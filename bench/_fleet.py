@@ -15,6 +15,7 @@ import math
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,15 @@ WEBHOOK_SECRET = "bench-secret"  # what the benchmarks' fleets get as DAGFLEET_W
 
 
 def push_hook(fleet: RunningFleet, repo: CodeRepo, branch: str = "A") -> None:
-    """Tell the fleet about a push of `branch`, as GitHub's signed push webhook would."""
+    """Tell the fleet about a push of `branch`, as GitHub's signed push webhook would: the
+    new tip in `after` and a delivery id of its own. (Without them every push of a
+    branch is the same body, which the fleet answers as a replay, syncing nothing.)"""
     body = json.dumps(
-        {"ref": f"refs/heads/{branch}", "repository": {"clone_url": repo.url}}
+        {
+            "ref": f"refs/heads/{branch}",
+            "after": repo.tip(branch),
+            "repository": {"clone_url": repo.url},
+        }
     ).encode()
     sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     httpx.post(
@@ -74,6 +81,7 @@ def push_hook(fleet: RunningFleet, repo: CodeRepo, branch: str = "A") -> None:
         content=body,
         headers={
             "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
             "X-Hub-Signature-256": f"sha256={sig}",
             "Content-Type": "application/json",
         },

@@ -15,7 +15,8 @@ today's path) `dagfleet up` starts again from that warm state and we measure:
   5 s after all loaded, divided by the wall time;
 - push_to_live_seconds: over --pushes pushes (default 10), commit a new asset to repo
   r00's branch A and push, then time from running `dagfleet repo sync r00 --env A` until
-  the webserver shows the asset in r00-A (sync_cli_seconds: until the command returned).
+  the webserver shows the asset in r00-A (sync_returned_seconds: until the command
+  returned; --sync api uses the API's POST /repos/r00/sync?env=A&wait=true instead).
   r00 polls once an hour so that only the sync publishes; the other repos poll at the
   default period, part of the idle cost. pushed_publish: the p50 seconds of each
   publish step of those syncs, from the location's publish history.
@@ -44,10 +45,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 from _fleet import (
     CodeRepo,
@@ -64,6 +67,7 @@ from _fleet import (
     write_fleet,
 )
 
+from dagfleet.frontdoor.tokens import read_local_token
 from tests.support.fleetproc import DAGFLEET, wait_for
 
 MODES = {"warm": True, "cold": False}  # mode -> fleet.yaml instance.warm_forks
@@ -200,16 +204,61 @@ def fleet_locations(fleet: RunningFleet) -> list[str]:
     return sorted(p.stem for p in (fleet.state / "status").glob("*.json"))
 
 
-def sync_and_wait(fleet: RunningFleet, asset: str) -> tuple[float, float]:
-    """`dagfleet repo sync r00 --env A`, polling the webserver while it runs: seconds
-    until the asset is live, and until the command returned."""
-    assert fleet.fleet_dir is not None
-    log = fleet.fleet_dir.parent / "sync-cli.log"
-    args = [DAGFLEET, "repo", "sync", PUSHED_REPO, "--env", "A", "--fleet", str(fleet.fleet_dir)]
-    args += ["--api", fleet.api.removesuffix("/api/v1"), "-o", "json"]
-    with open(log, "wb") as out:
-        start = time.monotonic()
-        cli = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+class Sync:
+    """One `sync r00 --env A` under way: through the CLI (a subprocess) or the API (a
+    POST with wait=true on a thread). `done()` is None while it runs, then "" when it
+    succeeded or what went wrong."""
+
+    def __init__(self, fleet: RunningFleet, method: str) -> None:
+        assert fleet.fleet_dir is not None
+        self.log = fleet.fleet_dir.parent / "sync-cli.log"
+        self.result: str | None = None
+        self.cli: subprocess.Popen[bytes] | None = None
+        if method == "cli":
+            args = [DAGFLEET, "repo", "sync", PUSHED_REPO, "--env", "A"]
+            args += ["--fleet", str(fleet.fleet_dir)]
+            args += ["--api", fleet.api.removesuffix("/api/v1"), "-o", "json"]
+            with open(self.log, "wb") as out:
+                self.cli = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        else:
+            token = read_local_token(fleet.state)
+            thread = threading.Thread(target=self._post, args=(fleet.api, token), daemon=True)
+            thread.start()
+
+    def _post(self, api: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            resp = httpx.post(
+                f"{api}/repos/{PUSHED_REPO}/sync",
+                params={"env": "A", "wait": "true"},
+                headers=headers,
+                timeout=300,
+            )
+            self.result = "" if resp.status_code < 300 else f"{resp.status_code}: {resp.text}"
+        except Exception as exc:
+            self.result = f"{type(exc).__name__}: {exc}"
+
+    def done(self) -> str | None:
+        if self.cli is None:
+            return self.result
+        code = self.cli.poll()
+        if code is None:
+            return None
+        tail = self.log.read_text(errors="replace")[-2000:]
+        return "" if code == 0 else f"dagfleet repo sync exited {code}: {tail}"
+
+    def stop(self) -> None:
+        if self.cli is not None and self.cli.poll() is None:
+            self.cli.kill()
+            self.cli.wait(10)
+
+
+def sync_and_wait(fleet: RunningFleet, asset: str, method: str) -> tuple[float, float]:
+    """Sync r00's environment A (`dagfleet repo sync r00 --env A`, or the API's sync),
+    polling the webserver meanwhile: seconds until the asset is live, and until the sync
+    returned."""
+    start = time.monotonic()
+    sync = Sync(fleet, method)
     live: float | None = None
     returned: float | None = None
     deadline = start + 300
@@ -217,18 +266,15 @@ def sync_and_wait(fleet: RunningFleet, asset: str) -> tuple[float, float]:
         while live is None or returned is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{asset} not live in {PUSHED_LOCATION} 300 s after the sync")
-            if returned is None and cli.poll() is not None:
+            if returned is None and (outcome := sync.done()) is not None:
                 returned = time.monotonic()
-                if cli.returncode != 0:
-                    tail = log.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"dagfleet repo sync exited {cli.returncode}: {tail}")
+                if outcome:
+                    raise RuntimeError(f"the sync failed: {outcome}")
             if live is None and asset in live_asset_keys(fleet, PUSHED_LOCATION):
                 live = time.monotonic()
             time.sleep(0.05)
     finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait(10)
+        sync.stop()
     return live - start, returned - start
 
 
@@ -266,6 +312,7 @@ def measure(
     mode: str,
     pushes: int,
     idle: float,
+    sync: str,
 ) -> dict[str, Any]:
     """One warm-state start of the fleet in `mode`, and the figures above."""
     fleet = RunningFleet(fleet_dir)
@@ -283,7 +330,7 @@ def measure(
             name = f"pushed_{mode}_{i}"
             repo.commit({"demo/definitions.py": definitions(PUSHED_REPO, name)}, name)
             repo.push("A")
-            to_live, to_return = sync_and_wait(fleet, name)
+            to_live, to_return = sync_and_wait(fleet, name, sync)
             live.append(to_live)
             cli.append(to_return)
             time.sleep(0.5)
@@ -296,7 +343,8 @@ def measure(
         "idle_cpu_cores": round(cpu, 3),
         "idle_seconds": idle,
         "push_to_live_seconds": latency_summary(live),
-        "sync_cli_seconds": latency_summary(cli),
+        "sync_method": sync,
+        "sync_returned_seconds": latency_summary(cli),
         "pushed_publish": steps,
     }
 
@@ -350,7 +398,7 @@ def over_empty(fig: dict[str, Any], empty: dict[str, Any]) -> dict[str, float]:
 
 
 def run_size(
-    base: Path, size: int, modes: list[str], pushes: int, idle: float, out: dict[str, Any]
+    base: Path, size: int, modes: list[str], args: argparse.Namespace, out: dict[str, Any]
 ) -> None:
     """Measure one size in every mode, filling `out` as it goes (kept if a mode fails)."""
     repos = make_repos(base, size)
@@ -359,7 +407,9 @@ def run_size(
     out["build_seconds"] = build_state(fleet_dir, locations)
     for mode in modes:
         write_scale_fleet(fleet_dir, repos, size, warm_forks=MODES[mode])
-        out[mode] = measure(fleet_dir, repos[PUSHED_REPO], locations, mode, pushes, idle)
+        out[mode] = measure(
+            fleet_dir, repos[PUSHED_REPO], locations, mode, args.pushes, args.idle, args.sync
+        )
         print(f"bench: {size} locations, {mode}: {json.dumps(out[mode])}", file=sys.stderr)
 
 
@@ -448,6 +498,13 @@ def main() -> None:
         "--idle", type=float, default=30.0, help="seconds of the idle CPU window (default 30)"
     )
     parser.add_argument(
+        "--sync",
+        choices=("cli", "api"),
+        default="cli",
+        help="how each push is synced: `dagfleet repo sync` (default, the issue's figure) or "
+        "the API's POST /repos/r00/sync (no CLI start-up)",
+    )
+    parser.add_argument(
         "--no-empty",
         action="store_true",
         help="skip the fleet with no repos (the base the per-location costs are taken over)",
@@ -480,7 +537,7 @@ def main() -> None:
         for size in sizes:
             with tempfile.TemporaryDirectory(prefix=f"dagfleet-scale-{size}-") as tmp:
                 results[size] = {}
-                run_size(Path(tmp), size, modes, args.pushes, args.idle, results[size])
+                run_size(Path(tmp), size, modes, args, results[size])
     except (Exception, KeyboardInterrupt) as exc:
         error = f"{type(exc).__name__}: {exc}"
     out = report(results, empty, modes, started)
