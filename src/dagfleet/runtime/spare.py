@@ -45,9 +45,10 @@ os.close(devnull)
 os.chdir(cmd["cwd"])
 os.environ.clear()
 os.environ.update(cmd["env"])
-# PYTHONPATH is read at interpreter start, which for a spare was long ago.
+# PYTHONPATH is read at interpreter start, which for a spare was long ago. Its entries go
+# after sys.path[0]: Dagster's loader sets that first entry aside while importing user code.
 for entry in reversed([p for p in cmd["env"].get("PYTHONPATH", "").split(os.pathsep) if p]):
-    sys.path.insert(0, entry)
+    sys.path.insert(1, entry)
 sys.argv = ["dagster", *cmd["args"]]
 sys.exit(dagster_main())
 """

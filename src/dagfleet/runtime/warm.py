@@ -99,6 +99,7 @@ class Zygote:
                 stderr=out,
                 start_new_session=True,
                 env=environ,
+                cwd=env.path,  # never dagfleet's directory: `-m` puts the start dir on sys.path
             )
         self.ready = threading.Event()
         self.usable = False

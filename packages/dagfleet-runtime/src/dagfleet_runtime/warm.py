@@ -234,9 +234,11 @@ def _code_server(request: Mapping[str, Any]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    # PYTHONPATH is read at interpreter start, which for the zygote was long ago.
-    for entry in reversed([p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]):
-        sys.path.insert(0, entry)
+    # The path `python -m dagster` would start with: its directory first (Dagster's loader
+    # sets that entry aside while importing user code), then PYTHONPATH (read at interpreter
+    # start, which for the zygote was long ago), then the env's own entries.
+    extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = [os.getcwd(), *extra, *sys.path[1:]]
     gc.enable()
     fork_socket = request.get("fork_socket")
     if fork_socket and forkserver_supported():
