@@ -131,9 +131,7 @@ def values(records: list[dict[str, Any]]) -> dict[str, set[int]]:
     return out
 
 
-def test_200_runs_across_10_locations(
-    tmp_path: Path, start_fleet: Any
-) -> None:
+def test_200_runs_across_10_locations(tmp_path: Path, start_fleet: Any) -> None:
     # The stock path first, one repo (2 locations), as the reference for the values.
     cold_records = tmp_path / "cold" / "records.jsonl"
     cold_dir = make_fleet(tmp_path / "cold", cold_records, warm=False, repos=REPOS[:1])
