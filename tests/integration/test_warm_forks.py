@@ -133,6 +133,7 @@ def test_servers_runs_and_steps_are_forked(
     zygote = server.parent()
     assert zygote is not None and ZYGOTE in " ".join(zygote.cmdline())
     assert server.pid == os.getpgid(server.pid), "the server leads its own process group"
+    assert (server.name(), zygote.name()) == ("dagfleet-server", "dagfleet-warm")
     assert "(forked)" in (fleet.state / "logs" / "demo-A.log").read_text()
 
     run(fleet, "three_steps")
