@@ -223,7 +223,9 @@ class RunningFleet:
             self.proc.kill()
             self.proc.wait(10)
         for proc in dagfleet_processes(self.state):
-            with contextlib.suppress(psutil.Error):
+            # Not every process leads a group: a forked server's forkserver and runs share
+            # the server's (killpg of their own pid is ESRCH).
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(psutil.Error):
                 proc.kill()
