@@ -163,8 +163,16 @@ def role(proc: psutil.Process, up_pid: int, servers: set[int]) -> str:
         return "code_servers"
     try:
         cmd = " ".join(proc.cmdline())
+        name = proc.name()  # forked processes keep the zygote's command line, not its name
     except psutil.Error:
         return "other"
+    named = {
+        "dagfleet-server": "code_servers",
+        "dagfleet-warm": "warm_parents",
+        "dagfleet-runs": "forkservers",  # a server's forkserver, and the runs it forks
+    }
+    if name in named:
+        return named[name]
     if "dagster_webserver" in cmd or "dagster-webserver" in cmd:
         return "webserver"
     if "dagster-daemon" in cmd:
