@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 
 from tests.support.fleetproc import RunningFleet, dagfleet_processes, wait_for, write_fleet
 from tests.support.gitrepo import CodeRepo
@@ -171,34 +170,31 @@ def test_switched_off_runs_spawn_as_stock_dagster(
         assert ZYGOTE not in step["cmdline"]
 
 
-@pytest.mark.parametrize("kill", ["zygote", "forkserver"])
-def test_a_dead_warm_parent_is_not_a_dead_location(
-    tmp_path: Path, code_repo: CodeRepo, start_fleet: Any, kill: str
-) -> None:
-    """Killing the zygote leaves its servers serving; killing a server's forkserver makes
-    its next runs start the stdlib way, and they still succeed."""
-    fleet, rec = start_demo(tmp_path, code_repo, start_fleet)
-    server = psutil.Process(fleet.pid("demo-A"))
-    if kill == "zygote":
-        zygote = server.parent()
-        assert zygote is not None
-        zygote.kill()
-        zygote.wait(10)
-        assert server.is_running()
-    else:
-        forkserver = next(c for c in server.children() if ZYGOTE in " ".join(c.cmdline()))
-        forkserver.kill()  # a zombie until the server next asks for it: not waited here
-        wait_for(lambda: not running(forkserver), 30, "the forkserver to die")
-    run(fleet, "three_steps")
-    assert {r["what"] for r in records(rec)} == {"first", "second", "third"}
-    assert fleet.pid("demo-A") == server.pid
-
-
-def test_stop_while_a_forked_run_executes_leaves_nothing(
+def test_dead_warm_parents_are_not_a_dead_location(
     tmp_path: Path, code_repo: CodeRepo, start_fleet: Any
 ) -> None:
+    """A server's forkserver killed: its next runs start Python's own forkserver and
+    succeed. Then the zygote killed: its server keeps serving and running. Then a stop
+    while a run executes leaves nothing behind."""
     fleet, rec = start_demo(tmp_path, code_repo, start_fleet)
+    server = psutil.Process(fleet.pid("demo-A"))
+    forkserver = next(c for c in server.children() if c.name() == "dagfleet-runs")
+    forkserver.kill()  # a zombie until the server next asks for it: not waited here
+    wait_for(lambda: not running(forkserver), 30, "the forkserver to die")
+    run(fleet, "three_steps")
+    assert {r["what"] for r in records(rec)} == {"first", "second", "third"}
+
+    zygote = server.parent()
+    assert zygote is not None
+    zygote.kill()
+    zygote.wait(10)
+    assert server.is_running()
+    run(fleet, "in_process")
+    assert "alone" in {r["what"] for r in records(rec)}
+    assert fleet.pid("demo-A") == server.pid
+
+    count = len(records(rec))
     fleet.gql.launch("demo-A", "three_steps")
-    wait_for(lambda: records(rec), 120, "the first step to run")
+    wait_for(lambda: len(records(rec)) > count, 120, "the next run's first step")
     fleet.stop()
     assert not dagfleet_processes(fleet.state)
