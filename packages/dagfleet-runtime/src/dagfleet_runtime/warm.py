@@ -294,17 +294,34 @@ def _preload(target: Mapping[str, Any], cwd: str) -> None:
 
     workdir = target.get("working_directory") or cwd
     baseline = set(sys.modules)
+    modules = []
     try:
         if target.get("python_file"):
-            load_python_file(target["python_file"], workdir)
+            modules.append(load_python_file(target["python_file"], workdir))
         for name in (target.get("module_name"), target.get("package_name")):
             if name:
-                load_python_module(name, workdir)
+                modules.append(load_python_module(name, workdir))
     except BaseException:  # the server reports it, with Dagster's own wording
         for name in [n for n in sys.modules if n not in baseline]:
             sys.modules.pop(name, None)
+        modules = []
+    for module in modules:
+        _resolve(module)
     gc.collect()
     gc.freeze()
+
+
+def _resolve(module: Any) -> None:
+    """Build the module's repositories once (`Definitions.get_repository_def` caches on
+    the object), so that the server and every run and step inherit them resolved."""
+    try:
+        from dagster._core.definitions.reconstruct import repository_def_from_target_def
+        from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
+
+        for loadable in loadable_targets_from_loaded_module(module):
+            repository_def_from_target_def(loadable.target_definition)
+    except Exception:  # the server loads them itself and reports what fails
+        pass
 
 
 def _start_forkserver(path: str) -> None:
