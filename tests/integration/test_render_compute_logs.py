@@ -57,6 +57,7 @@ from dagfleet.render import compute_logs
 from dagfleet.render.compose import render_compose
 from dagfleet.render.ecs import render_ecs
 from dagfleet.render.helm_values import helm_values
+from dagfleet.render.k8s_location import playground_image
 from dagfleet.render.options import ComposeOptions, EcsOptions, K8sOptions
 from dagfleet.spec import Fleet, FleetSpec, RepoSpec, StorageSpec
 from tests.support.s3 import TEST_CREDENTIALS, client_with_bucket, moto_server
@@ -373,20 +374,23 @@ def test_compose_routes_per_location_and_keeps_its_fallback_under_the_environmen
     assert compose_section(fleet, "A")["config"]["prefix"] == "fleet/A/system/compute_logs"
 
 
-def test_a_playground_on_kubernetes_keeps_dagsters_own_manager(
+def test_a_playground_on_kubernetes_is_routed_too(
     tmp_path: Path, s3_endpoint: str, s3: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A playground's pods run the official Dagster image (no dagfleet-runtime): the
-    instance they load must not name a class they cannot import."""
+    """A playground's pods run the first repo's image (it carries dagfleet-runtime), so a
+    fleet with a playground keeps the routed manager, and the playground's step logs
+    land under its own `logs/`."""
     fleet = s3_fleet(tmp_path, s3_endpoint, playground=True)
     with caplog.at_level("WARNING", logger="dagfleet.render.compute_logs"):
         values = helm_values(fleet, K8sOptions())
-    assert values["computeLogManager"]["type"] == "S3ComputeLogManager"
-    assert "image" not in values["dagsterWebserver"]
-    assert any("playground-A" in r.getMessage() for r in caplog.records)
+    assert values["computeLogManager"]["type"] == "CustomComputeLogManager"
+    assert not caplog.records
+    opts = K8sOptions()
+    assert playground_image(fleet, opts) == opts.repo_image("medallion")
     section = chart_section(fleet)
-    assert section["class"] == "S3ComputeLogManager"
-    assert run_and_read_back(tmp_path, section, s3, "medallion-A") == FLEET_ONLY
+    assert run_and_read_back(tmp_path, section, s3, "playground-A") == (
+        "fleet/A/repos/playground/logs/"
+    )
 
 
 def test_fleet_yaml_compute_logs_wins_over_the_rendered_manager(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ the repo images of `render dockerfile` carry both (the runtime is written into
 the image by the render itself, render/dockerfile.py), and the renders run the
 webserver and daemon from the first repo's image (ECS and compose always did;
 on Kubernetes the chart's `dagsterWebserver.image`/`dagsterDaemon.image`).
-A Kubernetes playground's code server and run pods use the official Dagster
-image, which has no dagfleet-runtime: a fleet with a playground on Kubernetes
+A Kubernetes playground's code server and run pods run that image too
+(k8s_location.playground_image). A fleet with no repo has no such image and
 keeps the stock S3ComputeLogManager (one prefix for the fleet), with a warning.
 
 Only an s3:// storage root (or ECS, which always has a bucket) has somewhere to
@@ -127,9 +127,9 @@ def chart_values(fleet: Fleet) -> dict[str, Any] | None:
     """The chart's `computeLogManager` value, or None when the fleet has no s3:// root
     (or sets `compute_logs` itself).
 
-    The chart's `CustomComputeLogManager` type takes any class; with a playground on
-    Kubernetes (official Dagster image, no dagfleet-runtime) it is the chart's own
-    `S3ComputeLogManager` type instead, with a warning.
+    The chart's `CustomComputeLogManager` type takes any class; in a fleet with no repo
+    (no image carrying dagfleet-runtime) it is the chart's own `S3ComputeLogManager`
+    type instead, with a warning.
     """
     if not fleet.spec.storage.is_s3 or configured_by_user(fleet):
         return None
@@ -145,17 +145,11 @@ def chart_values(fleet: Fleet) -> dict[str, Any] | None:
 
 def routed_on_kubernetes(fleet: Fleet) -> bool:
     """True when every Kubernetes process loading the instance carries dagfleet-runtime:
-    the webserver and daemon run the first repo's image (`instance_image_repo`), and no
-    playground runs the official Dagster image. Warns when not."""
-    playgrounds = sorted(loc.name for loc in fleet.locations() if loc.playground)
-    if fleet.repos and not playgrounds:
+    the webserver, the daemon and the playgrounds run the first repo's image
+    (`instance_image_repo`). Warns when not (a fleet with no repo)."""
+    if fleet.repos:
         return True
-    why = (
-        f"the playground location(s) {', '.join(playgrounds)} run the official Dagster "
-        "image, which has no dagfleet-runtime (turn the playground off to route them)"
-        if playgrounds
-        else "the fleet has no repo, hence no image carrying dagfleet-runtime"
-    )
+    why = "the fleet has no repo, hence no image carrying dagfleet-runtime"
     log.warning(
         "step logs: %s, so the Kubernetes instance keeps Dagster's S3ComputeLogManager "
         "with one prefix for the fleet (%s) instead of each location's logs/ prefix",

@@ -19,8 +19,8 @@ LocationS3ComputeLogManager (Dagster's S3ComputeLogManager writing under each
 run's location prefix, render/compute_logs.py) as the chart's
 CustomComputeLogManager, so the UI shows the stdout/stderr a run pod uploaded;
 the webserver and daemon then run the first repo's image, which carries
-dagfleet-runtime (the chart's default image does not). With a playground (the
-official image runs its pods) it is the chart's plain S3ComputeLogManager type;
+dagfleet-runtime (the chart's default image does not; playgrounds run that image
+too). In a fleet with no repo it is the chart's plain S3ComputeLogManager type;
 with a local root the chart's default (none) stays.
 
 The webserver's Service stays ClusterIP: users reach the UI through dagfleet's

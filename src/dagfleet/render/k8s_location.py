@@ -34,7 +34,7 @@ import shlex
 from typing import Any
 
 from dagfleet.render import common as c
-from dagfleet.render import postgres
+from dagfleet.render import compute_logs, postgres
 from dagfleet.render.options import K8sOptions
 from dagfleet.spec.models import Fleet, LocationSpec
 from dagfleet.storage.paths import storage_paths
@@ -337,7 +337,7 @@ def code_server_container(fleet: Fleet, loc: LocationSpec, opts: K8sOptions) -> 
     if commit is not None:
         # In the code server and, through the container context, in every run pod.
         env.append({"name": "DAGFLEET_COMMIT", "value": commit})
-    image = playground_image(opts) if loc.playground else opts.repo_image(loc.repo)
+    image = playground_image(fleet, opts) if loc.playground else opts.repo_image(loc.repo)
     control = {
         "DAGFLEET_CODE_DIR": c.working_dir(fleet, loc, code_dir),
         "DAGFLEET_PORT": str(c.CODE_PORT),
@@ -395,8 +395,14 @@ def readiness_probe(pinned: bool) -> dict[str, Any]:
     }
 
 
-def playground_image(opts: K8sOptions) -> str:
-    """Playgrounds have no repo image: the official Dagster image runs their code server."""
+def playground_image(fleet: Fleet, opts: K8sOptions) -> str:
+    """Playgrounds have no repo of their own: they run the image the webserver and daemon
+    run (the first repo's, which carries dagfleet-runtime, so the instance's step-log
+    manager loads in their run pods too); the official Dagster image when the fleet has
+    no repo."""
+    first = compute_logs.instance_image_repo(fleet)
+    if first is not None:
+        return opts.repo_image(first)
     return f"docker.io/dagster/dagster-k8s:{opts.dagster_version}"
 
 
