@@ -83,3 +83,21 @@ def test_children_outlive_their_zygote(pool: WarmPool, tmp_path: Path) -> None:
     assert child.alive()
     os.kill(child.pid, 9)
     assert child.proc.wait(30) == -1  # seen gone directly; no exit status without the zygote
+
+
+def test_an_env_without_the_runtime_starts_cold_without_retrying(
+    pool: WarmPool, tmp_path: Path
+) -> None:
+    """A Python without dagster (or dagfleet_runtime) cannot be a warm parent: the pool says
+    so (the caller starts the server cold) and does not start another zygote each time."""
+    import subprocess
+
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    bare = PythonEnv(venv, "bare")
+    target = {"python_file": None, "module_name": None, "package_name": None}
+    args = (["--version"], tmp_path, {}, tmp_path / "bare.log", target, tmp_path / "b.fork")
+    assert pool.start(bare, "probe", *args) is None
+    first = pool._zygotes["bare"].proc.pid
+    assert pool.start(bare, "probe", *args) is None
+    assert pool._zygotes["bare"].proc.pid == first

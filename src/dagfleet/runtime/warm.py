@@ -103,6 +103,7 @@ class Zygote:
             )
         self.ready = threading.Event()
         self.usable = False
+        self.was_usable = False  # ever ready with one thread: worth starting again if it dies
         self._write = threading.Lock()
         self._ids = itertools.count()
         self._waiting: dict[int, tuple[threading.Event, dict[str, Any]]] = {}
@@ -123,6 +124,7 @@ class Zygote:
                 continue
             if msg.get("ready"):
                 self.usable = msg.get("threads") == 1
+                self.was_usable = self.usable
                 if not self.usable:
                     log.warning(
                         "the warm parent of env %s has %s threads: its code servers start cold",
@@ -214,6 +216,8 @@ class WarmPool:
             current = self._zygotes.get(env.hash)
             if current is not None and current.alive():
                 return current
+            if current is not None and not current.was_usable:
+                return None  # it never got ready (e.g. no dagfleet_runtime in the env): cold
             zygote = Zygote(env, self.log_dir / "warm-parents.log", spare_environ(self.marker))
             self._zygotes[env.hash] = zygote
             self.pids.add(zygote.proc.pid)
