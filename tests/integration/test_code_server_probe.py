@@ -47,8 +47,11 @@ def code_server(tmp_path: Path) -> Iterator[Callable[[str], int]]:
             sys.executable, "-m", "dagster", "code-server", "start", "--host", "127.0.0.1",
             "--port", str(port), "--module-name", "pkg.defs", "--working-directory", str(work),
         ]  # fmt: skip
-        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
-        (tmp_path / "home").mkdir(exist_ok=True)
+        # A home each: two servers creating the same empty SQLite instance at once race
+        # ("table run_tags already exists", seen under load as the good server's load error).
+        home = tmp_path / f"home{len(procs)}"
+        home.mkdir(exist_ok=True)
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
         procs.append(
             subprocess.Popen(
                 cmd,
