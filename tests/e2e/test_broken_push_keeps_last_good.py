@@ -31,7 +31,7 @@ def test_broken_push_is_not_published(tmp_path: Path, code_repo: CodeRepo, start
     assert bad[:12] in synced["message"]
     assert "SyntaxError" in synced["message"]
     assert fleet.condition("demo-A", "Ready")["status"] == "True"
-    assert fleet.status("demo-A")["commit"] == good
+    assert fleet.commit("demo-A") == good
     assert os.readlink(fleet.state / "checkouts" / "demo-A" / "current") == good
     assert "one" in fleet.gql.asset_keys("demo-A")
     run_id = fleet.gql.launch("demo-A", "trivial_job")

@@ -38,4 +38,4 @@ def test_lowest_supported_dagster_runs_and_older_is_refused(
     assert older[:12] in cond["message"]
     assert "1.9.13" in cond["message"]
     assert dagster_range.central_version() in cond["message"]
-    assert fleet.status("demo-A")["commit"] == sha
+    assert fleet.commit("demo-A") == sha

@@ -135,7 +135,7 @@ def test_dbt_models_are_built_loaded_and_run(tmp_path: Path, start_fleet) -> Non
     cond = fleet.wait_synced_reason("analytics-A", "BuildFailed")
     assert bad[:12] in cond["message"]
     assert "no_such_model" in cond["message"]
-    assert fleet.status("analytics-A")["commit"] == tip
+    assert fleet.commit("analytics-A") == tip
     assert fleet.condition("analytics-A", "Ready")["status"] == "True"
     assert not (
         fleet.state

@@ -19,7 +19,7 @@ def test_good_push_goes_live_without_downtime(
     fleet = start_fleet(demo_fleet(tmp_path, code_repo), extra=["--no-daemon"])
     fleet.wait_loaded({"demo-A", "demo-B"})
     first = code_repo.tip("A")
-    assert fleet.status("demo-A")["commit"] == first
+    assert fleet.commit("demo-A") == first
 
     failures: list[str] = []
     checks = 0
@@ -74,7 +74,7 @@ def test_good_push_goes_live_without_downtime(
     assert status["commit"] == new
     assert status["last_good_commit"] == new
     assert os.readlink(fleet.state / "checkouts" / "demo-A" / "current") == new
-    assert fleet.status("demo-B")["commit"] == first
+    assert fleet.commit("demo-B") == first
     # A run of the new code succeeds through the webserver.
     run_id = fleet.gql.launch("demo-A", "trivial_job")
     assert fleet.gql.wait_run(run_id) == "SUCCESS"

@@ -23,7 +23,7 @@ def test_pin_holds_until_changed(tmp_path: Path, code_repo: CodeRepo, start_flee
     code_repo.commit({"demo/definitions.py": with_asset("on_a")}, "a", branch="A")
     code_repo.push("A")
     wait_for(lambda: "on_a" in fleet.gql.asset_keys("demo-A"), 60, "A moves")
-    assert fleet.status("demo-B")["commit"] == first
+    assert fleet.commit("demo-B") == first
 
     def pin_b(pin: str) -> None:
         repo_file = fleet_dir / "repos" / "demo.yaml"

@@ -98,7 +98,7 @@ def test_status_page_follows_the_fleet(
     browser.find_element(By.CSS_SELECTOR, "button[aria-label='Roll back demo-A']").click()
     browser.switch_to.alert.accept()
     wait_until(browser, lambda d: first[:12] in _live(d, "demo-A"), UPDATE + 60, "the rollback")
-    assert fleet.status("demo-A")["commit"] == first
+    assert fleet.commit("demo-A") == first
     result = browser.find_element(By.ID, "action-result").text
     assert f"back to {first[:12]}" in result, result
     assert browser.execute_script("return window.sameDocument") is True

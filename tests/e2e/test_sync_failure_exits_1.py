@@ -24,7 +24,7 @@ def test_sync_exit_codes(tmp_path: Path, code_repo: CodeRepo, start_fleet) -> No
     # Polling once an hour: only the CLI's syncs pick up the pushes below.
     fleet = start_fleet(demo_fleet(tmp_path, code_repo, poll_interval=3600), extra=["--no-daemon"])
     fleet.wait_loaded({"demo-A", "demo-B"})
-    before = fleet.status("demo-A")["commit"]
+    before = fleet.commit("demo-A")  # waits for the status to name it (the UI may show it first)
 
     good = code_repo.commit({"demo/definitions.py": with_asset("synced")}, "good")
     code_repo.push("A")

@@ -50,7 +50,7 @@ def test_signed_push_syncs_at_once(tmp_path: Path, code_repo: CodeRepo, start_fl
     assert "hooked" not in fleet.gql.asset_keys("demo-B")
 
     # `dagfleet sync` does the same on demand and says what changed.
-    before = fleet.status("demo-A")["commit"]
+    before = fleet.commit("demo-A")
     after = code_repo.commit({"demo/definitions.py": with_asset("synced")}, "synced")
     code_repo.push("A")
     result = subprocess.run(
@@ -72,5 +72,5 @@ def test_signed_push_syncs_at_once(tmp_path: Path, code_repo: CodeRepo, start_fl
     )
     assert result.returncode == 0, result.stderr
     assert f"demo-A: {before[:12]} -> {after[:12]}" in result.stdout
-    assert fleet.status("demo-A")["commit"] == after
+    assert fleet.commit("demo-A") == after
     wait_for(lambda: "synced" in fleet.gql.asset_keys("demo-A"), 10, "synced asset")
