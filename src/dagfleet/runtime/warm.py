@@ -33,6 +33,7 @@ from typing import Any
 import psutil
 
 from dagfleet.runtime.processes import START_MARKER, Child, PidRegistry
+from dagfleet.runtime.spare import spare_environ
 from dagfleet.venvs.builder import PythonEnv
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,6 @@ class WarmPool:
         self._closed = False
 
     def _zygote(self, env: PythonEnv) -> Zygote | None:
-        from dagfleet.runtime.spare import spare_environ
-
         with self._lock:
             if self._closed:
                 return None
