@@ -248,11 +248,30 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
 def idle_cpu_cores(up_pid: int | None, state: Path, seconds: float) -> float:
     """Mean cores the fleet's tree uses over `seconds` of wall time, sampled at both ends
     (processes that start in between count from zero, as they should)."""
+    total, _ = idle_cpu_by_process(up_pid, state, seconds)
+    return total
+
+
+def idle_cpu_by_process(
+    up_pid: int | None, state: Path, seconds: float
+) -> tuple[float, dict[psutil.Process, float]]:
+    """`idle_cpu_cores`, and the cores each process of the tree used over the window
+    (a child that exited meanwhile is counted in its parent: its time moved there)."""
     t0 = time.monotonic()
-    before = cpu_seconds(fleet_tree(up_pid, state))
+    before = {_key(p): (p, cpu_seconds([p])) for p in fleet_tree(up_pid, state)}
     time.sleep(seconds)
-    after = cpu_seconds(fleet_tree(up_pid, state))
-    return (after - before) / (time.monotonic() - t0)
+    after = {_key(p): (p, cpu_seconds([p])) for p in fleet_tree(up_pid, state)}
+    wall = time.monotonic() - t0
+    each: dict[psutil.Process, float] = {}
+    for key, (proc, cpu) in after.items():
+        if key is None:
+            continue
+        start = before.get(key, (proc, 0.0))[1]
+        each[proc] = (cpu - start) / wall
+    # The total as `cpu_seconds` counts it: a process gone by the second sample whose
+    # parent waited for it moved its time (all of it) into that parent's children_*.
+    total = sum(cpu for _, cpu in after.values()) - sum(cpu for _, cpu in before.values())
+    return total / wall, each
 
 
 @contextlib.contextmanager

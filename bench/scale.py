@@ -57,7 +57,7 @@ from _fleet import (
     RunningFleet,
     fleet_tree,
     growth_per_unit,
-    idle_cpu_cores,
+    idle_cpu_by_process,
     latency_summary,
     live_asset_keys,
     median,
@@ -208,6 +208,20 @@ def memory_sample(fleet: RunningFleet, locations: int) -> dict[str, Any]:
     }
 
 
+def idle_cpu_roles(fleet: RunningFleet, seconds: float) -> tuple[float, dict[str, float]]:
+    """Idle cores of the whole tree, and by role (git and other short-lived children count
+    in the process that waited for them: `up` for the sync loops' git)."""
+    assert fleet.proc is not None
+    up_pid = fleet.proc.pid
+    servers = {int(fleet.status(loc).get("pid") or 0) for loc in fleet_locations(fleet)}
+    total, each = idle_cpu_by_process(up_pid, fleet.state, seconds)
+    by_role: dict[str, float] = {}
+    for proc, cores in each.items():
+        name = role(proc, up_pid, servers)
+        by_role[name] = by_role.get(name, 0.0) + cores
+    return total, {name: round(v, 4) for name, v in sorted(by_role.items())}
+
+
 def fleet_locations(fleet: RunningFleet) -> list[str]:
     return sorted(p.stem for p in (fleet.state / "status").glob("*.json"))
 
@@ -330,7 +344,7 @@ def measure(
         loaded = time.monotonic() - t0
         time.sleep(SETTLE_SECONDS)
         assert fleet.proc is not None
-        cpu = idle_cpu_cores(fleet.proc.pid, fleet.state, idle)
+        cpu, cpu_roles = idle_cpu_roles(fleet, idle)
         memory = memory_sample(fleet, len(locations))
         live: list[float] = []
         cli: list[float] = []
@@ -349,6 +363,7 @@ def measure(
         "all_loaded_seconds_per_location": round(loaded / len(locations), 2),
         "memory": memory,
         "idle_cpu_cores": round(cpu, 3),
+        "idle_cpu_cores_by_role": cpu_roles,
         "idle_seconds": idle,
         "push_to_live_seconds": latency_summary(live),
         "sync_method": sync,
@@ -382,11 +397,15 @@ def measure_empty(base: Path, mode: str, idle: float) -> dict[str, Any]:
         wait_for(up, 300, "the webserver of the empty fleet")
         time.sleep(SETTLE_SECONDS)
         assert fleet.proc is not None
-        cpu = idle_cpu_cores(fleet.proc.pid, fleet.state, idle)
+        cpu, cpu_roles = idle_cpu_roles(fleet, idle)
         memory = memory_sample(fleet, 1)
     for key in ("uss_mib_per_location", "pss_mib_per_location"):
         del memory[key]
-    return {"memory": memory, "idle_cpu_cores": round(cpu, 3)}
+    return {
+        "memory": memory,
+        "idle_cpu_cores": round(cpu, 3),
+        "idle_cpu_cores_by_role": cpu_roles,
+    }
 
 
 def over_empty(fig: dict[str, Any], empty: dict[str, Any]) -> dict[str, float]:

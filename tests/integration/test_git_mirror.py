@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,17 +102,38 @@ def test_fetch_of_a_vanished_remote_keeps_what_was_fetched(
         ("unknown full SHA", "0" * 40, None),
         ("unknown short SHA", "0000000", None),
         ("a tree is not a commit", "{tree}", None),
+        ("a tag of a tag resolves to the commit", "v3", "tip"),
+        ("a tag of a tree is not a commit", "vtree", None),
     ],
 )
-def test_resolve(repo: CodeRepo, tmp_path: Path, case: str, ref: str, expected: str | None) -> None:
+@pytest.mark.parametrize("refs", ["git", "snapshot"])
+def test_resolve(
+    repo: CodeRepo, tmp_path: Path, case: str, ref: str, expected: str | None, refs: str
+) -> None:
+    """The same answers from git and from the refs snapshot a fetch takes (`read_refs`)."""
     tip = repo.tip("A")
+    tree = git("rev-parse", f"{tip}^{{tree}}", cwd=repo.remote)
     git("tag", "v1", tip, cwd=repo.remote)
     git("tag", "-a", "-m", "release", "v2", tip, cwd=repo.remote)
+    git("tag", "-a", "-m", "of a tag", "v3", "v2", cwd=repo.remote)
+    git("tag", "-a", "-m", "of a tree", "vtree", tree, cwd=repo.remote)
     m = Mirror(tmp_path / "m.git", repo.url)
     m.ensure()
-    tree = git("rev-parse", f"{tip}^{{tree}}", cwd=repo.remote)
+    if refs == "snapshot":
+        m = replace(m, refs=m.read_refs())
     ref = ref.format(tip=tip, short=tip[:9], tree=tree)
     assert m.resolve(ref) == (tip if expected == "tip" else None)
+
+
+def test_a_refs_snapshot_resolves_branches_without_git(tmp_path: Path, repo: CodeRepo) -> None:
+    m = Mirror(tmp_path / "m.git", repo.url)
+    m.ensure()
+    snapshot = replace(m, refs=m.read_refs())
+    assert snapshot.refs == {"refs/heads/A": repo.tip("A"), "refs/heads/B": repo.tip("B")}
+    m.path.rename(tmp_path / "elsewhere.git")  # git could not answer any more
+    assert snapshot.resolve("A") == repo.tip("A")
+    assert snapshot.resolve("nope") is None
+    assert m.resolve("A") is None, "git without the mirror knows no branch"
 
 
 @pytest.mark.parametrize("ref", ["-x", "--output=/tmp/x", "A B", "a..b", "x@{1}", ""])

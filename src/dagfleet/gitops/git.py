@@ -72,6 +72,9 @@ class Mirror:
     path: Path
     url: str
     auth: GitAuth | None = field(default=None, repr=False, compare=False)
+    # The mirror's branches and tags as of its last fetch (`read_refs`), so that resolving
+    # a branch spawns no git; None: ask git each time.
+    refs: Mapping[str, str | None] | None = field(default=None, repr=False, compare=False)
 
     def git(self, *args: str, timeout: float = FETCH_TIMEOUT, check: bool = True) -> str:
         return run_git(
@@ -120,6 +123,22 @@ class Mirror:
                 exc.stderr,
             ) from exc
 
+    def read_refs(self) -> dict[str, str | None]:
+        """Every branch and tag of the mirror: the commit each names, or None where one
+        `for-each-ref` cannot say (a tag of a tag, of a tree): `resolve` asks git for those."""
+        fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+        out = self.git("for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags")
+        refs: dict[str, str | None] = {}
+        for line in out.splitlines():
+            name, kind, sha, peeled_kind, peeled = line.split("\0")
+            if kind == "commit":
+                refs[name] = sha
+            elif kind == "tag" and peeled_kind == "commit":
+                refs[name] = peeled
+            else:
+                refs[name] = None
+        return refs
+
     def resolve(self, ref: str) -> str | None:
         """The commit a branch, tag or SHA names in the mirror, or None if it is gone."""
         if _SHA.match(ref):
@@ -129,6 +148,10 @@ class Mirror:
         if error:
             raise GitError(error)
         for name in (f"refs/heads/{ref}", f"refs/tags/{ref}"):
+            if self.refs is not None and self.refs.get(name) is not None:
+                return self.refs[name]
+            if self.refs is not None and name not in self.refs:
+                continue
             out = self.git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
             if out.strip():
                 return out.strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dagfleet.events import EventBus
@@ -24,9 +24,16 @@ from dagfleet.spec.credentials import GitCredentials
 from dagfleet.status import StatusStore
 from dagfleet.venvs.builder import EnvBuilder, PythonEnv
 
+RefsChanged = Callable[[str, float], None]
+
 
 class MirrorPool:
     """One mirror per repo; concurrent syncs of one repo share a single fetch.
+
+    Each fetch reads the mirror's branches and tags once (`Mirror.read_refs`): the
+    mirror it returns resolves them without running git. When a fetch finds them
+    changed, the listeners hear `(repo, when the fetch started)`: the reconciler wakes
+    the repo's other locations, which then resolve from this fetch instead of their own.
 
     A repo's `credentials` (references) are read at each fetch, so a rotated token
     or key file is picked up by the next sync; relative files resolve against
@@ -37,6 +44,12 @@ class MirrorPool:
         self.layout = layout
         self._locks = KeyedLock()
         self._fetched_at: dict[str, float] = {}
+        self._refs: dict[str, dict[str, str | None]] = {}
+        self._listeners: list[RefsChanged] = []
+        self.fetches = 0  # fetches run (clones included), shared ones counted once
+
+    def on_refs_changed(self, listener: RefsChanged) -> None:
+        self._listeners.append(listener)
 
     def fetch(
         self,
@@ -51,13 +64,21 @@ class MirrorPool:
         with self._locks.hold(repo):
             # Unreadable credentials fail the fetch (GitError), naming the reference.
             mirror = Mirror(self.layout.mirror(repo), url, self._auth(credentials, url, base))
-            if self._fetched_at.get(repo, 0.0) > since and mirror.path.exists():
-                return mirror
+            fetched = self._fetched_at.get(repo)  # never yet by this process: fetch
+            if fetched is not None and fetched > since and mirror.path.exists():
+                return replace(mirror, refs=self._refs.get(repo))
             started = time.monotonic()
             if not mirror.ensure():
                 mirror.fetch()
+            self.fetches += 1
+            refs = mirror.read_refs()
+            before = self._refs.get(repo)
+            self._refs[repo] = refs
             self._fetched_at[repo] = started
-            return mirror
+        if before is not None and before != refs:
+            for listener in self._listeners:
+                listener(repo, started)
+        return replace(mirror, refs=refs)
 
     def local(
         self,

@@ -112,8 +112,10 @@ class LocationLoop:
     def start(self) -> None:
         self.thread.start()
 
-    def request(self, force: bool = False) -> _Request:
-        req = _Request(force=force)
+    def request(self, force: bool = False, fetched_since: float | None = None) -> _Request:
+        """Ask for a sync pass. It fetches unless a fetch of the repo started after the
+        request was made, or after `fetched_since` (a sibling's fetch that moved refs)."""
+        req = _Request(force=force) if fetched_since is None else _Request(force, fetched_since)
         with self._lock:
             self._requests.append(req)
         self._wake.set()
@@ -155,7 +157,10 @@ class LocationLoop:
             retry_due = self._retry_at is not None and clock >= self._retry_at
             if pending or clock >= next_poll or retry_due:
                 force = any(r.force for r in pending)
-                since = min((r.at for r in pending), default=time.monotonic())
+                # A poll takes any fetch of the repo from the last poll period: the
+                # repo's locations in other environments share one fetch per period
+                # (the fetch that moves a branch wakes them: `MirrorPool` listeners).
+                since = min((r.at for r in pending), default=clock - self.spec.poll_interval)
                 try:
                     outcome = self.sync_once(force=force, since=since)
                 except Cancelled:

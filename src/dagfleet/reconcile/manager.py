@@ -31,6 +31,7 @@ from dagfleet.status.conditions import ConditionType
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.5
 SYNC_WAIT = 900.0
+FETCH_EPSILON = 1e-6  # a request "since just before" a fetch takes that fetch
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -60,6 +61,7 @@ class Reconciler:
         self._watcher = threading.Thread(target=self._watch, name="registry-watch", daemon=True)
         self.last_error: str | None = None
         self.debug_ports = DebugPorts()
+        ctx.mirrors.on_refs_changed(self._refs_changed)
 
     # ---- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -236,6 +238,13 @@ class Reconciler:
                 or SyncOutcome(lp.spec.name, False, lp.status.commit, error="still syncing")
             )
         return out
+
+    def _refs_changed(self, repo: str, fetched: float) -> None:
+        """A fetch moved `repo`'s branches or tags: its locations look now, without a fetch
+        of their own (the one that moved them is already in the mirror)."""
+        for lp in self._git_loops():
+            if lp.spec.repo == repo:
+                lp.request(force=False, fetched_since=fetched - FETCH_EPSILON)
 
     def request_sync_for_push(self, git_url: str, branch: str) -> list[str]:
         hit = []
