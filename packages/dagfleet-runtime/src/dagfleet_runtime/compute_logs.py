@@ -24,7 +24,9 @@ tagged with the commit it executes (`runtags.stamp_run`, see runtags).
 
 Every path is still computed by Dagster's own `get_captured_local_path` logic
 (long-name hashing, the check that a key cannot leave its base), so the UI,
-subscriptions and downloads work as with the stock manager.
+subscriptions and downloads work as with the stock manager. The capture itself is
+Dagster's, except that the output is mirrored back to the process's stream by a
+thread (`tee`) instead of a `tail` process and a Python watcher per stream.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,9 +47,11 @@ from dagster._core.storage.local_compute_log_manager import (
     LocalComputeLogManager,
 )
 from dagster._serdes import ConfigurableClassData
+from dagster._utils import touch_file
 
 from dagfleet_runtime.locations import LOCATION_TAG, LocationRouter, split_location
 from dagfleet_runtime.runtags import stamp_run_once
+from dagfleet_runtime.tee import mirror_to_file
 
 __all__ = ["LOCATION_TAG", "LocationComputeLogManager", "split_location"]
 
@@ -109,9 +114,15 @@ class LocationComputeLogManager(LocalComputeLogManager):
 
     @contextmanager
     def capture_logs(self, log_key: Sequence[str]) -> Generator[CapturedLogContext, None, None]:
+        """LocalComputeLogManager's capture, mirrored by a thread instead of two helper
+        processes per stream (see `tee`)."""
         self._stamp(log_key)
-        with super().capture_logs(log_key) as context:
-            yield context
+        out = self.get_captured_local_path(log_key, IO_TYPE_EXTENSION[ComputeIOType.STDOUT])
+        err = self.get_captured_local_path(log_key, IO_TYPE_EXTENSION[ComputeIOType.STDERR])
+        with mirror_to_file(sys.stdout, out), mirror_to_file(sys.stderr, err):
+            yield CapturedLogContext(log_key)
+        # As Dagster's: the artifact says the capture is complete (not after a failure).
+        touch_file(self.complete_artifact_path(log_key))  # type: ignore[no-untyped-call]
         if self._upload_root:
             self._upload(log_key)
 
