@@ -53,6 +53,7 @@ from _fleet import (
     RunningFleet,
     free_port,
     latency_summary,
+    median,
     ratio,
     running,
     tree_processes,
@@ -107,6 +108,37 @@ query($id: ID!) {
 }"""
 
 
+RUN_EVENTS = """
+query($id: ID!) {
+  logsForRun(runId: $id) {
+    __typename
+    ... on EventConnection { events { __typename ... on MessageEvent { timestamp } } }
+  }
+}"""
+# Where a run's time goes: seconds from the launch request to the first event of each
+# kind (the last one for step successes), as the run's own event log recorded them.
+PHASES = {
+    "RunStartingEvent": "starting",  # the launcher handed the run to the code server
+    "RunStartEvent": "worker_started",  # the run worker is up and executing
+    "ExecutionStepStartEvent": "first_step_started",
+    "ExecutionStepSuccessEvent": "last_step_succeeded",
+    "RunSuccessEvent": "succeeded",
+}
+
+
+def run_phases(gql: DagsterTestClient, run_id: str, requested: float) -> dict[str, float]:
+    data = gql.query(RUN_EVENTS, {"id": run_id})["logsForRun"]
+    phases: dict[str, float] = {}
+    for event in data.get("events", []):
+        name = PHASES.get(event["__typename"])
+        if name is None or not event.get("timestamp"):
+            continue
+        at = float(event["timestamp"]) / 1000 - requested
+        if name not in phases or name == "last_step_succeeded":
+            phases[name] = round(at, 3)
+    return phases
+
+
 def run_record(gql: DagsterTestClient, run_id: str) -> dict[str, Any]:
     data: dict[str, Any] = gql.query(RUN_TIMES, {"id": run_id})["runOrError"]
     return data
@@ -118,9 +150,11 @@ def finished(gql: DagsterTestClient, run_id: str) -> dict[str, Any] | None:
     return record if record.get("status") in FINISHED else None
 
 
-def time_one(gql: DagsterTestClient, job: str) -> tuple[float, float]:
+def time_one(
+    gql: DagsterTestClient, job: str, phases: list[dict[str, float]]
+) -> tuple[float, float]:
     """Launch `job` once and wait for it: seconds from the request to the run's end and to
-    its start, both as the instance recorded them."""
+    its start, both as the instance recorded them (and its `run_phases` onto `phases`)."""
     requested = time.time()
     run_id = gql.launch(LOCATION, job)
     # Polled gently: the webserver shares the 2 cores with the run being timed, and the
@@ -130,10 +164,12 @@ def time_one(gql: DagsterTestClient, job: str) -> tuple[float, float]:
     )
     if record["status"] != "SUCCESS":
         raise RuntimeError(f"run {run_id} of {job} ended {record['status']}")
+    phases.append(run_phases(gql, run_id, requested))
     return float(record["endTime"]) - requested, float(record["startTime"]) - requested
 
 
-Times = dict[str, dict[str, tuple[list[float], list[float]]]]  # mode -> job -> lists
+# mode -> job -> (launch to success, launch to start, run_phases) of each timed run
+Times = dict[str, dict[str, tuple[list[float], list[float], list[dict[str, float]]]]]
 
 
 def time_all(clients: dict[str, DagsterTestClient], runs: int, warmup: int, times: Times) -> None:
@@ -143,17 +179,19 @@ def time_all(clients: dict[str, DagsterTestClient], runs: int, warmup: int, time
     runs go into `times` as they end, so an interrupted bench still reports them."""
     modes = list(clients)
     for m in modes:
-        times[m] = {name: ([], []) for name in JOBS}
+        times[m] = {name: ([], [], []) for name in JOBS}
     for name, job in JOBS.items():
         for i in range(warmup + runs):
             shift = i % len(modes)
             took = []
             for mode in modes[shift:] + modes[:shift]:
-                to_success, to_start = time_one(clients[mode], job)
+                phases: list[dict[str, float]] = []
+                to_success, to_start = time_one(clients[mode], job, phases)
                 took.append(f"{mode} {to_success:.2f}s")
                 if i >= warmup:
                     times[mode][name][0].append(to_success)
                     times[mode][name][1].append(to_start)
+                    times[mode][name][2].extend(phases)
                 time.sleep(0.5)
             what = "warm-up" if i < warmup else f"run {i - warmup + 1}/{runs}"
             print(f"bench: {job} {what}: {', '.join(took)}", file=sys.stderr)
@@ -165,8 +203,13 @@ def summarize(times: Times) -> dict[str, Any]:
             name: {
                 "launch_to_success_seconds": latency_summary(success),
                 "launch_to_start_seconds": latency_summary(start),
+                "phases_p50_seconds": {
+                    phase: round(median([p[phase] for p in phases if phase in p]), 3)
+                    for phase in PHASES.values()
+                    if any(phase in p for p in phases)
+                },
             }
-            for name, (success, start) in jobs.items()
+            for name, (success, start, phases) in jobs.items()
             if success
         }
         for mode, jobs in times.items()

@@ -156,3 +156,25 @@ def test_cpu_of_a_child_waited_for_stays_counted(groups: list[int], tmp_path: Pa
     # the burner child is gone; its 0.5 s is in the root's children times
     assert len(_fleet.tree_processes([root])) == 1
     assert after - before >= 0.45
+
+
+# a sleeping parent whose child burns CPU until killed
+SPINNER = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    subprocess.Popen([sys.executable, "-c", "while True:\\n    pass"])
+    time.sleep(600)
+    """
+)
+
+
+def test_idle_cpu_is_split_by_process(groups: list[int], tmp_path: Path) -> None:
+    root = spawn(SPINNER, groups).pid
+    procs = tree_of(root, 2)
+    spinner = next(p for p in procs if p.pid != root)
+    total, each = _fleet.idle_cpu_by_process(root, tmp_path / "no-state", 1.0)
+    by_pid = {p.pid: cores for p, cores in each.items()}
+    print(f"cores over 1 s: {by_pid}, total {total:.2f}")
+    assert set(by_pid) == {root, spinner.pid}
+    assert by_pid[spinner.pid] > by_pid[root], "the burning child, not its sleeping parent"
+    assert abs(total - sum(by_pid.values())) < 0.01, "nothing exited: the parts make the total"
