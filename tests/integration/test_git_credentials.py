@@ -76,7 +76,7 @@ def test_fetch_with_the_right_token_and_nothing_is_stored(
     assert mirror.resolve("A") == remotes["sales"].tip("A")
     new = remotes["sales"].commit({"demo/more.py": "x = 2\n"}, "more")
     remotes["sales"].push("A")
-    pool.fetch("sales", url, 1e12, creds)  # a later fetch of the existing mirror
+    mirror = pool.fetch("sales", url, 1e12, creds)  # a later fetch of the existing mirror
     assert mirror.resolve("A") == new
     mirror.export(new, tmp_path / "out" / new)
     assert (tmp_path / "out" / new / "demo" / "more.py").is_file()

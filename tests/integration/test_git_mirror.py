@@ -129,7 +129,8 @@ def test_a_refs_snapshot_resolves_branches_without_git(tmp_path: Path, repo: Cod
     m = Mirror(tmp_path / "m.git", repo.url)
     m.ensure()
     snapshot = replace(m, refs=m.read_refs())
-    assert snapshot.refs == {"refs/heads/A": repo.tip("A"), "refs/heads/B": repo.tip("B")}
+    assert snapshot.refs is not None
+    assert snapshot.refs.commits == {"refs/heads/A": repo.tip("A"), "refs/heads/B": repo.tip("B")}
     m.path.rename(tmp_path / "elsewhere.git")  # git could not answer any more
     assert snapshot.resolve("A") == repo.tip("A")
     assert snapshot.resolve("nope") is None
@@ -282,3 +283,23 @@ def test_is_ancestor(tmp_path: Path, repo: CodeRepo, mirror: Mirror) -> None:
     assert mirror.is_ancestor(two, one) is False
     assert mirror.is_ancestor(other, two) is False
     assert mirror.is_ancestor("0" * 40, two) is False
+
+
+def test_fetch_with_known_refs_asks_the_remote_first(repo: CodeRepo, mirror: Mirror) -> None:
+    known = mirror.read_refs()
+    fetch_head = mirror.path / "FETCH_HEAD"
+    assert mirror.fetch(known=known) is False, "nothing moved: no fetch"
+    assert not fetch_head.exists()
+    # Refs outside branches and tags (a forge's pull-request refs) do not count.
+    git("update-ref", "refs/pull/1/head", repo.tip("A"), cwd=repo.remote)
+    assert mirror.fetch(known=known) is False
+    git("tag", "-a", "-m", "release", "v1", repo.tip("B"), cwd=repo.remote)
+    assert mirror.fetch(known=known) is True, "a new tag is a move"
+    assert fetch_head.exists()
+    moved = mirror.read_refs()
+    assert moved.objects["refs/tags/v1"] != moved.commits["refs/tags/v1"] == repo.tip("B")
+    new = repo.commit({"demo/extra.py": "x = 1\n"}, "second")
+    repo.push("A")
+    assert mirror.fetch(known=moved) is True
+    assert mirror.read_refs().commits["refs/heads/A"] == new
+    assert mirror.fetch(known=mirror.read_refs()) is False

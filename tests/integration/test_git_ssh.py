@@ -107,7 +107,7 @@ def test_a_deploy_key_mirrors_fetches_and_pushes_over_ssh(
     assert remote.tip("A") == new
     assert mirror.resolve("A") != new, "not yet fetched"
     # ...is seen by the next fetch of the existing mirror.
-    pool.fetch("sales", url, 1e12, creds)
+    mirror = pool.fetch("sales", url, 1e12, creds)
     assert mirror.resolve("A") == new
     mirror.export(new, tmp_path / "out" / new)
     assert (tmp_path / "out" / new / "demo" / "more.py").read_text() == "x = 2\n"

@@ -29,7 +29,8 @@ def pool(tmp_path: Path) -> MirrorPool:
 def test_a_fetch_after_since_is_shared(pool: MirrorPool, repo: CodeRepo) -> None:
     before = time.monotonic()
     first = pool.fetch("sales", repo.url, before)
-    assert first.refs == {"refs/heads/A": repo.tip("A"), "refs/heads/B": repo.tip("B")}
+    assert first.refs is not None
+    assert first.refs.commits == {"refs/heads/A": repo.tip("A"), "refs/heads/B": repo.tip("B")}
     new = repo.commit({"demo/extra.py": "x = 1\n"}, "second")
     repo.push("A")
     again = pool.fetch("sales", repo.url, before)
@@ -38,7 +39,7 @@ def test_a_fetch_after_since_is_shared(pool: MirrorPool, repo: CodeRepo) -> None
     fetched = pool.fetch("sales", repo.url, time.monotonic())
     assert pool.fetches == 2
     assert fetched.resolve("A") == new
-    assert fetched.refs is not None and fetched.refs["refs/heads/A"] == new
+    assert fetched.refs is not None and fetched.refs.commits["refs/heads/A"] == new
 
 
 def test_listeners_hear_moved_refs_with_when_the_fetch_started(
@@ -50,6 +51,7 @@ def test_listeners_hear_moved_refs_with_when_the_fetch_started(
     assert heard == [], "the first fetch has nothing to compare with"
     pool.fetch("sales", repo.url, time.monotonic())
     assert heard == [], "nothing moved"
+    assert (pool.remote_checks, pool.fetches) == (2, 1), "the remote was asked, not fetched"
 
     new = repo.commit({"demo/extra.py": "x = 1\n"}, "on B", branch="B")
     repo.push("B")
@@ -59,7 +61,7 @@ def test_listeners_hear_moved_refs_with_when_the_fetch_started(
     assert name == "sales" and started >= asked
     # What a woken sibling does: a fetch "since just before" that one is that one.
     sibling = pool.fetch("sales", repo.url, started - 1e-6)
-    assert pool.fetches == 3 and sibling.resolve("B") == new
+    assert (pool.remote_checks, pool.fetches) == (3, 2) and sibling.resolve("B") == new
 
     heard.clear()
     repo.remote.joinpath("refs", "tags").mkdir(exist_ok=True)

@@ -48,12 +48,12 @@ def test_a_fetch_that_moves_a_branch_wakes_its_location(
     wait_commit(runtime, "demo-A", code_repo.tip("A"))
     wait_commit(runtime, "demo-B", code_repo.tip("B"))
     mirrors = runtime.ctx.mirrors
-    at_start = mirrors.fetches
-    assert at_start <= 2, "the first polls of A and B fetch at most once each"
+    at_start = mirrors.remote_checks
+    assert at_start <= 2, "the first polls of A and B ask the remote at most once each"
 
     new_b = code_repo.commit({"demo/extra.py": "x = 1\n"}, "on B", branch="B")
     code_repo.push("B")
     (outcome,) = runtime.sync("demo", "A", wait=True)  # fetches for A only
     assert outcome.error is None and outcome.commit == code_repo.tip("A")
     wait_commit(runtime, "demo-B", new_b)
-    assert mirrors.fetches == at_start + 1, "demo-B published from demo-A's fetch"
+    assert mirrors.remote_checks == at_start + 1, "demo-B published from demo-A's fetch"

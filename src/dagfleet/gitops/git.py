@@ -62,6 +62,19 @@ LFS_MISSING = (
 
 
 @dataclass(frozen=True)
+class Refs:
+    """A mirror's branches and tags at one moment (`Mirror.read_refs`).
+
+    `objects`: what each names, as the remote advertises it (`git ls-remote`): a commit,
+    or an annotated tag's own object. `commits`: the commit each resolves to, or None
+    where one `for-each-ref` cannot say (a tag of a tag, of a tree): `resolve` asks git.
+    """
+
+    objects: Mapping[str, str]
+    commits: Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
 class Mirror:
     """A bare mirror of one remote, shared by every environment of a repo.
 
@@ -72,9 +85,9 @@ class Mirror:
     path: Path
     url: str
     auth: GitAuth | None = field(default=None, repr=False, compare=False)
-    # The mirror's branches and tags as of its last fetch (`read_refs`), so that resolving
-    # a branch spawns no git; None: ask git each time.
-    refs: Mapping[str, str | None] | None = field(default=None, repr=False, compare=False)
+    # The mirror's branches and tags as of its last fetch, so that resolving a branch
+    # spawns no git; None: ask git each time.
+    refs: Refs | None = field(default=None, repr=False, compare=False)
 
     def git(self, *args: str, timeout: float = FETCH_TIMEOUT, check: bool = True) -> str:
         return run_git(
@@ -114,30 +127,46 @@ class Mirror:
         """The remote's URL as messages show it: without credentials."""
         return hide_credentials(self.url)
 
-    def fetch(self) -> None:
+    def fetch(self, known: Refs | None = None) -> bool:
+        """Fetch from the remote; True if it fetched. With `known` (the mirror's refs since
+        its last fetch), ask the remote for its branches and tags first (`ls-remote`,
+        about half the cost of a fetch that finds nothing) and fetch only if they moved."""
         try:
+            if known is not None and self.remote_objects() == known.objects:
+                return False
             self.git("fetch", "--prune", "--quiet", "--force", "origin")
         except GitError as exc:
             raise GitError(
                 f"cannot fetch {self.remote} into the mirror {self.path}: {exc.message}",
                 exc.stderr,
             ) from exc
+        return True
 
-    def read_refs(self) -> dict[str, str | None]:
-        """Every branch and tag of the mirror: the commit each names, or None where one
-        `for-each-ref` cannot say (a tag of a tag, of a tree): `resolve` asks git for those."""
+    def remote_objects(self) -> dict[str, str]:
+        """The remote's branches and tags and the object each names (not peeled)."""
+        out = self.git("ls-remote", "--heads", "--tags", "--refs", "origin")
+        objects = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            objects[name] = sha
+        return objects
+
+    def read_refs(self) -> Refs:
+        """Every branch and tag of the mirror, with one `for-each-ref`."""
         fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
         out = self.git("for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags")
-        refs: dict[str, str | None] = {}
+        objects: dict[str, str] = {}
+        commits: dict[str, str | None] = {}
         for line in out.splitlines():
             name, kind, sha, peeled_kind, peeled = line.split("\0")
+            objects[name] = sha
             if kind == "commit":
-                refs[name] = sha
+                commits[name] = sha
             elif kind == "tag" and peeled_kind == "commit":
-                refs[name] = peeled
+                commits[name] = peeled
             else:
-                refs[name] = None
-        return refs
+                commits[name] = None
+        return Refs(objects, commits)
 
     def resolve(self, ref: str) -> str | None:
         """The commit a branch, tag or SHA names in the mirror, or None if it is gone."""
@@ -147,10 +176,11 @@ class Mirror:
         error = check_git_ref(ref)
         if error:
             raise GitError(error)
+        known = self.refs.commits if self.refs is not None else None
         for name in (f"refs/heads/{ref}", f"refs/tags/{ref}"):
-            if self.refs is not None and self.refs.get(name) is not None:
-                return self.refs[name]
-            if self.refs is not None and name not in self.refs:
+            if known is not None and known.get(name) is not None:
+                return known[name]
+            if known is not None and name not in known:
                 continue
             out = self.git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
             if out.strip():

@@ -12,7 +12,7 @@ from dagfleet.events import EventBus
 from dagfleet.fsutil import KeyedLock
 from dagfleet.gitops.auth import GitAuth
 from dagfleet.gitops.auth import resolve as resolve_auth
-from dagfleet.gitops.git import GitError, Mirror
+from dagfleet.gitops.git import GitError, Mirror, Refs
 from dagfleet.layout import Layout
 from dagfleet.runtime import codeserver
 from dagfleet.runtime.codeserver import Server
@@ -30,10 +30,12 @@ RefsChanged = Callable[[str, float], None]
 class MirrorPool:
     """One mirror per repo; concurrent syncs of one repo share a single fetch.
 
-    Each fetch reads the mirror's branches and tags once (`Mirror.read_refs`): the
-    mirror it returns resolves them without running git. When a fetch finds them
-    changed, the listeners hear `(repo, when the fetch started)`: the reconciler wakes
-    the repo's other locations, which then resolve from this fetch instead of their own.
+    A fetch first asks the remote for its branches and tags and fetches only if they
+    differ from the mirror's; after a fetch it reads the mirror's once
+    (`Mirror.read_refs`): the mirror it returns resolves them without running git.
+    When a fetch finds them changed, the listeners hear `(repo, when the fetch
+    started)`: the reconciler wakes the repo's other locations, which then resolve
+    from this fetch instead of their own.
 
     A repo's `credentials` (references) are read at each fetch, so a rotated token
     or key file is picked up by the next sync; relative files resolve against
@@ -44,9 +46,10 @@ class MirrorPool:
         self.layout = layout
         self._locks = KeyedLock()
         self._fetched_at: dict[str, float] = {}
-        self._refs: dict[str, dict[str, str | None]] = {}
+        self._refs: dict[str, Refs] = {}
         self._listeners: list[RefsChanged] = []
-        self.fetches = 0  # fetches run (clones included), shared ones counted once
+        self.remote_checks = 0  # times the remote was asked (ls-remote, fetch or clone)
+        self.fetches = 0  # ... of which fetches or clones
 
     def on_refs_changed(self, listener: RefsChanged) -> None:
         self._listeners.append(listener)
@@ -68,11 +71,14 @@ class MirrorPool:
             if fetched is not None and fetched > since and mirror.path.exists():
                 return replace(mirror, refs=self._refs.get(repo))
             started = time.monotonic()
-            if not mirror.ensure():
-                mirror.fetch()
-            self.fetches += 1
-            refs = mirror.read_refs()
             before = self._refs.get(repo)
+            self.remote_checks += 1
+            if mirror.ensure() or mirror.fetch(known=before):
+                self.fetches += 1
+                refs = mirror.read_refs()
+            else:  # the remote's branches and tags are the ones the mirror has
+                assert before is not None
+                refs = before
             self._refs[repo] = refs
             self._fetched_at[repo] = started
         if before is not None and before != refs:
