@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
+import shutil
 import sys
 import threading
 import time
@@ -100,6 +101,11 @@ class PlaygroundLoop:
 
     def _serve(self, digest: str) -> None:
         started = time.monotonic()
+        # Python trusts a cached .pyc whose source has the same size and the same mtime
+        # in whole seconds: a file saved twice within a second, same length (`push
+        # --watch`), would load its older version. Files here change in place; the
+        # cache goes before each server.
+        shutil.rmtree(self.directory / "__pycache__", ignore_errors=True)
         env = PythonEnv(Path(sys.prefix), "dagfleet")
         environ = location_environ(
             self.ctx.fleet,
