@@ -50,12 +50,16 @@ def test_patch_is_applied_once(patched: None) -> None:
     assert MultiprocessExecutor.__init__ is first
 
 
-def test_the_watch_is_paced() -> None:
+@pytest.mark.parametrize("program", paced.PROGRAMS)
+def test_the_watch_is_paced(program: str) -> None:
+    from dagster._daemon import controller
     from dagster._grpc import server_watcher
 
-    before = server_watcher.WATCH_INTERVAL
+    before = server_watcher.WATCH_INTERVAL, controller.RELOAD_WORKSPACE_INTERVAL
     try:
-        assert paced.pace()
-        assert server_watcher.WATCH_INTERVAL == paced.WATCH_SECONDS
+        assert paced.pace(program)
+        assert paced.WATCH_SECONDS[program] == server_watcher.WATCH_INTERVAL
+        reload = paced.RELOAD_SECONDS if program == "dagster-daemon" else before[1]
+        assert reload == controller.RELOAD_WORKSPACE_INTERVAL
     finally:
-        server_watcher.WATCH_INTERVAL = before
+        server_watcher.WATCH_INTERVAL, controller.RELOAD_WORKSPACE_INTERVAL = before

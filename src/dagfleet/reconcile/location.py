@@ -49,6 +49,7 @@ HEALTH_EVERY = 10.0  # seconds between gRPC health checks of the live server
 HEALTH_FAILURES = 3  # consecutive failed checks before a hung server is killed
 RETRY_FIRST = 2.0  # seconds before the first retry of a transient failure
 RETRY_CAP = 60.0
+LAST_SYNC_WRITE_EVERY = 60.0  # seconds: how stale a status file's last_sync may get
 Cancelled = (LoadCancelled, StepCancelled)
 # What a Progressing condition says during each step of a publish.
 STEP_WORDS = {
@@ -106,6 +107,8 @@ class LocationLoop:
         self._generation = 0
         self._draining: set[str] = set()  # commits whose retiring servers may still run code
         self._timings: dict[str, float] = {}  # seconds per step of the attempt in progress
+        self._written: LocationStatus | None = None  # the file's status, last_sync aside
+        self._written_at = 0.0
         self.thread = threading.Thread(target=self._run, name=f"sync-{spec.name}", daemon=True)
 
     # ---- control from other threads -------------------------------------------------
@@ -187,9 +190,22 @@ class LocationLoop:
             self._wake.clear()
 
     def _save(self, **changes: object) -> None:
-        """Update status fields and write the status file (conditions set so far included)."""
+        """Update status fields and write the status file (conditions set so far included).
+
+        A poll that found nothing new changes only `last_sync`: the API reads it from
+        memory, and the file (for readers without the API) is refreshed at most every
+        LAST_SYNC_WRITE_EVERY seconds instead of at every poll of every location."""
         self.status = self.status.model_copy(update=changes)
+        clock = time.monotonic()
+        if (
+            self._written is not None
+            and clock - self._written_at < LAST_SYNC_WRITE_EVERY
+            and self._written == self.status.model_copy(update={"last_sync": None})
+        ):
+            return
         self.ctx.store.write(self.status)
+        self._written = self.status.model_copy(update={"last_sync": None})
+        self._written_at = clock
 
     def _condition(self, type_: str, ok: bool, reason: Reason, message: str = "") -> None:
         """Set one condition in memory; the next `_save` writes it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import keyword
 import os
 import re
@@ -80,8 +81,10 @@ def check_pin(pin: str) -> str | None:
     return check_git_ref(pin)
 
 
+@functools.lru_cache(maxsize=4096)
 def _ref_format_ok(ref: str) -> bool:
-    # git's own rules are intricate (.lock suffixes, '..', '@{', control chars); ask git.
+    # git's own rules are intricate (.lock suffixes, '..', '@{', control chars); ask git,
+    # once per ref: every poll of every location checks its branch.
     # Outside any repository: inside one, git expands @{-1} to the previous branch.
     result = subprocess.run(
         ["git", "check-ref-format", "--branch", ref],
