@@ -48,6 +48,7 @@ class MirrorPool:
         self._fetched_at: dict[str, float] = {}
         self._refs: dict[str, Refs] = {}
         self._listeners: list[RefsChanged] = []
+        self._ensured: dict[str, str] = {}  # repo -> the URL its mirror was last ensured for
         self.remote_checks = 0  # times the remote was asked (ls-remote, fetch or clone)
         self.fetches = 0  # ... of which fetches or clones
 
@@ -73,7 +74,11 @@ class MirrorPool:
             started = time.monotonic()
             before = self._refs.get(repo)
             self.remote_checks += 1
-            if mirror.ensure() or mirror.fetch(known=before):
+            # `ensure` reads the mirror's remote URL (a git process): once per URL here.
+            ensured = self._ensured.get(repo) == url and (mirror.path / "HEAD").exists()
+            created = False if ensured else mirror.ensure()
+            self._ensured[repo] = url
+            if created or mirror.fetch(known=before):
                 self.fetches += 1
                 refs = mirror.read_refs()
             else:  # the remote's branches and tags are the ones the mirror has

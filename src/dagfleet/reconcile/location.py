@@ -108,6 +108,7 @@ class LocationLoop:
         self._draining: set[str] = set()  # commits whose retiring servers may still run code
         self._timings: dict[str, float] = {}  # seconds per step of the attempt in progress
         self._written: LocationStatus | None = None  # the file's status, last_sync aside
+        self._probe: grpc.HealthProbe | None = None  # the live server's health channel
         self._written_at = 0.0
         self.thread = threading.Thread(target=self._run, name=f"sync-{spec.name}", daemon=True)
 
@@ -143,6 +144,12 @@ class LocationLoop:
         with contextlib.suppress(FileNotFoundError):
             self.ctx.layout.socket(self.spec.name).unlink()
         self.live = self.error_server = None
+        self._close_probe()
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
     # ---- the loop --------------------------------------------------------------------
     def _run(self) -> None:
@@ -566,7 +573,10 @@ class LocationLoop:
             # Under debugpy a breakpoint may pause the whole server process: a user
             # who is debugging it must not see it killed as hung.
             return
-        if grpc.is_healthy(live.socket):
+        if self._probe is None or self._probe.socket != live.socket:
+            self._close_probe()
+            self._probe = grpc.HealthProbe(live.socket)
+        if self._probe.check():
             self._unhealthy = 0
             return
         self._unhealthy += 1
