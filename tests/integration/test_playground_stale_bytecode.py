@@ -5,14 +5,13 @@ size and whole-second mtime). Real PlaygroundLoop, real code servers."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dagfleet.reconcile.playground import PlaygroundLoop, files_digest
-from tests.support.fleetproc import write_fleet
+from tests.support.fleetproc import wait_for, write_fleet
 from tests.support.runtime import idle_runtime
 
 pytestmark = pytest.mark.integration
@@ -41,10 +40,7 @@ def loop(tmp_path: Path) -> Iterator[PlaygroundLoop]:
 
 
 def wait_served(loop: PlaygroundLoop, digest: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while loop.status.commit != digest:
-        assert time.monotonic() < deadline, f"the playground never served {digest[:12]}"
-        time.sleep(0.1)
+    wait_for(lambda: loop.status.commit == digest, timeout, f"the playground at {digest[:12]}")
 
 
 def test_a_same_second_same_size_save_is_served(loop: PlaygroundLoop) -> None:

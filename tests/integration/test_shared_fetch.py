@@ -4,14 +4,13 @@ its own (real reconciler, loops, git and code servers)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dagfleet.reconcile.manager import Reconciler
-from tests.support.fleetproc import write_fleet
+from tests.support.fleetproc import wait_for, write_fleet
 from tests.support.gitrepo import CodeRepo
 from tests.support.runtime import idle_runtime
 
@@ -36,10 +35,7 @@ def commit_of(runtime: Reconciler, location: str) -> str | None:
 
 
 def wait_commit(runtime: Reconciler, location: str, sha: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while commit_of(runtime, location) != sha:
-        assert time.monotonic() < deadline, f"{location} never served {sha[:12]}"
-        time.sleep(0.2)
+    wait_for(lambda: commit_of(runtime, location) == sha, timeout, f"{location} at {sha[:12]}")
 
 
 def test_a_fetch_that_moves_a_branch_wakes_its_location(

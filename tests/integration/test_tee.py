@@ -7,10 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.fleetproc import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,10 +83,8 @@ def test_a_child_that_outlives_the_step_does_not_hold_it(tmp_path: Path) -> None
         tmp_path,
     )
     assert done.stderr.strip() == "True"
-    deadline = time.monotonic() + 30
-    while "late" not in (tmp_path / "step.out").read_text():
-        assert time.monotonic() < deadline, "the lingering child's output never reached the file"
-        time.sleep(0.1)
+    out = tmp_path / "step.out"
+    wait_for(lambda: "late" in out.read_text(), 30, "the lingering child's output in the file")
     assert (tmp_path / "step.out").read_text() == "early\nlate\n"
 
 

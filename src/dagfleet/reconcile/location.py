@@ -204,15 +204,11 @@ class LocationLoop:
         LAST_SYNC_WRITE_EVERY seconds instead of at every poll of every location."""
         self.status = self.status.model_copy(update=changes)
         clock = time.monotonic()
-        if (
-            self._written is not None
-            and clock - self._written_at < LAST_SYNC_WRITE_EVERY
-            and self._written == self.status.model_copy(update={"last_sync": None})
-        ):
+        unsynced = self.status.model_copy(update={"last_sync": None})
+        if clock - self._written_at < LAST_SYNC_WRITE_EVERY and self._written == unsynced:
             return
         self.ctx.store.write(self.status)
-        self._written = self.status.model_copy(update={"last_sync": None})
-        self._written_at = clock
+        self._written, self._written_at = unsynced, clock
 
     def _condition(self, type_: str, ok: bool, reason: Reason, message: str = "") -> None:
         """Set one condition in memory; the next `_save` writes it."""

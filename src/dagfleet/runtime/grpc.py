@@ -24,28 +24,16 @@ def is_serving(socket: Path) -> bool:
     return True
 
 
-def is_healthy(socket: Path, timeout: float = 5.0) -> bool:
-    """The gRPC health protocol's answer for Dagster's API, bounded by `timeout`.
-
-    Unlike `is_serving` (Dagster's ping, which waits up to 60 s), a hung server
-    costs the caller at most `timeout` seconds.
-    """
-    try:
-        with grpc_lib.insecure_channel(f"unix:{socket}") as channel:
-            answer = HealthStub(channel).Check(
-                HealthCheckRequest(service="DagsterApi"), timeout=timeout
-            )
-    except grpc_lib.RpcError:
-        return False
-    return bool(answer.status == HealthCheckResponse.SERVING)
-
-
 class HealthProbe:
-    """`is_healthy` over one channel kept open between checks, for a supervisor that asks
-    the same server every few seconds: a check on an open connection costs both sides
-    about a quarter of one that connects first. After a failed check the channel is
-    dropped, so the next check connects afresh (never a channel waiting out its
-    reconnect backoff, which would fail a server that has recovered)."""
+    """The gRPC health protocol's answer for Dagster's API, bounded by a timeout: unlike
+    `is_serving` (Dagster's ping, which waits up to 60 s), a hung server costs the
+    caller at most that long.
+
+    For a supervisor that asks the same server every few seconds, the channel stays
+    open between checks: a check on an open connection costs both sides about a
+    quarter of one that connects first. After a failed check the channel is dropped,
+    so the next check connects afresh (never a channel waiting out its reconnect
+    backoff, which would fail a server that has recovered)."""
 
     def __init__(self, socket: Path) -> None:
         self.socket = socket
