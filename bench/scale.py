@@ -192,7 +192,7 @@ def memory_sample(fleet: RunningFleet, locations: int) -> dict[str, Any]:
     assert fleet.proc is not None
     up_pid = fleet.proc.pid
     procs = fleet_tree(up_pid, fleet.state)
-    servers = {int(fleet.status(loc).get("pid") or 0) for loc in fleet_locations(fleet)}
+    servers = server_pids(fleet)
     by_role: dict[str, list[psutil.Process]] = {}
     for proc in procs:
         by_role.setdefault(role(proc, up_pid, servers), []).append(proc)
@@ -213,13 +213,18 @@ def idle_cpu_roles(fleet: RunningFleet, seconds: float) -> tuple[float, dict[str
     in the process that waited for them: `up` for the sync loops' git)."""
     assert fleet.proc is not None
     up_pid = fleet.proc.pid
-    servers = {int(fleet.status(loc).get("pid") or 0) for loc in fleet_locations(fleet)}
+    servers = server_pids(fleet)
     total, each = idle_cpu_by_process(up_pid, fleet.state, seconds)
     by_role: dict[str, float] = {}
     for proc, cores in each.items():
         name = role(proc, up_pid, servers)
         by_role[name] = by_role.get(name, 0.0) + cores
     return total, {name: round(v, 4) for name, v in sorted(by_role.items())}
+
+
+def server_pids(fleet: RunningFleet) -> set[int]:
+    """The live code servers' PIDs, from the locations' status files."""
+    return {int(fleet.status(loc).get("pid") or 0) for loc in fleet_locations(fleet)}
 
 
 def fleet_locations(fleet: RunningFleet) -> list[str]:
